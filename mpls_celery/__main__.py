@@ -1,0 +1,3 @@
+from mpls_celery.cli.app import main
+
+main()

@@ -1,0 +1,59 @@
+"""The `mpls` command. Commands are thin: parse, call a service, print. Errors are translated here,
+once: an MplsError or a usage error becomes one line on stderr and exit 2 (usage/config) or 1."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer import Abort, Exit
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+from mpls_celery.cli import config_cmd, profile_cmd, redis_cmd, topology_cmd
+from mpls_celery.errors import MplsError
+
+app = typer.Typer(
+    name="mpls",
+    help="Decentralized federated learning with MPLS on Celery + Redis.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(topology_cmd.app, name="topology")
+app.add_typer(profile_cmd.app, name="profile")
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(redis_cmd.app, name="redis")
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version."""
+    from importlib.metadata import version as dist_version
+
+    typer.echo(dist_version("mpls-celery"))
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="mpls", standalone_mode=False)
+    except NoArgsIsHelpError:
+        sys.exit(0)  # the help text is already printed
+    except UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _fail(exc.format_message() + hint, 2)
+    except ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except (Abort, KeyboardInterrupt):
+        _fail("interrupted", 130)
+    except Exit as exc:
+        sys.exit(exc.exit_code)
+    except MplsError as exc:
+        _fail(str(exc), exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)

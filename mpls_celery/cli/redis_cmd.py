@@ -1,0 +1,35 @@
+"""`mpls redis start`: a private Redis in the foreground, for workers on this host to share."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+
+app = typer.Typer(help="Run the embedded Redis server.", no_args_is_help=True)
+
+
+@app.command("start")
+def start(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
+    password: Annotated[str | None, typer.Option(help="requirepass for the server.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Directory for AOF files.")] = None,
+    appendonly: Annotated[bool, typer.Option(help="Persist with AOF.")] = False,
+) -> None:
+    """Start redis-server (system or bundled) and keep it running until Ctrl-C."""
+    server = EmbeddedRedis(password=password, data_dir=data_dir, appendonly=appendonly, port=port)
+    server.start()
+    typer.echo(server.url, err=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

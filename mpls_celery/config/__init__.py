@@ -1,0 +1,1 @@
+"""Files a user writes (run configs, seed-style dirs, profiles, topologies) → validated objects."""

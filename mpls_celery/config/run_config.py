@@ -1,0 +1,134 @@
+"""One YAML file describes a run; every CLI flag overrides one field of it. Validated up front with
+messages that name the field and the allowed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mpls_celery.config.yaml_io import read_mapping, validate
+from mpls_celery.core.models import MODEL_NAMES
+from mpls_celery.core.strategies import STRATEGY_NAMES
+from mpls_celery.data.datasets import DATASET_NAMES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+    return value
+
+
+class PartitionConfig(_Strict):
+    kind: Literal["iid", "noniid", "dirichlet"] = "iid"
+    chi: float = Field(0.5, ge=0, le=1, description="non-IID level χ (kind=noniid)")
+    alpha: float = Field(0.5, gt=0, description="Dirichlet concentration (kind=dirichlet)")
+
+
+class TopologyConfig(_Strict):
+    kind: Literal["ring", "random", "full", "file", "edges"] = "random"
+    p: float = Field(0.5, gt=0, le=1, description="edge probability (kind=random)")
+    path: Path | None = Field(None, description="edge list / adjacency YAML (kind=file)")
+    edges: list[tuple[int, int]] | None = Field(None, description="inline edges (kind=edges)")
+
+    @model_validator(mode="after")
+    def _needs_source(self) -> TopologyConfig:
+        if self.kind == "file" and self.path is None:
+            raise ValueError("kind 'file' needs a path")
+        if self.kind == "edges" and self.edges is None:
+            raise ValueError("kind 'edges' needs edges")
+        return self
+
+
+class TrainingConfig(_Strict):
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(0.01, gt=0)
+    local_steps: int = Field(1, ge=1, description="SGD steps per local iteration")
+    iterations: int | None = Field(30, ge=1, description="local iterations per worker")
+    eval_every: int = Field(10, ge=1, description="evaluate every N local iterations (runtime)")
+
+
+class NetworkConfig(_Strict):
+    profile: str = Field("none", description="none | uniform | random | paper30 | path.yaml")
+    step_seconds: float | None = Field(
+        None, gt=0, description="compute time of one SGD step at speed 1.0 (None = measured)"
+    )
+
+
+class RunConfig(_Strict):
+    workers: int = Field(6, ge=1)
+    algorithm: str = "mpls"
+    tau1: float = Field(0.5, ge=0, le=1)
+    tau2: float = Field(0.5, ge=0, le=1)
+    model: str = "lenet5"
+    dataset: str = "digits"
+    data_dir: Path | None = None
+    partition: PartitionConfig = PartitionConfig()
+    topology: TopologyConfig = TopologyConfig()
+    training: TrainingConfig = TrainingConfig()
+    network: NetworkConfig = NetworkConfig()
+    compute_speed: list[float] | None = Field(None, description="per-worker override")
+    wire_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    seed: int = Field(1, ge=0)
+
+    @field_validator("algorithm")
+    @classmethod
+    def _algorithm(cls, value: str) -> str:
+        return _one_of(value, STRATEGY_NAMES, "algorithm")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        return _one_of(value, MODEL_NAMES, "model")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        return _one_of(value, DATASET_NAMES, "dataset")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        if abs(self.tau1 + self.tau2 - 1.0) > 1e-9:
+            raise ValueError(f"tau1 + tau2 must equal 1 (got {self.tau1} + {self.tau2})")
+        if self.compute_speed is not None and len(self.compute_speed) != self.workers:
+            raise ValueError(
+                f"compute_speed has {len(self.compute_speed)} entries for {self.workers} workers"
+            )
+        if self.topology.edges is not None:
+            bad = [e for e in self.topology.edges if not all(0 <= v < self.workers for v in e)]
+            if bad:
+                raise ValueError(
+                    f"topology edge {bad[0]} names a worker outside 0..{self.workers - 1}"
+                )
+        return self
+
+    def with_overrides(self, **changes: Any) -> RunConfig:
+        """Apply CLI flags (None = not given); nested keys use dots: {'training.lr': 0.1}."""
+        data = self.model_dump(mode="json")
+        for key, value in changes.items():
+            if value is None:
+                continue
+            target = data
+            *parents, leaf = key.split(".")
+            for part in parents:
+                target = target[part]
+            target[leaf] = value
+        return validate(RunConfig, data, "options")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def load_run_config(path: Path) -> RunConfig:
+    """A run YAML file, or a seed-style directory of per-worker files."""
+    if path.is_dir():
+        from mpls_celery.config.seed_dirs import load_seed_dir
+
+        return load_seed_dir(path)
+    return validate(RunConfig, read_mapping(path), str(path))

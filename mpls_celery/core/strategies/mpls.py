@@ -1,0 +1,37 @@
+"""MPLS: peer selection (link speed × data divergence) times layer selection (peers' recent
+per-layer progress), scheduled by Algorithm 1. The ablations switch one factor to uniform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpls_celery.core.aggregate import Weighting
+from mpls_celery.core.schedule import schedule_layers
+from mpls_celery.core.selection import layer_probabilities, peer_probabilities
+from mpls_celery.core.strategies.base import Plan, WorkerView, make_plan, no_pull
+
+
+@dataclass(frozen=True)
+class Mpls:
+    tau1: float = 0.5
+    tau2: float = 0.5
+    use_peer_selection: bool = True
+    use_layer_selection: bool = True
+    name: str = "mpls"
+
+    def plan(self, view: WorkerView, rng: np.random.Generator) -> Plan:
+        s = len(view.peers)
+        if s == 0:
+            return no_pull(view)
+        uniform_p = np.full(s, 1.0 / s)
+        uniform_q = np.full((s, view.n_layers), 1.0 / s)
+        p = (
+            peer_probabilities(view.bandwidth, view.divergence, self.tau1, self.tau2)
+            if self.use_peer_selection
+            else uniform_p
+        )
+        q = layer_probabilities(view.progress) if self.use_layer_selection else uniform_q
+        y = schedule_layers(view.layer_bytes, view.bandwidth, p, q)
+        return make_plan(view, y, Weighting.UNIFORM)

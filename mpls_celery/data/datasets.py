@@ -1,0 +1,198 @@
+"""Datasets by name → in-memory train/test tensors (normalised float32) with label arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from mpls_celery.data.idx import read_idx
+from mpls_celery.errors import ConfigError
+
+DATASET_NAMES = ("digits", "mnist", "cifar10", "cifar100", "synthetic")
+MNIST_STATS = (0.1307, 0.3081)
+CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
+    "digits": ((1, 28, 28), 10),
+    "mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+}
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    x: torch.Tensor  # (N, C, H, W) float32
+    y: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, indices: NDArray[np.int64]) -> LabelledImages:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return LabelledImages(self.x[idx], self.y[idx])
+
+
+@dataclass(frozen=True)
+class DatasetSplit:
+    name: str
+    train: LabelledImages
+    test: LabelledImages
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+    @property
+    def train_labels(self) -> NDArray[np.int64]:
+        return self.train.y.numpy().astype(np.int64)
+
+
+def load_dataset(
+    name: str,
+    data_dir: Path,
+    *,
+    download: bool = False,
+    like: str = "mnist",
+    synthetic_size: tuple[int, int] = (4000, 1000),
+    seed: int = 0,
+) -> DatasetSplit:
+    if name == "digits":
+        return _digits()
+    if name == "mnist":
+        return _mnist(Path(data_dir), download)
+    if name in ("cifar10", "cifar100"):
+        return _cifar(name, Path(data_dir), download)
+    if name == "synthetic":
+        return _synthetic(like, synthetic_size, seed)
+    raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
+
+
+def _normalise_gray(images: NDArray[np.uint8] | NDArray[np.float64], scale: float) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32) / scale).unsqueeze(1)
+    return (x - MNIST_STATS[0]) / MNIST_STATS[1]
+
+
+def _stratified_split(
+    labels: NDArray[np.int64], test_size: int, seed: int = 0
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """A fixed (seed 0) split keeping class proportions; deterministic across machines."""
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(
+        np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=seed
+    )
+    return np.sort(train), np.sort(test)
+
+
+def _split(name: str, x: torch.Tensor, y: NDArray[np.int64], test_size: int) -> DatasetSplit:
+    train_idx, test_idx = _stratified_split(y, test_size)
+    labels = torch.as_tensor(y, dtype=torch.long)
+    shape, classes = SHAPES[name]
+    return DatasetSplit(
+        name,
+        LabelledImages(x[train_idx], labels[train_idx]),
+        LabelledImages(x[test_idx], labels[test_idx]),
+        classes,
+        shape,
+    )
+
+
+def _digits() -> DatasetSplit:
+    """scikit-learn's bundled 1,797 real 8×8 digits, bilinearly resized to 28×28."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    small = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    big = torch.nn.functional.interpolate(
+        small, size=(28, 28), mode="bilinear", align_corners=False
+    )
+    x = (big - MNIST_STATS[0]) / MNIST_STATS[1]
+    return _split("digits", x.contiguous(), bunch.target.astype(np.int64), test_size=360)
+
+
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _find(dirs: list[Path], stem: str) -> Path | None:
+    for folder in dirs:
+        for candidate in (folder / stem, folder / f"{stem}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _mnist(data_dir: Path, download: bool) -> DatasetSplit:
+    if download:
+        from torchvision.datasets import MNIST
+
+        MNIST(str(data_dir), train=True, download=True)
+        MNIST(str(data_dir), train=False, download=True)
+    dirs = [data_dir / "MNIST" / "raw", data_dir / "mnist", data_dir / "mnist-t10k", data_dir]
+    found = {split: [_find(dirs, stem) for stem in stems] for split, stems in _MNIST_FILES.items()}
+    test_images, test_labels = found["test"]
+    if test_images is None or test_labels is None:
+        raise ConfigError(
+            f"mnist: no t10k-images-idx3-ubyte[.gz] under {data_dir} (looked in "
+            f"{', '.join(str(d) for d in dirs)}); set MPLS_DATA_DIR or pass --download"
+        )
+    x_test = _normalise_gray(read_idx(test_images), 255.0)
+    y_test = read_idx(test_labels).astype(np.int64)
+    train_images, train_labels = found["train"]
+    if train_images is None or train_labels is None:
+        # Only the official test split is present: a fixed stratified 8,000 / 2,000 split of it.
+        return _split("mnist", x_test, y_test, test_size=2000)
+    x_train = _normalise_gray(read_idx(train_images), 255.0)
+    y_train = read_idx(train_labels).astype(np.int64)
+    return DatasetSplit(
+        "mnist",
+        LabelledImages(x_train, torch.as_tensor(y_train)),
+        LabelledImages(x_test, torch.as_tensor(y_test)),
+        10,
+        (1, 28, 28),
+    )
+
+
+def _cifar(name: str, data_dir: Path, download: bool) -> DatasetSplit:
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    cls = CIFAR10 if name == "cifar10" else CIFAR100
+    folder = data_dir / cls.base_folder
+    try:
+        train = cls(str(data_dir), train=True, download=download)
+        test = cls(str(data_dir), train=False, download=download)
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"{name}: dataset files not found or corrupted in {folder} (expected the python "
+            f"version, e.g. {cls.filename} extracted there); set MPLS_DATA_DIR or pass --download"
+        ) from exc
+    mean = torch.tensor(CIFAR_STATS[0]).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STATS[1]).view(1, 3, 1, 1)
+
+    def tensors(ds: CIFAR10) -> LabelledImages:
+        x = torch.as_tensor(ds.data).permute(0, 3, 1, 2).float() / 255.0
+        return LabelledImages(((x - mean) / std).contiguous(), torch.as_tensor(ds.targets))
+
+    shape, classes = SHAPES[name]
+    return DatasetSplit(name, tensors(train), tensors(test), classes, shape)
+
+
+def _synthetic(like: str, size: tuple[int, int], seed: int) -> DatasetSplit:
+    """Class prototypes (smooth random patterns) plus noise: learnable, seeded, any shape."""
+    if like not in SHAPES:
+        raise ConfigError(f"synthetic: unknown shape {like!r}; choose one of: {', '.join(SHAPES)}")
+    shape, classes = SHAPES[like]
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(classes, shape[0], 7, 7, generator=gen)
+    prototypes = torch.nn.functional.interpolate(coarse, size=shape[1:], mode="bilinear")
+    total = size[0] + size[1]
+    labels = torch.arange(total) % classes
+    labels = labels[torch.randperm(total, generator=gen)]
+    x = prototypes[labels] + 0.8 * torch.randn(total, *shape, generator=gen)
+    train = LabelledImages(x[: size[0]].contiguous(), labels[: size[0]].contiguous())
+    test = LabelledImages(x[size[0] :].contiguous(), labels[size[0] :].contiguous())
+    return DatasetSplit("synthetic", train, test, classes, shape)

@@ -1,0 +1,56 @@
+"""The Celery app. Configuration is loaded lazily (from `celery_settings`, on first use of
+`app.conf`), so importing this module reads no environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from mpls_celery.runtime.redis_url import resolve_redis_url
+from mpls_celery.settings import Settings, load_settings
+
+NODE_QUEUE = "mpls.nodes"
+PULL_QUEUE = "mpls.pull"
+
+
+def celery_config(settings: Settings, redis_url: str | None = None) -> dict[str, Any]:
+    url = resolve_redis_url(settings, redis_url)
+    transport = {"visibility_timeout": settings.visibility_timeout}
+    config: dict[str, Any] = {
+        "broker_url": url,
+        "result_backend": url,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "result_expires": 3600,
+        "task_default_queue": NODE_QUEUE,
+        "task_routes": {"mpls.pull.*": {"queue": PULL_QUEUE}, "mpls.*": {"queue": NODE_QUEUE}},
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "imports": ["mpls_celery.runtime.tasks"],
+    }
+    if url.startswith("rediss://") and settings.redis_ca_certs:
+        ssl = {"ssl_cert_reqs": "required", "ssl_ca_certs": settings.redis_ca_certs}
+        config["broker_use_ssl"] = ssl
+        config["redis_backend_use_ssl"] = ssl
+    return config
+
+
+app = Celery("mpls_celery", set_as_current=False)
+app.config_from_object("mpls_celery.runtime.celery_settings")
+
+
+@worker_process_init.connect
+def _limit_threads(**_: Any) -> None:
+    """Many worker processes share a few cores: one torch thread each unless told otherwise."""
+    import torch
+
+    torch.set_num_threads(max(1, load_settings().torch_threads))

@@ -1,0 +1,42 @@
+"""Runtime settings from the environment (prefix MPLS_; REDIS_URL honoured as a fallback).
+
+Algorithm hyper-parameters are plain dataclasses in the core; only process-level knobs live here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    """The shared MNIST split sits beside the checkout on these machines; use it when present."""
+    here = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    return here if here.is_dir() else Path.home() / ".cache" / "mpls" / "data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MPLS_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MPLS_REDIS_URL", "REDIS_URL"),
+        description="Redis used as broker, result backend and state store; None = auto/embedded.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Datasets root.")
+    runs_dir: Path = Field(default=Path("runs"), description="Where run directories are written.")
+    state_dir: Path = Field(
+        default=Path.home() / ".cache" / "mpls",
+        description="Small state files (the local `mpls up` and its embedded Redis).",
+    )
+    visibility_timeout: int = Field(
+        default=600, description="Seconds before an unacked task is redelivered; same everywhere."
+    )
+    torch_threads: int = Field(default=1, description="torch threads per worker process.")
+    redis_ca_certs: str | None = Field(default=None, description="CA bundle for rediss:// URLs.")
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from mpls_celery.config.run_config import RunConfig, load_run_config
+from mpls_celery.config.seed_dirs import write_seed_dir
+from mpls_celery.config.topology_files import build_topology
+from mpls_celery.errors import ConfigError
+
+
+def test_generated_seed_dir_loads_back_into_an_equivalent_run_config(tmp_path):
+    cfg = RunConfig().with_overrides(
+        workers=8, dataset="mnist", seed=5, **{"topology.kind": "random", "training.lr": 0.05}
+    )
+    topo = build_topology(cfg.topology, cfg.workers, cfg.seed)
+    write_seed_dir(cfg, topo, tmp_path)
+    loaded = load_run_config(tmp_path)
+    assert loaded.workers == 8
+    assert loaded.training.lr == 0.05
+    assert loaded.dataset == "mnist"
+    assert sorted(map(tuple, loaded.topology.edges or [])) == topo.edges()
+    rebuilt = build_topology(loaded.topology, loaded.workers, loaded.seed)
+    assert (rebuilt.adjacency == topo.adjacency).all()
+
+
+def test_seed_dir_with_a_missing_worker_is_refused(tmp_path):
+    cfg = RunConfig().with_overrides(workers=4, **{"topology.kind": "ring"})
+    write_seed_dir(cfg, build_topology(cfg.topology, 4, 1), tmp_path)
+    (tmp_path / "worker_2.yaml").unlink()
+    with pytest.raises(ConfigError, match="missing \\[2\\]"):
+        load_run_config(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("workers: -1\n", "workers"),
+        ("tau1: 0.7\ntau2: 0.7\n", "tau1 + tau2"),
+        ("training: {batch_size: 0}\n", "training.batch_size"),
+        ("model: lenet\n", "model"),
+        ("colour: blue\n", "colour"),
+        ("workers: [1\n", "malformed YAML at line"),
+    ],
+)
+def test_malformed_config_names_the_file_and_field(tmp_path: Path, text, field):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert field in message
+    assert "\n" not in message

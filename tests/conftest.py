@@ -1,0 +1,89 @@
+"""Shared fixtures: a real embedded Redis per session, and real `celery worker` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+
+from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No state file or Redis URL leaks in from the developer's machine."""
+    monkeypatch.setenv("MPLS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MPLS_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("MPLS_REDIS_URL", raising=False)
+    return tmp_path
+
+
+def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MPLS_REDIS_URL")}
+    env.update(MPLS_REDIS_URL=redis_url, MPLS_TORCH_THREADS="1", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+@contextmanager
+def celery_worker(
+    redis_url: str,
+    queues: str = "mpls.nodes,mpls.pull",
+    concurrency: int = 1,
+    pool: str = "prefork",
+    log_path: Path | None = None,
+    **env: str,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery -A mpls_celery worker` against `redis_url`; stopped on exit."""
+    args = [
+        sys.executable, "-m", "celery", "-A", "mpls_celery", "worker", "--loglevel=INFO",
+        "-Q", queues, "-c", str(concurrency), "-P", pool,
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+    ]  # fmt: skip
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        args, cwd=REPO, env=worker_env(redis_url, **env), stdout=out, stderr=out
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log_path:
+            out.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def start_celery_worker(redis_url: str) -> Callable[..., object]:
+    return lambda **kw: celery_worker(redis_url, **kw)

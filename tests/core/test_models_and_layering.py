@@ -1,0 +1,63 @@
+import pytest
+import torch
+from torch import nn
+
+from mpls_celery.core.errors import CoreValueError
+from mpls_celery.core.layering import (
+    layer_bytes,
+    layer_progress,
+    model_layers,
+    read_layer,
+    snapshot_state,
+    write_layer,
+)
+from mpls_celery.core.models import build_model
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "classes", "layers", "params"),
+    [
+        ("lenet5", (1, 28, 28), 10, 5, 61_706),
+        ("nin", (3, 32, 32), 10, 9, 966_986),
+        ("resnet18", (3, 32, 32), 100, 21, 11_220_132),
+        ("mlp", (1, 28, 28), 10, 2, 50_890),
+    ],
+)
+def test_layer_counts_params_and_forward(name, shape, classes, layers, params):
+    model = build_model(name, shape, classes)
+    assert len(model_layers(model)) == layers
+    assert sum(p.numel() for p in model.parameters()) == params
+    assert model(torch.zeros(2, *shape)).shape == (2, classes)
+
+
+def test_same_seed_same_weights_and_unknown_name_lists_choices():
+    a = build_model("lenet5", (1, 28, 28), 10, seed=3).state_dict()
+    b = build_model("lenet5", (1, 28, 28), 10, seed=3).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(CoreValueError, match="choose one of: lenet5, nin, resnet18, mlp"):
+        build_model("lenet", (1, 28, 28), 10)
+
+
+def test_batchnorm_joins_its_conv_and_num_batches_tracked_stays_local():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Linear(2, 2))
+    layers = model_layers(model)
+    assert [layer.keys for layer in layers] == [
+        ("0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"),
+        ("3.weight", "3.bias"),
+    ]
+    sizes = layer_bytes(model.state_dict(), layers)
+    assert sizes.tolist() == [(18 + 2 + 2 * 4) * 4, (4 + 2) * 4]
+    assert layer_bytes(model.state_dict(), layers, wire_itemsize=2).tolist() == [56, 12]
+
+
+def test_progress_is_squared_distance_and_write_layer_copies_in_place():
+    model = build_model("mlp", (1, 28, 28), 10)
+    layers = model_layers(model)
+    before = snapshot_state(model)
+    moved = {k: v + 0.5 for k, v in read_layer(before, layers[1]).items()}
+    weight_storage = model.fc2.weight
+    write_layer(model, layers[1], moved)
+    assert model.fc2.weight is weight_storage
+    g = layer_progress(model.state_dict(), before, layers)
+    assert g[0] == 0.0
+    assert g[1] == pytest.approx(0.25 * (64 * 10 + 10))

@@ -27,6 +27,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _WithSteps(_Strict):
+    step_seconds: dict[str, float] = Field(
+        default_factory=dict, description="model → seconds of one SGD step at compute speed 1.0"
+    )
+
+
 class Dynamics(_Strict):
     noise_sigma: float = Field(0.0, ge=0)
     slot_seconds: float = Field(1.0, gt=0)
@@ -42,7 +48,7 @@ class DeviceGroup(_Strict):
     room: str
 
 
-class RoomsFile(_Strict):
+class RoomsFile(_WithSteps):
     name: str
     rooms_mbit: dict[str, float]
     hops: int = Field(2, ge=1)
@@ -51,7 +57,7 @@ class RoomsFile(_Strict):
     dynamics: Dynamics = Dynamics()
 
 
-class LinksFile(_Strict):
+class LinksFile(_WithSteps):
     name: str
     workers: int = Field(ge=1)
     default_mbit: float = Field(gt=0)
@@ -85,8 +91,16 @@ def load_profile(name_or_path: str, workers: int, seed: int = 0) -> NetworkProfi
 def _from_file(path: Path, workers: int, seed: int) -> NetworkProfile:
     data = read_mapping(path)
     if "rooms_mbit" in data:
-        return _rooms(validate(RoomsFile, data, str(path)), workers, seed, path)
-    return _links(validate(LinksFile, data, str(path)), workers, seed, path)
+        rooms = validate(RoomsFile, data, str(path))
+        return _with_steps(_rooms(rooms, workers, seed, path), rooms)
+    links = validate(LinksFile, data, str(path))
+    return _with_steps(_links(links, workers, seed, path), links)
+
+
+def _with_steps(profile: NetworkProfile, spec: _WithSteps) -> NetworkProfile:
+    from dataclasses import replace
+
+    return replace(profile, step_seconds=tuple(sorted(spec.step_seconds.items())))
 
 
 def _rooms(spec: RoomsFile, workers: int, seed: int, path: Path) -> NetworkProfile:

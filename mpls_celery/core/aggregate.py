@@ -22,12 +22,10 @@ def stack_copies(copies: Sequence[LayerTensors]) -> tuple[dict[str, torch.Tensor
     """Per-layer running sum and count: the partial model an aggregation task stores."""
     if not copies:
         return None, 0
-    total = {k: v.detach().to(torch.float64).clone() for k, v in copies[0].items()}
-    for copy in copies[1:]:
-        if copy.keys() != total.keys():
-            raise CoreValueError("pulled copies of one layer disagree on tensor names")
-        for key, value in copy.items():
-            total[key] += value.to(torch.float64)
+    names = copies[0].keys()
+    if any(copy.keys() != names for copy in copies[1:]):
+        raise CoreValueError("pulled copies of one layer disagree on tensor names")
+    total = {k: torch.stack([copy[k].detach() for copy in copies]).sum(dim=0) for k in names}
     return total, len(copies)
 
 
@@ -50,8 +48,7 @@ def average_from_sums(
         for key, value in own.items():
             if total[key].shape != value.shape:
                 raise CoreValueError(f"{key}: pulled shape {tuple(total[key].shape)} != local")
-            mixed = _mix(value.to(torch.float64), total[key], count, rule)
-            layer[key] = mixed.to(value.dtype)
+            layer[key] = _mix(value, total[key].to(value.dtype), count, rule)
         out.append(layer)
     return out
 

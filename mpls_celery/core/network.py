@@ -37,6 +37,7 @@ class NetworkProfile:
     outages: tuple[Outage, ...] = ()
     seed: int = 0
     devices: tuple[str, ...] = field(default=())  # human description per worker
+    step_seconds: tuple[tuple[str, float], ...] = ()  # model → one SGD step at speed 1.0
 
     def __post_init__(self) -> None:
         n = self.base_rate.shape[0]
@@ -83,6 +84,9 @@ class NetworkProfile:
 
     def compute(self, worker: int) -> float:
         return float(self.compute_speed[worker])
+
+    def reference_step_seconds(self, model: str) -> float | None:
+        return dict(self.step_seconds).get(model)
 
     def with_compute(self, speeds: ArrayLike) -> NetworkProfile:
         from dataclasses import replace

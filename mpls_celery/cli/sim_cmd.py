@@ -1,0 +1,163 @@
+"""`mpls sim`: the algorithms side by side in virtual time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mpls_celery.cli import run_options as ro
+from mpls_celery.cli.output import console, print_json
+from mpls_celery.config.durations import parse_duration
+from mpls_celery.core.strategies import STRATEGY_NAMES
+from mpls_celery.errors import ConfigError
+from mpls_celery.settings import load_settings
+from mpls_celery.sim.engine import SimOptions
+from mpls_celery.sim.runner import SimRequest, resolve_step_seconds, run_simulation, sim_profile
+from mpls_celery.telemetry.rundir import SUMMARY, read_json
+
+
+def parse_algorithms(text: str) -> tuple[str, ...]:
+    names = tuple(a.strip() for a in text.split(",") if a.strip())
+    unknown = [a for a in names if a not in STRATEGY_NAMES]
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown algorithm {unknown[0] if unknown else text!r}; choose from: {', '.join(STRATEGY_NAMES)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def sim(
+    algo: Annotated[
+        str, typer.Option(help="Comma-separated algorithms to compare.")
+    ] = "mpls,appg,netmax,rand-mpls",
+    config: ro.ConfigOpt = None,
+    workers: ro.WorkersOpt = None,
+    model: ro.ModelOpt = None,
+    dataset: ro.DatasetOpt = None,
+    profile: Annotated[
+        str | None, typer.Option(help="uniform | random | paper30 | profile YAML")
+    ] = None,
+    topology: ro.TopologyOpt = None,
+    p: ro.ProbOpt = None,
+    partition: ro.PartitionOpt = None,
+    chi: ro.ChiOpt = None,
+    alpha: ro.AlphaOpt = None,
+    seed: ro.SeedOpt = None,
+    lr: ro.LrOpt = None,
+    batch_size: ro.BatchOpt = None,
+    local_steps: ro.StepsOpt = None,
+    tau1: ro.Tau1Opt = None,
+    tau2: ro.Tau2Opt = None,
+    wire_dtype: ro.WireOpt = None,
+    data_dir: ro.DataDirOpt = None,
+    until: Annotated[str | None, typer.Option(help="Virtual duration: 300s, 5m, 1h.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Stop after T iterations over all workers.")
+    ] = None,
+    target_acc: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Accuracy target for time-to-target.")
+    ] = None,
+    stop_at_target: Annotated[
+        bool, typer.Option(help="End each algorithm once it reaches the target.")
+    ] = False,
+    eval_every: Annotated[
+        float | None, typer.Option(help="Virtual seconds between evaluations.")
+    ] = None,
+    eval_samples: Annotated[
+        int, typer.Option(min=1, help="Test samples per worker per evaluation.")
+    ] = 200,
+    step_seconds: Annotated[
+        float | None, typer.Option(help="Seconds of one SGD step at speed 1.0.")
+    ] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Algorithms run in parallel processes.")] = 2,
+    out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Simulate algorithms in virtual time on one machine (real SGD, modelled network)."""
+    settings = load_settings()
+    algorithms = parse_algorithms(algo)
+    cfg = ro.build_run_config(
+        config,
+        workers=workers if workers is not None else (None if config else 30),
+        model=model,
+        dataset=dataset if dataset is not None else (None if config else "mnist"),
+        seed=seed,
+        tau1=tau1,
+        tau2=tau2,
+        wire_dtype=wire_dtype,
+        data_dir=str(data_dir) if data_dir else None,
+        **{
+            "network.profile": profile if profile is not None else (None if config else "paper30"),
+            "partition.kind": partition,
+            "partition.chi": chi,
+            "partition.alpha": alpha,
+            "training.lr": lr,
+            "training.batch_size": batch_size,
+            "training.local_steps": local_steps,
+            **ro.topology_overrides(topology, p),
+        },
+    )
+    horizon = parse_duration(until) if until else (None if epochs else 300.0)
+    if eval_every is not None and eval_every <= 0:
+        raise ConfigError("--eval-every must be > 0")
+    net = sim_profile(cfg)
+    options = SimOptions(
+        algorithm=algorithms[0],
+        until=horizon,
+        epochs=epochs,
+        eval_every=eval_every or max((horizon or 300.0) / 60, 0.5),
+        eval_samples=eval_samples,
+        step_seconds=resolve_step_seconds(cfg, net, step_seconds),
+        target_acc=target_acc,
+        stop_at_target=stop_at_target,
+    )
+    request = SimRequest(
+        cfg, algorithms, options, settings.data_dir, out or settings.runs_dir, jobs=jobs
+    )
+    with Progress(
+        TextColumn("{task.description:>10}"), BarColumn(), TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(), console=console, disable=as_json, transient=False,
+    ) as bars:  # fmt: skip
+        total = horizon or float(epochs or 1)
+        tasks = {a: bars.add_task(a, total=total, status="") for a in algorithms}
+
+        def on_progress(name: str, t: float, epoch: int) -> None:
+            done = t if horizon else epoch
+            bars.update(tasks[name], completed=done, status=f"t={t:7.1f}s T={epoch}")
+
+        run_dir = run_simulation(request, on_progress)
+    summary = read_json(run_dir / SUMMARY)
+    if as_json:
+        print_json(summary)
+        return
+    print_summary(summary)
+
+
+def print_summary(summary: dict) -> None:  # type: ignore[type-arg]
+    table = Table("algorithm", "time to target (s)", "final mean acc", "final avg-model acc",
+                  "bytes pulled", "iterations", title=f"target accuracy: {summary['target_acc']}")  # fmt: skip
+    for name in summary.get("order") or summary["algorithms"]:
+        row = summary["algorithms"][name]
+        ttt = row["time_to_target"]
+        table.add_row(
+            name,
+            "—" if ttt is None else f"{ttt:.1f}",
+            _pct(row["final_mean_acc"]),
+            _pct(row["final_avg_model_acc"]),
+            f"{row['bytes_pulled'] / 1e6:.1f} MB",
+            str(row["iterations"]),
+        )
+    console.print(table)
+    for a, others in summary["speedup"].items():
+        parts = [f"{v:.2f}× vs {b}" for b, v in others.items() if v is not None]
+        if parts:
+            console.print(f"{a}: " + ", ".join(parts))
+    console.print(f"run directory: {summary['run_dir']}")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f} %"

@@ -1,0 +1,70 @@
+"""Everything a run needs, built once from a RunConfig: data, partition, topology, profile,
+the model's MPLS layers and their sizes, and the pairwise label divergence. Both engines use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from torch import nn
+
+from mpls_celery.config.profiles import load_profile
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.config.topology_files import build_topology
+from mpls_celery.core.errors import CoreValueError
+from mpls_celery.core.layering import Layer, layer_bytes, model_layers
+from mpls_celery.core.models import build_model
+from mpls_celery.core.network import NetworkProfile
+from mpls_celery.core.partition import Partition, partition
+from mpls_celery.core.selection import label_divergence
+from mpls_celery.core.topology import Topology
+from mpls_celery.data import DatasetSplit, load_dataset
+from mpls_celery.errors import ConfigError
+
+WIRE_ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    config: RunConfig
+    data: DatasetSplit
+    partition: Partition
+    topology: Topology
+    profile: NetworkProfile | None
+    layers: tuple[Layer, ...]
+    layer_bytes: NDArray[np.float64]
+    divergence: NDArray[np.float64]  # (N, N) DD between every pair of workers
+
+    def new_model(self) -> nn.Module:
+        """Every worker starts from the same weights (seeded by the run)."""
+        return build_model(
+            self.config.model, self.data.input_shape, self.data.num_classes, self.config.seed
+        )
+
+
+def build_experiment(cfg: RunConfig, data_dir: Path, profile_name: str | None = None) -> Experiment:
+    data = load_dataset(cfg.dataset, cfg.data_dir or data_dir, seed=cfg.seed)
+    n = cfg.workers
+    try:
+        part = partition(
+            data.train_labels,
+            n,
+            cfg.partition.kind,
+            num_classes=data.num_classes,
+            chi=cfg.partition.chi,
+            alpha=cfg.partition.alpha,
+            seed=cfg.seed,
+        )
+    except CoreValueError as exc:
+        raise ConfigError(f"partition: {exc}") from None
+    topology = build_topology(cfg.topology, n, cfg.seed)
+    profile = load_profile(profile_name or cfg.network.profile, n, cfg.seed)
+    if profile is not None and cfg.compute_speed is not None:
+        profile = profile.with_compute(cfg.compute_speed)
+    model = build_model(cfg.model, data.input_shape, data.num_classes, cfg.seed)
+    layers = model_layers(model)
+    sizes = layer_bytes(model.state_dict(), layers, WIRE_ITEMSIZE[cfg.wire_dtype])
+    divergence = np.stack([label_divergence(part.histograms[i], part.histograms) for i in range(n)])
+    return Experiment(cfg, data, part, topology, profile, layers, sizes, divergence)

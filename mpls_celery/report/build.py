@@ -1,0 +1,83 @@
+"""Collect runs and write the report: plots, plus a markdown and JSON table of time-to-target and
+speedups across every algorithm of every run given."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mpls_celery.report.plots import Runs, accuracy_plot, bytes_plot, heatmap_plot
+from mpls_celery.telemetry.records import Record
+from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics, write_json
+from mpls_celery.telemetry.summary import speedups, summarise
+
+
+def load_runs(run_dirs: list[Path]) -> tuple[Runs, float | None]:
+    runs: Runs = {}
+    target: float | None = None
+    for run_dir in run_dirs:
+        manifest = read_json(run_dir / MANIFEST)
+        target = target or (manifest.get("options") or {}).get("target_acc")
+        by_algo: dict[str, list[Record]] = {}
+        for record in read_metrics(run_dir):
+            by_algo.setdefault(record.algo, []).append(record)
+        prefix = f"{run_dir.name}/" if len(run_dirs) > 1 else ""
+        for algo, records in by_algo.items():
+            runs[prefix + algo] = records
+    return runs, target
+
+
+def build_report(
+    run_dirs: list[Path], out: Path, worker: int = 0, target_acc: float | None = None
+) -> dict[str, Any]:
+    runs, manifest_target = load_runs(run_dirs)
+    target = target_acc if target_acc is not None else manifest_target
+    out.mkdir(parents=True, exist_ok=True)
+    plots = [
+        accuracy_plot(runs, out, "time"),
+        accuracy_plot(runs, out, "epochs"),
+        bytes_plot(runs, out),
+    ]
+    plots += [heatmap_plot(label, records, worker, out) for label, records in runs.items()]
+    summaries = {
+        label: next(iter(summarise(records, target).values())) for label, records in runs.items()
+    }
+    table = {
+        "target_acc": target,
+        "algorithms": {label: asdict(s) for label, s in summaries.items()},
+        "speedup": speedups(summaries),
+        "plots": [str(p) for p in plots],
+    }
+    write_json(out / "report.json", table)
+    (out / "report.md").write_text(markdown_table(table))
+    return table
+
+
+def markdown_table(table: dict[str, Any]) -> str:
+    lines = [
+        f"# Report (target accuracy {table['target_acc']})",
+        "",
+        "| run | time to target (s) | epochs to target | final mean acc | final avg-model acc | MB pulled |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, row in table["algorithms"].items():
+        ttt = row["time_to_target"]
+        acc = row["final_mean_acc"]
+        avg = row["final_avg_model_acc"]
+        lines.append(
+            f"| {label} | {'—' if ttt is None else f'{ttt:.1f}'} | {row['epochs_to_target'] or '—'} | "
+            f"{'—' if acc is None else f'{100 * acc:.2f} %'} | "
+            f"{'—' if avg is None else f'{100 * avg:.2f} %'} | {row['bytes_pulled'] / 1e6:.1f} |"
+        )
+    lines += ["", "## Speedup (row reached the target this many times sooner than column)", ""]
+    names = list(table["algorithms"])
+    lines.append("| | " + " | ".join(names) + " |")
+    lines.append("|---" * (len(names) + 1) + "|")
+    for a in names:
+        cells = []
+        for b in names:
+            value = table["speedup"].get(a, {}).get(b)
+            cells.append("—" if a == b or value is None else f"{value:.2f}×")
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

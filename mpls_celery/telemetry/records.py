@@ -1,0 +1,73 @@
+"""Frozen telemetry records; serialised only at the edge (`to_json` / `parse_record`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from mpls_celery.errors import MplsError
+
+
+class TelemetryError(MplsError):
+    """A telemetry line that is not a valid record."""
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """One local iteration of one worker: what it trained, what it pulled from whom, how long."""
+
+    algo: str
+    worker: int
+    k: int  # local iteration index; the version it published is k + 1
+    t: float  # seconds since run start (virtual in the simulator, wall in the runtime)
+    epoch: int  # T: local iterations completed over all workers, this one included
+    loss: float
+    plan: dict[int, list[int]]  # peer → layer indices pulled
+    bytes_pulled: float
+    pull_seconds: float  # λ
+    compute_seconds: float
+    peers_reachable: int
+    kind: Literal["iteration"] = "iteration"
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """Test accuracy at one moment: mean over workers and of the averaged model."""
+
+    algo: str
+    t: float
+    epoch: int
+    mean_acc: float
+    avg_model_acc: float
+    mean_loss: float
+    worker_acc: list[float] = field(default_factory=list)
+    kind: Literal["eval"] = "eval"
+
+
+Record = IterationRecord | EvalRecord
+
+
+def to_json(record: Record) -> bytes:
+    """Sorted keys, so the same records always give the same bytes."""
+    return orjson.dumps(asdict(record), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def parse_record(line: bytes | str) -> Record:
+    try:
+        data: Any = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise TelemetryError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TelemetryError("a record must be a JSON object")
+    kind = data.get("kind")
+    try:
+        if kind == "iteration":
+            data["plan"] = {int(peer): list(layers) for peer, layers in data["plan"].items()}
+            return IterationRecord(**data)
+        if kind == "eval":
+            return EvalRecord(**data)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise TelemetryError(f"malformed {kind} record: {exc}") from exc
+    raise TelemetryError(f"unknown record kind {kind!r}")

@@ -56,7 +56,7 @@ class LocalTrainer:
             inputs, labels = self._next_batch()
             self.optimizer.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(self.model(inputs), labels)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             self.optimizer.step()
             total += float(loss.detach())
         return total / self.config.local_steps

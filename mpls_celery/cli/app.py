@@ -9,7 +9,15 @@ import typer
 from typer import Abort, Exit
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from mpls_celery.cli import config_cmd, profile_cmd, redis_cmd, report_cmd, sim_cmd, topology_cmd
+from mpls_celery.cli import (
+    config_cmd,
+    profile_cmd,
+    redis_cmd,
+    report_cmd,
+    sim_cmd,
+    topology_cmd,
+    up_cmd,
+)
 from mpls_celery.errors import MplsError
 
 app = typer.Typer(
@@ -24,6 +32,7 @@ app.add_typer(topology_cmd.app, name="topology")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(redis_cmd.app, name="redis")
+app.command("up")(up_cmd.up)
 app.command("sim")(sim_cmd.sim)
 app.command("report")(report_cmd.report)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
+from kombu import Queue
 
 from mpls_celery.runtime.redis_url import resolve_redis_url
 from mpls_celery.settings import Settings, load_settings
@@ -32,6 +33,12 @@ def celery_config(settings: Settings, redis_url: str | None = None) -> dict[str,
         "result_backend_transport_options": transport,
         "result_expires": 3600,
         "task_default_queue": NODE_QUEUE,
+        # A plain `celery -A mpls_celery worker` serves both queues with a thread pool big enough
+        # that slices waiting on their pulls never starve the pulls; `mpls up` and `mpls worker`
+        # start tuned pools instead (prefork for slices, threads for pulls).
+        "task_queues": [Queue(NODE_QUEUE), Queue(PULL_QUEUE)],
+        "worker_pool": "threads",
+        "worker_concurrency": 32,
         "task_routes": {"mpls.pull.*": {"queue": PULL_QUEUE}, "mpls.*": {"queue": NODE_QUEUE}},
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
@@ -48,6 +55,7 @@ app = Celery("mpls_celery", set_as_current=False)
 app.config_from_object("mpls_celery.runtime.celery_settings")
 
 
+@worker_init.connect
 @worker_process_init.connect
 def _limit_threads(**_: Any) -> None:
     """Many worker processes share a few cores: one torch thread each unless told otherwise."""

@@ -1,17 +1,144 @@
-"""Celery task boundary: the only catch-all in the package lives here, and it logs."""
+"""Celery task boundary. Tasks are at-least-once (acks late) and idempotent; the only catch-all of
+the package lives here, and it logs.
+
+  mpls.node.slice(run, worker, gen)       a bounded run of worker's local iterations, then its
+                                          continuation (gen + 1); a lease keeps one slice per worker
+  mpls.pull.aggregate(run, worker, k, …)  fetch the planned layers, store sums and counts
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import time
+from collections import OrderedDict
+from typing import Any
 
-from mpls_celery.runtime.celery_app import app
+from mpls_celery.runtime.aggregation import run_aggregation
+from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE, app
+from mpls_celery.runtime.connection import redis_client
+from mpls_celery.runtime.context import RunContext
+from mpls_celery.runtime.node import NodeRuntime, StaleNode
+from mpls_celery.runtime.store import RunStore
 
 log = logging.getLogger(__name__)
+_CONTEXTS: dict[str, RunContext] = {}
+_NODES: OrderedDict[tuple[str, int], NodeRuntime] = OrderedDict()
+MAX_CACHED_NODES = 16
 
 
 @app.task(name="mpls.ping")
 def ping(payload: str = "pong") -> dict[str, object]:
     """Liveness probe: proves a worker consumes `mpls.nodes` and returns JSON."""
     return {"payload": payload, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _context(run_id: str) -> RunContext:
+    ctx = _CONTEXTS.get(run_id)
+    if ctx is None:
+        client = redis_client(app.conf.broker_url)
+        ctx = RunContext.load(RunStore(client, run_id))
+        _CONTEXTS[run_id] = ctx
+    return ctx
+
+
+def _node(ctx: RunContext, worker: int) -> NodeRuntime:
+    """The process-local node, reused while it is still at the worker's head version."""
+    key = (ctx.store.run_id, worker)
+    node = _NODES.get(key)
+    head = ctx.store.head(worker)
+    if node is None or head is None or node.version != head.version:
+        node = NodeRuntime(ctx, worker).resume()
+        _NODES[key] = node
+    _NODES.move_to_end(key)
+    while len(_NODES) > MAX_CACHED_NODES:
+        _NODES.popitem(last=False)
+    return node
+
+
+def slice_queue(ctx: RunContext, worker: int) -> str:
+    return f"mpls.node.{worker}" if ctx.options.queue_mode == "per-worker" else NODE_QUEUE
+
+
+def enqueue_slice(ctx: RunContext, worker: int, gen: int, countdown: float = 0.0) -> None:
+    node_slice.apply_async(
+        args=[ctx.store.run_id, worker, gen], queue=slice_queue(ctx, worker), countdown=countdown
+    )
+
+
+@app.task(name="mpls.node.slice", bind=True, max_retries=None)
+def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, object]:
+    ctx = _context(run_id)
+    store, opts = ctx.store, ctx.options
+    if store.status().get("state") != "running":
+        store.set_node_state(worker, state="stopped")
+        return {"stopped": True}
+    if store.generation(worker) != gen:
+        return {"stale": True}
+    token = f"{self.request.id}:{os.getpid()}"
+    if not store.acquire_lease(worker, token, opts.lease_seconds):
+        raise self.retry(countdown=store.lease_ttl(worker) + 0.5)
+    iterations, ended = 0, None
+    try:
+        node = _node(ctx, worker)
+        budget_end = time.monotonic() + opts.slice_seconds
+
+        def enqueue_pull(
+            k: int, plan: dict[int, list[int]], emulated: dict[int, float] | None, deadline: float
+        ) -> None:
+            aggregate.apply_async(
+                args=[run_id, worker, k, {str(p): ls for p, ls in plan.items()},
+                      {str(p): s for p, s in emulated.items()} if emulated else None],
+                queue=PULL_QUEUE, expires=deadline,
+            )  # fmt: skip
+
+        while time.monotonic() < budget_end:
+            if node.finished:
+                ended = "finished"
+                break
+            if store.status().get("state") != "running":
+                ended = "stopped"
+                break
+            if not store.renew_lease(worker, token, opts.lease_seconds):
+                return {"lease_lost": True, "iterations": iterations}
+            node.iteration(enqueue_pull)
+            iterations += 1
+        if node.finished:
+            ended = "finished"
+    except StaleNode:
+        _NODES.pop((run_id, worker), None)
+    except Exception:  # the task boundary: log, keep the worker's chain alive
+        log.exception(
+            "slice of worker %s in run %s failed; it will resume from Redis", worker, run_id
+        )
+        _NODES.pop((run_id, worker), None)
+    finally:
+        store.release_lease(worker, token)
+    if ended:
+        store.set_node_state(worker, state=ended)
+        return {"ended": ended, "iterations": iterations}
+    if store.advance_generation(worker, gen):
+        enqueue_slice(ctx, worker, gen + 1)
+    return {"iterations": iterations, "next_gen": gen + 1}
+
+
+@app.task(name="mpls.pull.aggregate")
+def aggregate(
+    run_id: str,
+    worker: int,
+    k: int,
+    plan: dict[str, list[int]],
+    emulated: dict[str, float] | None = None,
+) -> dict[str, object]:
+    ctx = _context(run_id)
+    head = ctx.store.head(worker)
+    if head is not None and head.version > k:  # the iteration it was for is over: discard
+        return {"stale": True}
+    peers = {int(p): [int(x) for x in ls] for p, ls in plan.items()}
+    speeds = {int(p): float(s) for p, s in emulated.items()} if emulated else None
+    try:
+        return run_aggregation(ctx.store, ctx.layout, worker, k, peers, speeds)
+    except Exception:
+        log.exception("aggregation for worker %s iteration %s failed", worker, k)
+        raise

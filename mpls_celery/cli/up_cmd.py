@@ -1,0 +1,212 @@
+"""`mpls up`: train a run on this machine (and any Celery workers sharing its Redis)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from mpls_celery.cli import run_options as ro
+from mpls_celery.cli.output import console, print_json
+from mpls_celery.config.durations import parse_duration
+from mpls_celery.config.yaml_io import validate
+from mpls_celery.runtime.launcher import Snapshot, UpRequest, new_run_id, run_up
+from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.settings import load_settings
+
+
+def workers_table(snap: Snapshot) -> Table:
+    ev = snap.last_eval
+    acc = (
+        f" · mean acc {100 * ev.mean_acc:.1f} % · avg-model {100 * ev.avg_model_acc:.1f} %"
+        if ev
+        else ""
+    )
+    table = Table(title=f"run {snap.run_id} · {snap.status} · {snap.elapsed:.0f}s{acc}")
+    for col in ("worker", "state", "iter", "loss", "acc", "last pull", "heartbeat"):
+        table.add_column(col)
+    now = time.time()
+    for worker, node in enumerate(snap.nodes):
+        pull = node.get("last_pull") or {}
+        pull_text = (
+            f"{pull.get('peers', 0)}p×{pull.get('layers', 0)}l {pull.get('bytes', 0) / 1e3:.0f} kB "
+            f"{pull.get('seconds', 0):.2f}s" + (" timeout" if pull.get("timeout") else "")
+            if pull
+            else "—"
+        )
+        beat = node.get("heartbeat")
+        table.add_row(
+            str(worker),
+            str(node.get("state", "?")),
+            str(node.get("k", 0)),
+            f"{node['loss']:.3f}" if node.get("loss") is not None else "—",
+            f"{100 * node['acc']:.1f} %" if node.get("acc") is not None else "—",
+            pull_text,
+            f"{now - float(beat):.1f}s" if beat else "—",
+        )
+    return table
+
+
+# Demo defaults for a bare `mpls up` (no --config): enough signal to learn in a minute. The spec's
+# lr 0.01 needs thousands of iterations under Eq. 1 (see README); `mpls sim` keeps it.
+DEMO_LR, DEMO_ITERATIONS = 0.1, 100
+
+
+def up(
+    config: ro.ConfigOpt = None,
+    workers: ro.WorkersOpt = None,
+    algo: ro.AlgoOpt = None,
+    model: ro.ModelOpt = None,
+    dataset: ro.DatasetOpt = None,
+    topology: ro.TopologyOpt = None,
+    p: ro.ProbOpt = None,
+    network: Annotated[
+        str | None,
+        typer.Option(
+            help="Emulate a profile: uniform | random | paper30 | YAML; 'none' measures real links."
+        ),
+    ] = None,
+    partition: ro.PartitionOpt = None,
+    chi: ro.ChiOpt = None,
+    alpha: ro.AlphaOpt = None,
+    seed: ro.SeedOpt = None,
+    lr: ro.LrOpt = None,
+    batch_size: ro.BatchOpt = None,
+    local_steps: ro.StepsOpt = None,
+    tau1: ro.Tau1Opt = None,
+    tau2: ro.Tau2Opt = None,
+    wire_dtype: ro.WireOpt = None,
+    data_dir: ro.DataDirOpt = None,
+    iterations: Annotated[
+        int | None, typer.Option(min=1, help="Local iterations per worker.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Stop after this wall time: 90s, 10m.")] = None,
+    target_acc: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Stop at this mean accuracy.")
+    ] = None,
+    redis: Annotated[
+        str | None,
+        typer.Option("--redis", help="Redis URL (default: REDIS_URL, else an embedded server)."),
+    ] = None,
+    local_workers: Annotated[
+        bool, typer.Option(help="Start Celery workers on this machine.")
+    ] = True,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Slice processes of the local worker.")
+    ] = None,
+    slice_seconds: Annotated[
+        float | None, typer.Option(help="Time budget of one slice task.")
+    ] = None,
+    pull_deadline: Annotated[
+        float | None, typer.Option(help="Longest wait for one aggregation (s).")
+    ] = None,
+    queue_mode: Annotated[
+        str | None, typer.Option(help="shared | per-worker (mpls.node.<i> queues).")
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option(help="Run in the background; follow with mpls status/tui.")
+    ] = False,
+    run_id: Annotated[str | None, typer.Option(hidden=True)] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the final summary as JSON only.")
+    ] = False,
+) -> None:
+    """Start a run: Redis (reachable or embedded), Celery workers, N DFL workers; ends with a summary."""
+    settings = load_settings()
+    cfg = ro.build_run_config(
+        config,
+        workers=workers,
+        algorithm=algo,
+        model=model,
+        dataset=dataset,
+        seed=seed,
+        tau1=tau1,
+        tau2=tau2,
+        wire_dtype=wire_dtype,
+        data_dir=str(data_dir) if data_dir else None,
+        **{
+            "network.profile": network,
+            "partition.kind": partition,
+            "partition.chi": chi,
+            "partition.alpha": alpha,
+            "training.lr": lr if lr is not None or config else DEMO_LR,
+            "training.batch_size": batch_size,
+            "training.local_steps": local_steps,
+            "training.iterations": iterations
+            if iterations is not None or config
+            else DEMO_ITERATIONS,
+            **ro.topology_overrides(topology, p),
+        },
+    )
+    option_fields: dict[str, Any] = {
+        "iterations": None
+        if (until or target_acc) and iterations is None
+        else cfg.training.iterations,
+        "until_seconds": parse_duration(until) if until else None,
+        "target_acc": target_acc,
+        "eval_every": cfg.training.eval_every,
+        "slice_seconds": slice_seconds,
+        "pull_deadline": pull_deadline,
+        "queue_mode": queue_mode,
+    }
+    options = validate(
+        RuntimeOptions, {k: v for k, v in option_fields.items() if v is not None}, "options"
+    )
+    if options.iterations is None and options.until_seconds is None and options.target_acc is None:
+        options = options.model_copy(update={"iterations": cfg.training.iterations or 30})
+    rid = run_id or new_run_id()
+    if detach:
+        _detach(rid, settings.state_dir)
+        return
+    request = UpRequest(cfg, options, settings, redis, local_workers, concurrency, rid)
+    if as_json:
+        summary = run_up(request)
+        print_json(summary)
+        return
+    console.print(
+        f"run {rid}: {cfg.workers} workers, {cfg.algorithm}, {cfg.model}/{cfg.dataset}, topology {cfg.topology.kind}"
+    )
+    with Live(console=console, auto_refresh=False, transient=False) as live:
+
+        def show(snap: Snapshot) -> None:
+            if snap.elapsed < 1 or not console.is_terminal:
+                return
+            live.update(workers_table(snap), refresh=True)
+
+        summary = run_up(request, on_poll=show)
+    print_up_summary(summary)
+
+
+def print_up_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"run {summary['run_id']} — {summary['reason']}")
+    for col in ("worker", "iterations", "final accuracy", "state"):
+        table.add_column(col)
+    for row in summary["workers"]:
+        table.add_row(
+            str(row["worker"]),
+            str(row["iteration"]),
+            f"{100 * row['accuracy']:.2f} %",
+            str(row["state"]),
+        )
+    console.print(table)
+    console.print(
+        f"mean accuracy {100 * summary['final_mean_acc']:.2f} % · averaged model "
+        f"{100 * summary['final_avg_model_acc']:.2f} % · {summary['wall_seconds']:.0f} s"
+    )
+    console.print(f"run directory: {summary['run_dir']}  (mpls report {summary['run_dir']})")
+
+
+def _detach(run_id: str, state_dir: Any) -> None:
+    args = [a for a in sys.argv[1:] if a != "--detach"] + ["--run-id", run_id, "--json"]
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = (state_dir / f"up-{run_id}.log").open("ab")
+    subprocess.Popen(
+        [sys.executable, "-m", "mpls_celery", *args], stdout=log, stderr=log, start_new_session=True
+    )
+    console.print(f"run {run_id} started in the background; log: {state_dir / f'up-{run_id}.log'}")
+    console.print("follow it with: mpls status · mpls tui · stop it with: mpls down")

@@ -1,0 +1,37 @@
+"""Redis clients from a URL (password and rediss:// TLS included) with a clear error when down."""
+
+from __future__ import annotations
+
+import redis
+
+from mpls_celery.errors import RedisUnavailable
+from mpls_celery.settings import Settings
+
+
+def redis_client(url: str, settings: Settings | None = None, timeout: float = 5.0) -> redis.Redis:
+    kwargs: dict[str, object] = {"socket_connect_timeout": timeout, "health_check_interval": 30}
+    if url.startswith("rediss://") and settings and settings.redis_ca_certs:
+        kwargs["ssl_ca_certs"] = settings.redis_ca_certs
+    return redis.Redis.from_url(url, **kwargs)  # type: ignore[arg-type]
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages and logs."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def check_reachable(url: str, settings: Settings | None = None, timeout: float = 1.0) -> None:
+    client = redis_client(url, settings, timeout)
+    try:
+        client.ping()
+    except redis.exceptions.AuthenticationError as exc:
+        raise RedisUnavailable(f"Redis at {safe_url(url)} refused the password: {exc}") from None
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        raise RedisUnavailable(f"cannot reach Redis at {safe_url(url)}: {exc}") from None
+    except redis.exceptions.ResponseError as exc:
+        raise RedisUnavailable(f"Redis at {safe_url(url)} answered: {exc}") from None
+    finally:
+        client.close()

@@ -1,0 +1,368 @@
+"""`mpls up`: find or start Redis, create the run, start local Celery workers, watch the run
+(live view, periodic evaluation, a watchdog for lost slices), stop it, and write its run directory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import torch
+
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.layering import read_layer, write_layer
+from mpls_celery.core.training import evaluate
+from mpls_celery.errors import RedisUnavailable
+from mpls_celery.experiment import Experiment, build_experiment
+from mpls_celery.runtime.codec import decode_tensors
+from mpls_celery.runtime.connection import check_reachable, redis_client, safe_url
+from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.layout import layout_of, layout_to_json
+from mpls_celery.runtime.local_workers import LocalWorkers
+from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.redis_url import local_state_file, resolve_redis_url
+from mpls_celery.runtime.store import RunStore
+from mpls_celery.settings import Settings
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, to_json
+from mpls_celery.telemetry.rundir import METRICS, SUMMARY, write_json, write_manifest
+from mpls_celery.telemetry.summary import summary_document
+
+DONE_STATES = ("finished", "stopped")
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+@dataclass
+class UpRequest:
+    config: RunConfig
+    options: RuntimeOptions
+    settings: Settings
+    redis_url: str | None = None
+    local_workers: bool = True
+    concurrency: int | None = None
+    run_id: str = field(default_factory=new_run_id)
+    eval_interval: float = 5.0
+
+
+@dataclass
+class Snapshot:
+    """What the live view shows after each poll."""
+
+    run_id: str
+    elapsed: float
+    status: str
+    nodes: list[dict[str, Any]]
+    last_eval: EvalRecord | None
+
+
+class Launcher:
+    def __init__(self, request: UpRequest) -> None:
+        self.req = request
+        self.embedded: EmbeddedRedis | None = None
+        self.workers: LocalWorkers | None = None
+        self.exp: Experiment | None = None
+        self.store: RunStore | None = None
+        self.run_dir = request.settings.runs_dir / f"run-{request.run_id}"
+        self._events_after = "0-0"
+        self._last_eval: EvalRecord | None = None
+        self._next_eval = 0.0
+        self._watchdog: dict[int, float] = {}
+        self.redis_url = ""
+
+    # start -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        req = self.req
+        self.exp = build_experiment(req.config, req.settings.data_dir)  # validates data first
+        self.redis_url = self._redis()
+        client = redis_client(self.redis_url, req.settings)
+        self.store = RunStore(client, req.run_id)
+        model = self.exp.new_model()
+        self.store.create(
+            {
+                "run": req.config.model_dump(mode="json"),
+                "options": req.options.model_dump(mode="json"),
+                "layout": layout_to_json(layout_of(self.exp.layers, model.state_dict())),
+            }
+        )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_manifest(
+            self.run_dir,
+            "runtime",
+            req.config.model_dump(mode="json"),
+            run_id=req.run_id,
+            options=req.options.model_dump(mode="json"),
+            redis_url=safe_url(self.redis_url),
+        )
+        if req.local_workers:
+            n = req.config.workers
+            self.workers = LocalWorkers(
+                self.redis_url,
+                self.run_dir / "logs",
+                node_concurrency=req.concurrency or min(n, 32),
+                pull_concurrency=max(4, min(2 * n, 64)),
+                tag=req.run_id,
+            ).start()
+        self._write_state_file()
+        from mpls_celery.runtime import tasks
+
+        tasks.app.conf.update(broker_url=self.redis_url, result_backend=self.redis_url)
+        ctx_store = self.store
+        for worker in range(req.config.workers):
+            ctx_store.set_node_state(worker, state="queued", k=0)
+            tasks.node_slice.apply_async(
+                args=[req.run_id, worker, 0],
+                queue=f"mpls.node.{worker}"
+                if req.options.queue_mode == "per-worker"
+                else "mpls.nodes",
+            )
+        self._started = time.monotonic()
+
+    def _redis(self) -> str:
+        req = self.req
+        url = resolve_redis_url(req.settings, req.redis_url)
+        try:
+            check_reachable(url, req.settings)
+            return url
+        except RedisUnavailable:
+            if req.redis_url or req.settings.redis_url:
+                raise  # the user named a Redis: do not silently use another one
+        self.embedded = EmbeddedRedis(data_dir=req.settings.state_dir / "redis").start()
+        return self.embedded.url
+
+    def _write_state_file(self) -> None:
+        path = local_state_file(self.req.settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "redis_url": self.redis_url,
+            "embedded": self.embedded is not None,
+            "launcher_pid": os.getpid(),
+            "run_id": self.req.run_id,
+            "run_dir": str(self.run_dir.resolve()),
+        }
+        path.write_bytes(orjson.dumps(state))
+
+    # watch -------------------------------------------------------------------------------------
+    def poll(self) -> Snapshot:
+        assert self.store is not None
+        n = self.req.config.workers
+        nodes = self.store.node_states(range(n))
+        self._drain_events()
+        elapsed = time.monotonic() - self._started
+        if elapsed >= self._next_eval:
+            self._evaluate(nodes, elapsed)
+            self._next_eval = elapsed + self.req.eval_interval
+        self._watch(nodes)
+        return Snapshot(
+            self.req.run_id, elapsed, self.store.status().get("state", "?"), nodes, self._last_eval
+        )
+
+    def should_stop(self, snap: Snapshot) -> str | None:
+        opts = self.req.options
+        if snap.status != "running":
+            return f"run marked {snap.status}"
+        if all(node.get("state") in DONE_STATES for node in snap.nodes):
+            return "every worker finished"
+        if opts.until_seconds is not None and snap.elapsed >= opts.until_seconds:
+            return "time limit reached"
+        if (
+            opts.target_acc is not None
+            and snap.last_eval
+            and snap.last_eval.mean_acc >= opts.target_acc
+        ):
+            return "target accuracy reached"
+        if self.workers is not None and not self.workers.alive():
+            return "a local Celery worker process exited (see the run's logs/)"
+        return None
+
+    def _drain_events(self) -> None:
+        assert self.store is not None
+        with (self.run_dir / METRICS).open("ab") as out:
+            while True:
+                records, self._events_after = self.store.read_events(self._events_after)
+                for record in records:
+                    if isinstance(record, IterationRecord):
+                        out.write(to_json(record) + b"\n")
+                if len(records) < 10_000:
+                    return
+
+    def _watch(self, nodes: list[dict[str, Any]]) -> None:
+        """Re-enqueue the slice of a worker whose process died (its message may sit unacked)."""
+        assert self.store is not None
+        opts, now = self.req.options, time.time()
+        silent_for = 2 * opts.lease_seconds + opts.slice_seconds
+        from mpls_celery.runtime import tasks
+
+        for worker, node in enumerate(nodes):
+            if node.get("state") in DONE_STATES or node.get("state") == "queued":
+                continue
+            stale = now - float(node.get("heartbeat", now)) > silent_for
+            recently = now - self._watchdog.get(worker, 0.0) < silent_for
+            if stale and not recently and self.store.lease_ttl(worker) == 0:
+                self._watchdog[worker] = now
+                gen = self.store.generation(worker)
+                tasks.node_slice.apply_async(
+                    args=[self.req.run_id, worker, gen],
+                    queue=f"mpls.node.{worker}"
+                    if opts.queue_mode == "per-worker"
+                    else "mpls.nodes",
+                )
+
+    def _evaluate(
+        self, nodes: list[dict[str, Any]], elapsed: float, full: bool = False
+    ) -> EvalRecord | None:
+        """Evaluate every worker's head: on its own test slice while running, on the whole test
+        set at the end; plus the model averaged over all workers."""
+        assert self.store is not None and self.exp is not None
+        models = self._head_models()
+        present = [m for m in models if m is not None]
+        if not present:
+            return None
+        test = self.exp.data.test
+        size = len(test) if full else min(self.req.options.eval_samples, len(test))
+        worker_acc = []
+        for worker, model in enumerate(models):
+            idx = (worker * size + torch.arange(size)) % len(test)
+            worker_acc.append(evaluate(model, test.x[idx], test.y[idx]).accuracy if model else 0.0)
+        avg_acc = evaluate(_average_models(present, self.exp), test.x, test.y).accuracy
+        losses = [float(n["loss"]) for n in nodes if n.get("loss") is not None]
+        record = EvalRecord(
+            algo=self.req.config.algorithm,
+            t=round(elapsed, 3),
+            epoch=int(sum(int(n.get("k", 0)) for n in nodes)),
+            mean_acc=float(np.mean(worker_acc)),
+            avg_model_acc=avg_acc,
+            mean_loss=float(np.mean(losses)) if losses else 0.0,
+            worker_acc=[round(a, 4) for a in worker_acc],
+        )
+        self.store.emit(record)
+        with (self.run_dir / METRICS).open("ab") as out:
+            out.write(to_json(record) + b"\n")
+        self._last_eval = record
+        return record
+
+    def _head_models(self) -> list[torch.nn.Module | None]:
+        assert self.store is not None and self.exp is not None
+        exp, store = self.exp, self.store
+        layout = layout_of(exp.layers, exp.new_model().state_dict())
+        out: list[torch.nn.Module | None] = []
+        for worker, head in enumerate(store.heads(list(range(self.req.config.workers)))):
+            if head is None:
+                out.append(None)
+                continue
+            blobs = store.fetch_layers(worker, head.version, list(range(len(exp.layers))))
+            if any(b is None for b in blobs):
+                out.append(None)
+                continue
+            model = exp.new_model()
+            for l_idx, blob in enumerate(blobs):
+                assert blob is not None
+                tensors, _ = decode_tensors(blob, layout[l_idx])
+                write_layer(model, exp.layers[l_idx], tensors)
+            out.append(model)
+        return out
+
+    # stop --------------------------------------------------------------------------------------
+    def finish(self, reason: str, wait: float = 90.0) -> dict[str, Any]:
+        assert self.store is not None
+        store = self.store
+        if store.status().get("state") == "running":
+            store.set_status("stopping", reason=reason)
+        deadline = time.monotonic() + wait
+        nodes = store.node_states(range(self.req.config.workers))
+        while time.monotonic() < deadline and not all(
+            n.get("state") in (*DONE_STATES, "queued") for n in nodes
+        ):
+            time.sleep(0.5)
+            nodes = store.node_states(range(self.req.config.workers))
+        self._drain_events()
+        final = self._evaluate(nodes, time.monotonic() - self._started, full=True)
+        worker_acc = final.worker_acc if final else [0.0] * len(nodes)
+        from mpls_celery.telemetry.rundir import read_metrics
+
+        summary = summary_document(
+            read_metrics(self.run_dir),
+            self.req.options.target_acc,
+            run_id=self.req.run_id,
+            run_dir=str(self.run_dir.resolve()),
+            reason=reason,
+            wall_seconds=round(time.monotonic() - self._started, 2),
+            workers=[
+                {
+                    "worker": w,
+                    "iteration": int(n.get("k", 0)),
+                    "state": n.get("state"),
+                    "accuracy": worker_acc[w],
+                }
+                for w, n in enumerate(nodes)
+            ],
+            final_mean_acc=final.mean_acc if final else 0.0,
+            final_avg_model_acc=final.avg_model_acc if final else 0.0,
+        )
+        write_json(self.run_dir / SUMMARY, summary)
+        store.set_status("finished", finished=time.time(), reason=reason)
+        store.expire(self.req.options.run_ttl)
+        return summary
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
+        if self.embedded is not None:
+            self.embedded.stop()
+            local_state_file(self.req.settings).unlink(missing_ok=True)
+        elif (state := local_state_file(self.req.settings)).exists():
+            state.unlink(missing_ok=True)
+
+
+@torch.no_grad()
+def _average_models(models: list[torch.nn.Module], exp: Experiment) -> torch.nn.Module:
+    target = exp.new_model()
+    states = [m.state_dict() for m in models]
+    for layer in exp.layers:
+        copies = [read_layer(s, layer) for s in states]
+        write_layer(
+            target, layer, {k: torch.stack([c[k] for c in copies]).mean(0) for k in layer.keys}
+        )
+    return target
+
+
+def run_up(
+    request: UpRequest, on_poll: Callable[[Snapshot], None] | None = None, poll: float = 0.5
+) -> dict[str, Any]:
+    launcher = Launcher(request)
+    try:
+        launcher.start()
+        reason = "interrupted"
+        try:
+            while True:
+                snap = launcher.poll()
+                if on_poll:
+                    on_poll(snap)
+                stop = launcher.should_stop(snap)
+                if stop:
+                    reason = stop
+                    break
+                time.sleep(poll)
+        except KeyboardInterrupt:
+            reason = "interrupted (Ctrl-C)"
+        return launcher.finish(reason)
+    finally:
+        launcher.close()
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    from mpls_celery.telemetry.rundir import read_json
+
+    data: dict[str, Any] = read_json(run_dir / SUMMARY)
+    return data
+
+
+__all__ = ["Launcher", "Record", "Snapshot", "UpRequest", "load_summary", "new_run_id", "run_up"]

@@ -1,0 +1,26 @@
+"""Runtime knobs of one run (stored with the run in Redis so every process agrees on them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RuntimeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iterations: int | None = Field(30, ge=1, description="local iterations per worker")
+    until_seconds: float | None = Field(None, gt=0, description="stop after this wall time")
+    target_acc: float | None = Field(None, ge=0, le=1, description="stop at this mean accuracy")
+    slice_seconds: float = Field(15.0, gt=0, description="a slice task's time budget")
+    pull_deadline: float = Field(10.0, gt=0, description="longest wait for an aggregation")
+    lease_seconds: float = Field(20.0, gt=0, description="a dead slice is replaced after this")
+    keep_versions: int = Field(2, ge=1, description="versions kept per worker in Redis")
+    peer_timeout: float = Field(30.0, gt=0, description="a peer silent this long is excluded")
+    eval_every: int = Field(10, ge=1, description="a worker evaluates itself every N iterations")
+    eval_samples: int = Field(500, ge=1, description="test samples per worker evaluation")
+    queue_mode: Literal["shared", "per-worker"] = Field(
+        "shared", description="'per-worker': worker i's slices go to queue mpls.node.<i>"
+    )
+    run_ttl: int = Field(86_400, ge=60, description="seconds a finished run's keys are kept")

@@ -1,0 +1,271 @@
+"""All shared run state in Redis, under `mpls:<run>:`. The one place that knows the key layout.
+
+mpls:runs                             zset run id → created (unix s)
+mpls:<run>:config                     JSON: run config, runtime options, model layout
+mpls:<run>:status                     hash: state, started, finished, ...
+mpls:<run>:node:<i>:head              JSON: version, g, t      (written last: a version is visible
+mpls:<run>:node:<i>:layer:<l>:v<k>    encoded layer             only once all its layers exist)
+mpls:<run>:node:<i>:state             hash: state, k, loss, acc, heartbeat, last pull, pid, host
+mpls:<run>:node:<i>:links             hash: peer → measured bytes/s (EWMA)
+mpls:<run>:node:<i>:gen / :lease      slice generation and the lease of the running slice
+mpls:<run>:pull:<i>:<k>               hash: aggregation result for iteration k (TTL)
+mpls:<run>:events                     stream of telemetry records (bounded)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+
+from mpls_celery.telemetry.records import Record, parse_record, to_json
+
+EVENTS_MAXLEN = 200_000
+RUNS_KEY = "mpls:runs"
+
+
+@dataclass(frozen=True)
+class Head:
+    worker: int
+    version: int
+    progress: list[float]
+    t: float
+
+
+class RunStore:
+    def __init__(self, client: redis.Redis, run_id: str) -> None:
+        self.r = client
+        self.run_id = run_id
+        self.prefix = f"mpls:{run_id}:"
+
+    # keys ------------------------------------------------------------------------------------
+    def key(self, *parts: object) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    def layer_key(self, worker: int, layer: int, version: int) -> str:
+        return self.key("node", worker, "layer", layer, f"v{version}")
+
+    # run lifecycle -----------------------------------------------------------------------------
+    def create(self, config: Mapping[str, Any]) -> None:
+        now = time.time()
+        pipe = self.r.pipeline()
+        pipe.set(self.key("config"), orjson.dumps(config))
+        pipe.hset(self.key("status"), mapping={"state": "running", "started": now})
+        pipe.zadd(RUNS_KEY, {self.run_id: now})
+        pipe.execute()
+
+    def exists(self) -> bool:
+        return bool(self.r.exists(self.key("config")))
+
+    def config(self) -> dict[str, Any]:
+        raw = self.r.get(self.key("config"))
+        if raw is None:
+            from mpls_celery.errors import RunNotFound
+
+            raise RunNotFound(f"run {self.run_id!r} not found in Redis")
+        data: dict[str, Any] = orjson.loads(raw)
+        return data
+
+    def status(self) -> dict[str, str]:
+        raw = self.r.hgetall(self.key("status"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def set_status(self, state: str, **fields: object) -> None:
+        self.r.hset(
+            self.key("status"), mapping={"state": state, **{k: str(v) for k, v in fields.items()}}
+        )
+
+    # versions ----------------------------------------------------------------------------------
+    def publish(
+        self,
+        worker: int,
+        version: int,
+        layers: Sequence[bytes],
+        progress: Sequence[float],
+        t: float,
+        keep: int,
+    ) -> bool:
+        """Write all layers of `version`, then its head, atomically and only if the head is still
+        version - 1 (or absent for version 0). False when another process got there first."""
+        head_key = self.key("node", worker, "head")
+        with self.r.pipeline() as pipe:
+            try:
+                pipe.watch(head_key)
+                current = pipe.get(head_key)
+                current_version = orjson.loads(current)["version"] if current else -1
+                if current_version != version - 1:
+                    return False
+                pipe.multi()
+                for l_idx, blob in enumerate(layers):
+                    pipe.set(self.layer_key(worker, l_idx, version), blob)
+                head = {"version": version, "g": list(progress), "t": t}
+                pipe.set(head_key, orjson.dumps(head))
+                stale = version - keep
+                if stale >= 0:
+                    pipe.delete(*[self.layer_key(worker, i, stale) for i in range(len(layers))])
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def heads(self, workers: Sequence[int]) -> list[Head | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for w in workers:
+            pipe.get(self.key("node", w, "head"))
+        out: list[Head | None] = []
+        for w, raw in zip(workers, pipe.execute(), strict=True):
+            if raw is None:
+                out.append(None)
+                continue
+            data = orjson.loads(raw)
+            out.append(
+                Head(w, int(data["version"]), [float(x) for x in data["g"]], float(data["t"]))
+            )
+        return out
+
+    def head(self, worker: int) -> Head | None:
+        return self.heads([worker])[0]
+
+    def fetch_layers(self, worker: int, version: int, layers: Sequence[int]) -> list[bytes | None]:
+        if not layers:
+            return []
+        values: list[bytes | None] = self.r.mget(
+            [self.layer_key(worker, i, version) for i in layers]
+        )
+        return values
+
+    # node state, links, leases -----------------------------------------------------------------
+    def set_node_state(self, worker: int, **fields: object) -> None:
+        mapping = {
+            k: v if isinstance(v, bytes | str) else orjson.dumps(v) for k, v in fields.items()
+        }
+        mapping["heartbeat"] = orjson.dumps(time.time())
+        self.r.hset(self.key("node", worker, "state"), mapping=mapping)  # type: ignore[arg-type]
+
+    def node_states(self, workers: Iterable[int]) -> list[dict[str, Any]]:
+        ids = list(workers)
+        pipe = self.r.pipeline(transaction=False)
+        for w in ids:
+            pipe.hgetall(self.key("node", w, "state"))
+        out = []
+        for raw in pipe.execute():
+            state: dict[str, Any] = {}
+            for k, v in raw.items():
+                try:
+                    state[k.decode()] = orjson.loads(v)
+                except orjson.JSONDecodeError:
+                    state[k.decode()] = v.decode(errors="replace")
+            out.append(state)
+        return out
+
+    def links(self, worker: int) -> dict[int, float]:
+        raw = self.r.hgetall(self.key("node", worker, "links"))
+        return {int(k): float(v) for k, v in raw.items()}
+
+    def update_links(self, worker: int, measured: Mapping[int, float], weight: float = 0.3) -> None:
+        """EWMA of measured transfer speed per peer."""
+        if not measured:
+            return
+        known = self.links(worker)
+        blended = {
+            peer: speed if peer not in known else (1 - weight) * known[peer] + weight * speed
+            for peer, speed in measured.items()
+        }
+        self.r.hset(self.key("node", worker, "links"), mapping=blended)  # type: ignore[arg-type]
+
+    def generation(self, worker: int) -> int:
+        raw = self.r.get(self.key("node", worker, "gen"))
+        return int(raw) if raw is not None else 0
+
+    def advance_generation(self, worker: int, expected: int) -> bool:
+        script = "if tonumber(redis.call('GET', KEYS[1]) or '0') == tonumber(ARGV[1]) then " \
+                 "redis.call('SET', KEYS[1], ARGV[1] + 1) return 1 end return 0"  # fmt: skip
+        return bool(self.r.eval(script, 1, self.key("node", worker, "gen"), expected))
+
+    def acquire_lease(self, worker: int, token: str, seconds: float) -> bool:
+        key = self.key("node", worker, "lease")
+        if self.r.set(key, token, nx=True, px=int(seconds * 1000)):
+            return True
+        return self.renew_lease(worker, token, seconds)
+
+    def renew_lease(self, worker: int, token: str, seconds: float) -> bool:
+        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
+                 "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"  # fmt: skip
+        key = self.key("node", worker, "lease")
+        return bool(self.r.eval(script, 1, key, token, int(seconds * 1000)))
+
+    def release_lease(self, worker: int, token: str) -> None:
+        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
+                 "return redis.call('DEL', KEYS[1]) end return 0"  # fmt: skip
+        self.r.eval(script, 1, self.key("node", worker, "lease"), token)
+
+    def lease_ttl(self, worker: int) -> float:
+        ms = self.r.pttl(self.key("node", worker, "lease"))
+        return max(ms, 0) / 1000
+
+    # aggregation results -----------------------------------------------------------------------
+    def put_pull_result(self, worker: int, k: int, fields: Mapping[str, bytes], ttl: float) -> None:
+        key = self.key("pull", worker, k)
+        ready = self.key("pull", worker, k, "ready")
+        pipe = self.r.pipeline()
+        pipe.delete(key)
+        pipe.hset(key, mapping=dict(fields))
+        pipe.pexpire(key, int(ttl * 1000))
+        pipe.delete(ready)
+        pipe.rpush(ready, b"1")
+        pipe.pexpire(ready, int(ttl * 1000))
+        pipe.execute()
+
+    def wait_pull_result(self, worker: int, k: int, timeout: float) -> dict[str, bytes] | None:
+        """Block on a Redis list (never on AsyncResult.get) until the result or the deadline."""
+        ready = self.key("pull", worker, k, "ready")
+        if timeout > 0 and self.r.blpop([ready], timeout=max(timeout, 0.01)) is None:
+            return None
+        raw = self.r.hgetall(self.key("pull", worker, k))
+        self.r.delete(self.key("pull", worker, k), ready)
+        return {key.decode(): value for key, value in raw.items()} or None
+
+    # telemetry ---------------------------------------------------------------------------------
+    def emit(self, record: Record) -> None:
+        self.r.xadd(
+            self.key("events"), {"r": to_json(record)}, maxlen=EVENTS_MAXLEN, approximate=True
+        )
+
+    def read_events(self, after: str = "0-0", count: int = 10_000) -> tuple[list[Record], str]:
+        entries = self.r.xrange(
+            self.key("events"), min=f"({after}" if after != "0-0" else "-", count=count
+        )
+        records = [parse_record(fields[b"r"]) for _, fields in entries]
+        last = entries[-1][0].decode() if entries else after
+        return records, last
+
+    def tail_events(self, count: int) -> list[Record]:
+        entries = self.r.xrevrange(self.key("events"), count=count)
+        return [parse_record(fields[b"r"]) for _, fields in reversed(entries)]
+
+    # housekeeping ------------------------------------------------------------------------------
+    def keys(self) -> list[bytes]:
+        return list(self.r.scan_iter(match=f"{self.prefix}*", count=1000))
+
+    def expire(self, seconds: int) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for key in self.keys():
+            pipe.expire(key, seconds)
+        pipe.execute()
+
+    def purge(self) -> int:
+        keys = self.keys()
+        if keys:
+            self.r.delete(*keys)
+        self.r.zrem(RUNS_KEY, self.run_id)
+        return len(keys)
+
+
+def list_runs(client: redis.Redis) -> list[tuple[str, float]]:
+    return [
+        (rid.decode(), score) for rid, score in client.zrevrange(RUNS_KEY, 0, -1, withscores=True)
+    ]

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         default=600, description="Seconds before an unacked task is redelivered; same everywhere."
     )
     torch_threads: int = Field(default=1, description="torch threads per worker process.")
+    worker_pool: str = Field(
+        default="threads",
+        description="Pool of a plain `celery -A mpls_celery worker` (Celery lets this config "
+        "override `-P prefork`, so processes that want prefork set MPLS_WORKER_POOL=prefork).",
+    )
     redis_ca_certs: str | None = Field(default=None, description="CA bundle for rediss:// URLs.")
 
 

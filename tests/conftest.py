@@ -54,19 +54,24 @@ def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
 @contextmanager
 def celery_worker(
     redis_url: str,
-    queues: str = "mpls.nodes,mpls.pull",
-    concurrency: int = 1,
-    pool: str = "prefork",
+    queues: str | None = "mpls.nodes,mpls.pull",
+    concurrency: int | None = 1,
+    pool: str | None = "prefork",
     log_path: Path | None = None,
     **env: str,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery -A mpls_celery worker` against `redis_url`; stopped on exit."""
+    """A real `celery -A mpls_celery worker` against `redis_url`; stopped on exit. None for
+    queues/concurrency/pool leaves that flag out, as a user typing the plain command would."""
     args = [
         sys.executable, "-m", "celery", "-A", "mpls_celery", "worker", "--loglevel=INFO",
-        "-Q", queues, "-c", str(concurrency), "-P", pool,
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
     ]  # fmt: skip
+    args += ["-Q", queues] if queues else []
+    args += ["-c", str(concurrency)] if concurrency else []
+    args += ["-P", pool] if pool else []
+    if pool:
+        env = {"MPLS_WORKER_POOL": pool, **env}
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         args, cwd=REPO, env=worker_env(redis_url, **env), stdout=out, stderr=out

@@ -37,7 +37,7 @@ def celery_config(settings: Settings, redis_url: str | None = None) -> dict[str,
         # that slices waiting on their pulls never starve the pulls; `mpls up` and `mpls worker`
         # start tuned pools instead (prefork for slices, threads for pulls).
         "task_queues": [Queue(NODE_QUEUE), Queue(PULL_QUEUE)],
-        "worker_pool": "threads",
+        "worker_pool": settings.worker_pool,
         "worker_concurrency": 32,
         "task_routes": {"mpls.pull.*": {"queue": PULL_QUEUE}, "mpls.*": {"queue": NODE_QUEUE}},
         "broker_connection_retry_on_startup": True,

@@ -202,9 +202,10 @@ class Launcher:
         from mpls_celery.runtime import tasks
 
         for worker, node in enumerate(nodes):
-            if node.get("state") in DONE_STATES or node.get("state") == "queued":
+            if node.get("state") in DONE_STATES:
                 continue
-            stale = now - float(node.get("heartbeat", now)) > silent_for
+            patience = silent_for * (3 if node.get("state") == "queued" else 1)
+            stale = now - float(node.get("heartbeat", now)) > patience
             recently = now - self._watchdog.get(worker, 0.0) < silent_for
             if stale and not recently and self.store.lease_ttl(worker) == 0:
                 self._watchdog[worker] = now

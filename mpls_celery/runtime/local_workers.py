@@ -39,7 +39,8 @@ class LocalWorkers:
         ):
             log = (self.log_dir / f"celery-{role}.log").open("ab")
             cmd = worker_command(queues, pool, conc, f"{role}-{self.tag}@%h")
-            self.procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
+            role_env = {**env, "MPLS_WORKER_POOL": pool}
+            self.procs.append(subprocess.Popen(cmd, env=role_env, stdout=log, stderr=log))
         return self
 
     @property

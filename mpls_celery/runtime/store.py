@@ -248,17 +248,17 @@ class RunStore:
         return [parse_record(fields[b"r"]) for _, fields in reversed(entries)]
 
     # housekeeping ------------------------------------------------------------------------------
-    def keys(self) -> list[bytes]:
+    def run_keys(self) -> list[bytes]:
         return list(self.r.scan_iter(match=f"{self.prefix}*", count=1000))
 
     def expire(self, seconds: int) -> None:
         pipe = self.r.pipeline(transaction=False)
-        for key in self.keys():
+        for key in self.run_keys():
             pipe.expire(key, seconds)
         pipe.execute()
 
     def purge(self) -> int:
-        keys = self.keys()
+        keys = self.run_keys()
         if keys:
             self.r.delete(*keys)
         self.r.zrem(RUNS_KEY, self.run_id)

@@ -77,11 +77,13 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
     if store.generation(worker) != gen:
         return {"stale": True}
     token = f"{self.request.id}:{os.getpid()}"
+    if store.lease_ttl(worker) > 0 and not store.acquire_lease(worker, token, opts.lease_seconds):
+        raise self.retry(countdown=store.lease_ttl(worker) + 0.5)
+    node = _node(ctx, worker)  # may load data for seconds: before the lease, not under it
     if not store.acquire_lease(worker, token, opts.lease_seconds):
         raise self.retry(countdown=store.lease_ttl(worker) + 0.5)
     iterations, ended = 0, None
     try:
-        node = _node(ctx, worker)
         budget_end = time.monotonic() + opts.slice_seconds
 
         def enqueue_pull(
@@ -100,8 +102,8 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
             if store.status().get("state") != "running":
                 ended = "stopped"
                 break
-            if not store.renew_lease(worker, token, opts.lease_seconds):
-                return {"lease_lost": True, "iterations": iterations}
+            if not store.acquire_lease(worker, token, opts.lease_seconds):
+                return {"lease_lost": True, "iterations": iterations}  # another slice took over
             node.iteration(enqueue_pull)
             iterations += 1
         if node.finished:

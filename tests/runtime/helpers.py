@@ -1,0 +1,75 @@
+"""Start a real run (launcher in a thread, real Redis, real Celery workers) and watch it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.runtime.connection import redis_client
+from mpls_celery.runtime.launcher import UpRequest, run_up
+from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.store import RunStore
+from mpls_celery.settings import Settings
+
+SMALL = RunConfig().with_overrides(
+    workers=3, model="mlp", dataset="digits", **{"topology.kind": "full", "training.lr": 0.1}
+)
+
+
+class RunningRun:
+    def __init__(self, request: UpRequest) -> None:
+        self.request = request
+        self.summary: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.summary = run_up(self.request, poll=0.3)
+        except BaseException as exc:
+            self.error = exc
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(redis_client(self.request.redis_url or ""), self.request.run_id)
+
+    def wait_until(self, check: Callable[[], bool], timeout: float = 120, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.error:
+                raise self.error
+            try:
+                if check():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what or check}")
+
+    def join(self, timeout: float = 240) -> dict[str, Any]:
+        self.thread.join(timeout)
+        if self.error:
+            raise self.error
+        assert self.summary is not None, "run did not finish in time"
+        return self.summary
+
+
+def start_run(
+    redis_url: str,
+    tmp_path: Path,
+    config: RunConfig = SMALL,
+    local_workers: bool = True,
+    **options: Any,
+) -> RunningRun:
+    settings = Settings(
+        redis_url=redis_url, runs_dir=tmp_path / "runs", state_dir=tmp_path / "state"
+    )
+    opts = RuntimeOptions(**{"eval_every": 5, "eval_samples": 100, **options})
+    request = UpRequest(config, opts, settings, redis_url, local_workers, eval_interval=2.0)
+    run = RunningRun(request)
+    run.thread.start()
+    return run

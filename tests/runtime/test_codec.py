@@ -1,0 +1,90 @@
+import lz4.frame
+import numpy as np
+import orjson
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mpls_celery.errors import SnapshotError
+from mpls_celery.runtime.codec import MAGIC, decode_tensors, encode_tensors
+
+LAYER = {"w": torch.randn(8, 5), "b": torch.randn(8)}
+SHAPES = {"w": (8, 5), "b": (8,)}
+META = {"run": "r1", "worker": 3, "layer": 1, "version": 7}
+
+
+@pytest.mark.parametrize(("wire", "tol"), [("float32", 0.0), ("float16", 1e-2), ("bfloat16", 5e-2)])
+def test_round_trip_per_wire_dtype(wire, tol):
+    out, meta = decode_tensors(encode_tensors(LAYER, META, wire), SHAPES, META)
+    assert meta == META
+    for name, tensor in LAYER.items():
+        assert out[name].dtype == torch.float32
+        torch.testing.assert_close(out[name], tensor, atol=tol, rtol=tol)
+        out[name].add_(1)  # writable and owned
+
+
+def test_wrong_identity_is_refused():
+    blob = encode_tensors(LAYER, META)
+    with pytest.raises(SnapshotError, match="version"):
+        decode_tensors(blob, SHAPES, {**META, "version": 8})
+
+
+def test_wrong_shape_is_refused():
+    with pytest.raises(SnapshotError, match="expected"):
+        decode_tensors(encode_tensors(LAYER, META), {"w": (5, 8), "b": (8,)})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_values_are_refused(bad):
+    poisoned = {"w": LAYER["w"].clone(), "b": LAYER["b"]}
+    poisoned["w"][2, 3] = bad
+    with pytest.raises(SnapshotError, match="NaN or Inf"):
+        decode_tensors(encode_tensors(poisoned, META), SHAPES)
+
+
+def test_truncated_corrupted_and_oversized_snapshots_are_refused():
+    blob = encode_tensors(LAYER, META)
+    with pytest.raises(SnapshotError):
+        decode_tensors(blob[: len(blob) - 7], SHAPES)
+    flipped = bytearray(blob)
+    flipped[-3] ^= 0xFF
+    with pytest.raises(SnapshotError):
+        decode_tensors(bytes(flipped), SHAPES)
+    # A header that claims the right shapes but a payload that decompresses to more bytes.
+    start = len(MAGIC) + 4
+    header_end = start + int.from_bytes(blob[len(MAGIC) : start], "big")
+    bigger = lz4.frame.compress(np.zeros(4 * 48 + 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(SnapshotError):
+        decode_tensors(blob[:header_end] + bigger, SHAPES)
+    # A header whose checksum does not match the payload.
+    header = orjson.loads(blob[start:header_end])
+    header["crc32"] ^= 1
+    forged = orjson.dumps(header)
+    rebuilt = MAGIC + len(forged).to_bytes(4, "big") + forged + blob[header_end:]
+    with pytest.raises(SnapshotError, match="checksum"):
+        decode_tensors(rebuilt, SHAPES)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_random_bytes_never_crash_and_are_never_accepted(data):
+    with pytest.raises(SnapshotError):
+        decode_tensors(data, SHAPES)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 255))
+def test_any_single_byte_change_is_refused_or_harmless(position, value):
+    blob = bytearray(encode_tensors(LAYER, META))
+    position %= len(blob)
+    if blob[position] == value:
+        return
+    blob[position] = value
+    try:
+        out, _ = decode_tensors(bytes(blob), SHAPES)
+    except SnapshotError:
+        return
+    # Only a change that leaves the tensors bit-identical may pass (e.g. inside meta text).
+    for name, tensor in LAYER.items():
+        assert torch.equal(out[name], tensor)

@@ -1,0 +1,88 @@
+"""End-to-end runs on a real Redis with real `celery worker` processes."""
+
+import os
+import signal
+
+import pytest
+
+from mpls_celery.telemetry.records import IterationRecord
+from mpls_celery.telemetry.rundir import read_metrics
+from tests.conftest import celery_worker
+from tests.runtime.helpers import start_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def iteration_records(store):
+    records, _ = store.read_events()
+    return [r for r in records if isinstance(r, IterationRecord)]
+
+
+def test_three_workers_complete_and_learn(redis_url, tmp_path):
+    run = start_run(redis_url, tmp_path, iterations=25)
+    summary = run.join()
+    assert summary["reason"] == "every worker finished"
+    assert [w["iteration"] for w in summary["workers"]] == [25, 25, 25]
+    assert summary["final_mean_acc"] > 0.3  # chance is 0.1
+    store = run.store
+    assert [h.version for h in store.heads([0, 1, 2])] == [25, 25, 25]
+    records = iteration_records(store)
+    assert len(records) == 75
+    assert sorted((r.worker, r.k) for r in records) == [(w, k) for w in range(3) for k in range(25)]
+    assert any(r.plan for r in records)
+    for r in records:
+        assert set(r.plan) <= {0, 1, 2} - {r.worker}
+    on_disk = [
+        r
+        for r in read_metrics(tmp_path / "runs" / f"run-{run.request.run_id}")
+        if isinstance(r, IterationRecord)
+    ]
+    assert len(on_disk) == 75
+    # Old versions are collected: at most keep_versions (2) per worker stay in Redis.
+    layer_keys = [k for k in store.run_keys() if b":layer:" in k]
+    assert len(layer_keys) <= 3 * 2 * 2
+
+
+def test_sigkill_of_a_slice_process_loses_at_most_one_iteration(redis_url, tmp_path):
+    run = start_run(redis_url, tmp_path, iterations=60, slice_seconds=2.0, lease_seconds=2.0)
+    store = run.store
+    run.wait_until(lambda: int(store.node_states([1])[0].get("k", 0)) >= 5, what="worker 1 at k>=5")
+    pid = int(store.node_states([1])[0]["pid"])
+    os.kill(pid, signal.SIGKILL)
+    summary = run.join()
+    assert [w["iteration"] for w in summary["workers"]] == [60, 60, 60]
+    ks = [r.k for r in iteration_records(store) if r.worker == 1]
+    assert len(set(ks)) >= 59  # the iteration in flight may be lost, nothing else
+    assert store.head(1).version == 60
+
+
+def test_pull_pool_killed_then_restored(redis_url, tmp_path):
+    run = start_run(redis_url, tmp_path, local_workers=False, iterations=400, pull_deadline=0.5)
+    store = run.store
+    log = tmp_path / "celery.log"
+    with celery_worker(redis_url, queues="mpls.nodes", concurrency=3, log_path=log):
+        with celery_worker(redis_url, queues="mpls.pull", pool="threads", concurrency=8) as pull:
+            run.wait_until(lambda: len(iteration_records(store)) > 30, what="30 iterations")
+            pull.send_signal(signal.SIGKILL)
+            pull.wait()
+        killed_at = len(iteration_records(store))
+        run.wait_until(lambda: len(iteration_records(store)) > killed_at + 30, what="training on")
+        during = iteration_records(store)[killed_at + 5 : killed_at + 30]
+        assert during and all(r.plan == {} for r in during), (
+            "no pool: pulls time out, training goes on"
+        )
+        restored_at = len(iteration_records(store))
+        with celery_worker(redis_url, queues="mpls.pull", pool="threads", concurrency=8):
+            run.wait_until(
+                lambda: any(r.plan for r in iteration_records(store)[restored_at + 5 :]),
+                what="pulls again",
+            )
+            store.set_status("stopping", reason="test done")
+            run.join()
+
+
+def test_plain_celery_worker_alone_runs_the_whole_run(redis_url, tmp_path):
+    run = start_run(redis_url, tmp_path, local_workers=False, iterations=15)
+    with celery_worker(redis_url, queues=None, concurrency=None, pool=None):
+        summary = run.join()
+    assert [w["iteration"] for w in summary["workers"]] == [15, 15, 15]

@@ -14,9 +14,11 @@ from mpls_celery.cli import (
     profile_cmd,
     redis_cmd,
     report_cmd,
+    runs_cmd,
     sim_cmd,
     topology_cmd,
     up_cmd,
+    worker_cmd,
 )
 from mpls_celery.errors import MplsError
 
@@ -33,6 +35,10 @@ app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(redis_cmd.app, name="redis")
 app.command("up")(up_cmd.up)
+app.command("status")(runs_cmd.status)
+app.command("runs")(runs_cmd.runs)
+app.command("down")(runs_cmd.down)
+app.command("worker")(worker_cmd.worker)
 app.command("sim")(sim_cmd.sim)
 app.command("report")(report_cmd.report)
 

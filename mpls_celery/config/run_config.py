@@ -75,6 +75,7 @@ class RunConfig(_Strict):
     network: NetworkConfig = NetworkConfig()
     compute_speed: list[float] | None = Field(None, description="per-worker override")
     wire_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    compression: Literal["lz4", "none"] = Field("lz4", description="snapshot payload codec")
     seed: int = Field(1, ge=0)
 
     @field_validator("algorithm")

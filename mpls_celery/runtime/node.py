@@ -220,7 +220,10 @@ class NodeRuntime:
         meta = {"run": ctx.store.run_id, "worker": self.worker, "version": version}
         blobs = [
             encode_tensors(
-                read_layer(self.published, layer), {**meta, "layer": l_idx}, ctx.config.wire_dtype
+                read_layer(self.published, layer),
+                {**meta, "layer": l_idx},
+                ctx.config.wire_dtype,
+                ctx.config.compression,
             )
             for l_idx, layer in enumerate(self.layers)
         ]

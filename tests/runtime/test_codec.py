@@ -88,3 +88,13 @@ def test_any_single_byte_change_is_refused_or_harmless(position, value):
     # Only a change that leaves the tensors bit-identical may pass (e.g. inside meta text).
     for name, tensor in LAYER.items():
         assert torch.equal(out[name], tensor)
+
+
+def test_uncompressed_payload_round_trips_and_is_verified():
+    blob = encode_tensors(LAYER, META, compression="none")
+    out, _ = decode_tensors(blob, SHAPES, META)
+    torch.testing.assert_close(out["w"], LAYER["w"])
+    with pytest.raises(SnapshotError):
+        decode_tensors(blob[:-4], SHAPES)
+    with pytest.raises(SnapshotError, match="checksum"):
+        decode_tensors(blob[:-4] + b"\x00\x00\x80\x7f", SHAPES)

@@ -1,0 +1,47 @@
+"""`mpls worker`: a Celery worker with the right queues and settings for this host."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from mpls_celery.errors import ConfigError
+from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE
+
+
+def parse_nodes(text: str) -> list[int]:
+    """'0-2,5' → [0, 1, 2, 5]."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out += list(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ConfigError(f"--nodes {text!r}: use worker ids like 0-2,5") from None
+    return out
+
+
+def worker(
+    nodes: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve only these workers' queues (mpls.node.<i>), e.g. 0-2,5; default: the shared queue."
+        ),
+    ] = None,
+    pull: Annotated[bool, typer.Option(help="Also serve aggregation tasks (mpls.pull).")] = True,
+    concurrency: Annotated[int, typer.Option(min=1, help="Threads of this worker.")] = 32,
+    redis: Annotated[str | None, typer.Option("--redis", help="Redis URL.")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run `celery -A mpls_celery worker` for this host (thread pool; slices and pulls)."""
+    queues = [f"mpls.node.{i}" for i in parse_nodes(nodes)] if nodes else [NODE_QUEUE]
+    if pull:
+        queues.append(PULL_QUEUE)
+    if redis:
+        os.environ["MPLS_REDIS_URL"] = redis
+    from mpls_celery.runtime.celery_app import app
+
+    args = ["worker", f"--loglevel={loglevel}", "-Q", ",".join(queues), "-P", "threads"]
+    app.worker_main([*args, "-c", str(concurrency), "--without-gossip", "--without-mingle"])

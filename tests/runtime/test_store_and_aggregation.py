@@ -1,0 +1,108 @@
+"""Store, aggregation and peer selection against a real Redis (no Celery needed here)."""
+
+import time
+
+import orjson
+import pytest
+import redis
+import torch
+
+from mpls_celery.core.layering import read_layer, snapshot_state
+from mpls_celery.runtime.aggregation import run_aggregation
+from mpls_celery.runtime.codec import decode_tensors, encode_tensors
+from mpls_celery.runtime.context import RunContext
+from mpls_celery.runtime.layout import layout_of, layout_to_json
+from mpls_celery.runtime.node import NodeRuntime
+from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.store import RunStore
+from tests.runtime.helpers import SMALL
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ctx(redis_url) -> RunContext:
+    store = RunStore(redis.Redis.from_url(redis_url), "unit")
+    context = RunContext(store, SMALL, RuntimeOptions(peer_timeout=2.0), [], time.time())
+    exp = context.experiment
+    context.layout = layout_of(exp.layers, exp.new_model().state_dict())
+    store.create(
+        {
+            "run": SMALL.model_dump(mode="json"),
+            "options": {},
+            "layout": layout_to_json(context.layout),
+        }
+    )
+    return context
+
+
+def publish_all(ctx: RunContext) -> list[NodeRuntime]:
+    nodes = [NodeRuntime(ctx, w).resume() for w in range(3)]
+    for node in nodes:
+        ctx.store.set_node_state(node.worker, state="idle")
+    return nodes
+
+
+def test_publish_is_compare_and_set_and_collects_old_versions(ctx):
+    store = ctx.store
+    blobs = [b"a", b"b"]
+    assert store.publish(7, 0, blobs, [0.0, 0.0], 0.0, keep=2)
+    assert not store.publish(7, 0, blobs, [0.0, 0.0], 0.0, keep=2), "version 0 exists already"
+    assert not store.publish(7, 2, blobs, [0.0, 0.0], 0.0, keep=2), "version 1 is missing"
+    assert store.publish(7, 1, blobs, [1.0, 2.0], 1.0, keep=2)
+    assert store.publish(7, 2, blobs, [1.0, 2.0], 2.0, keep=2)
+    assert store.fetch_layers(7, 0, [0, 1]) == [None, None]
+    assert store.fetch_layers(7, 2, [0, 1]) == blobs
+    assert store.head(7).version == 2 and store.head(7).progress == [1.0, 2.0]
+
+
+def test_aggregation_sums_exactly_the_planned_layers_and_is_idempotent(ctx):
+    nodes = publish_all(ctx)
+    plan = {1: [0, 1], 2: [1]}
+    first = run_aggregation(ctx.store, ctx.layout, 0, 0, plan, None)
+    keys_once = sorted(ctx.store.run_keys())
+    result_once = ctx.store.r.hgetall(ctx.store.key("pull", 0, 0))
+    run_aggregation(ctx.store, ctx.layout, 0, 0, plan, None)
+    assert sorted(ctx.store.run_keys()) == keys_once
+    result_twice = ctx.store.r.hgetall(ctx.store.key("pull", 0, 0))
+    assert result_twice.keys() == result_once.keys()
+    assert first["counts"] == [1, 2]
+    sums, _ = decode_tensors(result_twice[b"l1"], ctx.layout[1])
+    expected = {k: nodes[1].published[k] + nodes[2].published[k] for k in ctx.layout[1]}
+    for name, tensor in expected.items():
+        torch.testing.assert_close(sums[name], tensor)
+
+
+def test_a_corrupt_snapshot_is_refused_and_reported_never_averaged(ctx):
+    publish_all(ctx)
+    key = ctx.store.layer_key(1, 0, 0)
+    ctx.store.r.set(key, ctx.store.r.get(key)[:-20])
+    meta = run_aggregation(ctx.store, ctx.layout, 0, 0, {1: [0], 2: [0]}, None)
+    assert meta["counts"][0] == 1
+    assert "SnapshotError" in meta["errors"]["1"]
+
+
+def test_a_silent_peer_is_excluded_after_peer_timeout(ctx):
+    nodes = publish_all(ctx)
+    assert nodes[0]._view(0.0).peers == (1, 2)
+    ctx.store.r.hset(ctx.store.key("node", 2, "state"), "heartbeat", orjson.dumps(time.time() - 3))
+    assert nodes[0]._view(0.0).peers == (1,)
+
+
+def test_resume_continues_from_the_published_head(ctx):
+    nodes = publish_all(ctx)
+    again = NodeRuntime(ctx, 1).resume()
+    assert again.version == nodes[1].version == 0
+    state = snapshot_state(again.model)
+    for layer in again.layers:
+        for key, tensor in read_layer(state, layer).items():
+            torch.testing.assert_close(tensor, nodes[1].published[key])
+
+
+def test_nan_layer_is_refused_by_a_puller(ctx):
+    publish_all(ctx)
+    poisoned = {k: torch.full(s, float("nan")) for k, s in ctx.layout[1].items()}
+    meta = {"run": "unit", "worker": 2, "layer": 1, "version": 0}
+    ctx.store.r.set(ctx.store.layer_key(2, 1, 0), encode_tensors(poisoned, meta))
+    result = run_aggregation(ctx.store, ctx.layout, 0, 0, {2: [0, 1]}, None)
+    assert result["counts"] == [0, 0] and "NaN" in result["errors"]["2"]

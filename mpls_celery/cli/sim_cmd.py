@@ -53,6 +53,12 @@ def sim(
     tau1: ro.Tau1Opt = None,
     tau2: ro.Tau2Opt = None,
     wire_dtype: ro.WireOpt = None,
+    phase2_fill: Annotated[
+        bool | None,
+        typer.Option(
+            "--phase2-fill/--no-phase2-fill", help="MPLS Algorithm 1 phase 2 (default on)."
+        ),
+    ] = None,
     data_dir: ro.DataDirOpt = None,
     until: Annotated[str | None, typer.Option(help="Virtual duration: 300s, 5m, 1h.")] = None,
     epochs: Annotated[
@@ -89,6 +95,7 @@ def sim(
         tau1=tau1,
         tau2=tau2,
         wire_dtype=wire_dtype,
+        phase2_fill=phase2_fill,
         data_dir=str(data_dir) if data_dir else None,
         **{
             "network.profile": profile if profile is not None else (None if config else "paper30"),

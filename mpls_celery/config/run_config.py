@@ -66,6 +66,7 @@ class RunConfig(_Strict):
     algorithm: str = "mpls"
     tau1: float = Field(0.5, ge=0, le=1)
     tau2: float = Field(0.5, ge=0, le=1)
+    phase2_fill: bool = Field(True, description="MPLS Algorithm 1 phase 2 (extra copies)")
     model: str = "lenet5"
     dataset: str = "digits"
     data_dir: Path | None = None

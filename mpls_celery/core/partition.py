@@ -108,11 +108,12 @@ def _feasible_size(labels: NDArray[np.int64], workers: int, classes: int, chi: f
     size = len(labels) // workers
     available = np.bincount(labels, minlength=classes)
     sharing = np.bincount(np.arange(workers) % classes, minlength=classes)
-    if chi > 0:
-        for label in np.flatnonzero(sharing):
-            size = min(size, int(available[label] / chi))
-    if chi < 1 and classes > 1:
-        size = min(size, int((classes - 1) * (available.min() - 1) / (1 - chi)))
+    for label in np.flatnonzero(sharing):
+        if chi * size > available[label]:
+            size = int(available[label] / chi)
+    rest = (classes - 1) * (available.min() - 1)
+    if classes > 1 and (1 - chi) * size > rest:
+        size = int(rest / (1 - chi))
     return max(size, 1)
 
 

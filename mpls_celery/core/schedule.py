@@ -72,9 +72,11 @@ def _validated(
 
 
 def schedule(
-    layer_bytes: ArrayLike, bandwidth: ArrayLike, p: ArrayLike, q: ArrayLike
+    layer_bytes: ArrayLike, bandwidth: ArrayLike, p: ArrayLike, q: ArrayLike, fill: bool = True
 ) -> ScheduleResult:
-    """Algorithm 1 of the spec, with its S=0, S=1 and empty-Q2 resolutions."""
+    """Algorithm 1 of the spec, with its S=0, S=1 and empty-Q2 resolutions. `fill=False` skips
+    phase 2 (one copy per layer): an option, not the spec's default (see README: Eq. 1 weighs a
+    worker's own step by 1 / (1 + copies), so extra copies slow the mean model down)."""
     n_layers = int(np.asarray(layer_bytes).shape[0])
     n_peers = int(np.asarray(bandwidth).reshape(-1).shape[0])
     if n_peers == 0:
@@ -89,15 +91,19 @@ def schedule(
     lists = np.argsort(-mats.efficiency, axis=1, kind="stable")
     owner, loads, retired = _phase_one(mats, lists)
     makespan = float(loads.max())
-    y = _phase_two(mats, lists, owner, loads, makespan)
+    if fill:
+        y = _phase_two(mats, lists, owner, loads, makespan)
+    else:
+        y = np.zeros((n_peers, n_layers), dtype=np.int64)
+        y[owner, np.arange(n_layers)] = 1
     return ScheduleResult(y, owner, makespan, retired)
 
 
 def schedule_layers(
-    layer_bytes: ArrayLike, bandwidth: ArrayLike, p: ArrayLike, q: ArrayLike
+    layer_bytes: ArrayLike, bandwidth: ArrayLike, p: ArrayLike, q: ArrayLike, fill: bool = True
 ) -> IntArray:
     """y of shape (S, L): the public one-call form of `schedule`."""
-    return schedule(layer_bytes, bandwidth, p, q).y
+    return schedule(layer_bytes, bandwidth, p, q, fill).y
 
 
 def _phase_one(

@@ -41,7 +41,7 @@ class NodeRuntime:
         local = exp.data.train.subset(exp.partition.indices[worker])
         train_cfg = TrainConfig(cfg.training.batch_size, cfg.training.lr, cfg.training.local_steps)
         self.trainer = LocalTrainer(self.model, local.x, local.y, train_cfg, seed=cfg.seed)
-        self.strategy = make_strategy(cfg.algorithm, cfg.tau1, cfg.tau2)
+        self.strategy = make_strategy(cfg.algorithm, cfg.tau1, cfg.tau2, cfg.phase2_fill)
         self.version = -1
         self.published: dict[str, torch.Tensor] = {}
         self.accuracy: float | None = None

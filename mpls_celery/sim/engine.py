@@ -50,7 +50,7 @@ class Simulation:
     def __init__(self, exp: Experiment, opts: SimOptions, profile: NetworkProfile) -> None:
         self.exp, self.opts, self.profile = exp, opts, profile
         cfg = exp.config
-        self.strategy = make_strategy(opts.algorithm, cfg.tau1, cfg.tau2)
+        self.strategy = make_strategy(opts.algorithm, cfg.tau1, cfg.tau2, cfg.phase2_fill)
         train_cfg = TrainConfig(cfg.training.batch_size, cfg.training.lr, cfg.training.local_steps)
         self.workers: list[_Worker] = []
         for i, idx in enumerate(exp.partition.indices):

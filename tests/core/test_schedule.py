@@ -106,3 +106,13 @@ def test_makespan_never_exceeds_pulling_everything_from_the_best_single_allowed_
     # The greedy never assigns a layer to a peer slower than... the sum of fastest pulls.
     serial_fastest = mats.pull_time.min(axis=0).sum()
     assert result.makespan <= serial_fastest * (1 + 1e-9) * np.sqrt(len(bandwidth))
+
+
+def test_without_phase_two_each_layer_comes_from_exactly_its_owner():
+    layer_bytes, bandwidth = [2.0, 2.0, 2.0], [1.0, 2.0]
+    p, q = uniform(2, 3)
+    full = schedule(layer_bytes, bandwidth, p, q)
+    lean = schedule(layer_bytes, bandwidth, p, q, fill=False)
+    assert_array_equal(lean.owner, full.owner)
+    assert_array_equal(lean.y.sum(axis=0), [1, 1, 1])
+    assert lean.makespan == full.makespan

@@ -14,26 +14,27 @@ from mpls_celery.core.strategies.mpls_peer import mpls_peer
 from mpls_celery.core.strategies.netmax import NetMax
 from mpls_celery.core.strategies.rand_mpls import RandMpls
 
-_FACTORIES: dict[str, Callable[[float, float], Strategy]] = {
-    "mpls": lambda t1, t2: Mpls(t1, t2),
+_FACTORIES: dict[str, Callable[[float, float, bool], Strategy]] = {
+    "mpls": lambda t1, t2, fill: Mpls(t1, t2, fill=fill),
     "mpls-peer": mpls_peer,
     "mpls-layer": mpls_layer,
-    "rand-mpls": lambda t1, t2: RandMpls(),
-    "appg": lambda t1, t2: Appg(),
-    "netmax": lambda t1, t2: NetMax(),
-    "ad-psgd": lambda t1, t2: AdPsgd(),
+    "rand-mpls": lambda t1, t2, fill: RandMpls(),
+    "appg": lambda t1, t2, fill: Appg(),
+    "netmax": lambda t1, t2, fill: NetMax(),
+    "ad-psgd": lambda t1, t2, fill: AdPsgd(),
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 
-def make_strategy(name: str, tau1: float = 0.5, tau2: float = 0.5) -> Strategy:
+def make_strategy(name: str, tau1: float = 0.5, tau2: float = 0.5, fill: bool = True) -> Strategy:
+    """`fill` switches Algorithm 1's phase 2 for the MPLS family (default on, as the spec says)."""
     try:
         factory = _FACTORIES[name]
     except KeyError:
         raise CoreValueError(
             f"unknown algorithm {name!r}; choose one of: {', '.join(STRATEGY_NAMES)}"
         ) from None
-    return factory(tau1, tau2)
+    return factory(tau1, tau2, fill)
 
 
 __all__ = ["STRATEGY_NAMES", "Plan", "Strategy", "WorkerView", "make_strategy"]

@@ -20,6 +20,7 @@ class Mpls:
     use_peer_selection: bool = True
     use_layer_selection: bool = True
     name: str = "mpls"
+    fill: bool = True  # Algorithm 1 phase 2
 
     def plan(self, view: WorkerView, rng: np.random.Generator) -> Plan:
         s = len(view.peers)
@@ -33,5 +34,5 @@ class Mpls:
             else uniform_p
         )
         q = layer_probabilities(view.progress) if self.use_layer_selection else uniform_q
-        y = schedule_layers(view.layer_bytes, view.bandwidth, p, q)
+        y = schedule_layers(view.layer_bytes, view.bandwidth, p, q, self.fill)
         return make_plan(view, y, Weighting.UNIFORM)

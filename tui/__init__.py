@@ -1,0 +1,1 @@
+"""`mpls tui`: a Textual dashboard of a run, read from Redis telemetry or a run directory."""

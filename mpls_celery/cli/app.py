@@ -17,6 +17,7 @@ from mpls_celery.cli import (
     runs_cmd,
     sim_cmd,
     topology_cmd,
+    tui_cmd,
     up_cmd,
     worker_cmd,
 )
@@ -39,6 +40,7 @@ app.command("status")(runs_cmd.status)
 app.command("runs")(runs_cmd.runs)
 app.command("down")(runs_cmd.down)
 app.command("worker")(worker_cmd.worker)
+app.command("tui")(tui_cmd.tui)
 app.command("sim")(sim_cmd.sim)
 app.command("report")(report_cmd.report)
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from mpls_celery.errors import RedisUnavailable
 from mpls_celery.settings import Settings
 
 
-def redis_client(url: str, settings: Settings | None = None, timeout: float = 5.0) -> redis.Redis:
+def redis_client(
+    url: str, settings: Settings | None = None, timeout: float = 5.0, retries: int | None = None
+) -> redis.Redis:
+    """`retries=0` for readers that poll anyway (the TUI): fail fast, show it, try again."""
     kwargs: dict[str, object] = {"socket_connect_timeout": timeout, "health_check_interval": 30}
+    if retries is not None:
+        kwargs["retry"] = Retry(NoBackoff(), retries)
     if url.startswith("rediss://") and settings and settings.redis_ca_certs:
         kwargs["ssl_ca_certs"] = settings.redis_ca_certs
     return redis.Redis.from_url(url, **kwargs)  # type: ignore[arg-type]

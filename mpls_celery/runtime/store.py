@@ -9,6 +9,8 @@ mpls:<run>:node:<i>:state             hash: state, k, loss, acc, heartbeat, last
 mpls:<run>:node:<i>:links             hash: peer → measured bytes/s (EWMA)
 mpls:<run>:node:<i>:gen / :lease      slice generation and the lease of the running slice
 mpls:<run>:pull:<i>:<k>               hash: aggregation result for iteration k (TTL)
+mpls:<run>:node:<i>:recent            list: the worker's last RECENT iteration records
+mpls:<run>:evals                      list: the last RECENT evaluation records
 mpls:<run>:events                     stream of telemetry records (bounded)
 """
 
@@ -22,9 +24,10 @@ from typing import Any
 import orjson
 import redis
 
-from mpls_celery.telemetry.records import Record, parse_record, to_json
+from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
 
 EVENTS_MAXLEN = 200_000
+RECENT = 100
 RUNS_KEY = "mpls:runs"
 
 
@@ -231,9 +234,17 @@ class RunStore:
 
     # telemetry ---------------------------------------------------------------------------------
     def emit(self, record: Record) -> None:
-        self.r.xadd(
-            self.key("events"), {"r": to_json(record)}, maxlen=EVENTS_MAXLEN, approximate=True
-        )
+        """Append to the events stream, and to the short list the dashboard reads."""
+        data = to_json(record)
+        if isinstance(record, IterationRecord):
+            recent = self.key("node", record.worker, "recent")
+        else:
+            recent = self.key("evals")
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xadd(self.key("events"), {"r": data}, maxlen=EVENTS_MAXLEN, approximate=True)
+        pipe.lpush(recent, data)
+        pipe.ltrim(recent, 0, RECENT - 1)
+        pipe.execute()
 
     def read_events(self, after: str = "0-0", count: int = 10_000) -> tuple[list[Record], str]:
         entries = self.r.xrange(

@@ -20,7 +20,19 @@ def mpls(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.Co
 
 def test_up_json_then_runs_status_down(redis_url, tmp_path):
     env = worker_env(redis_url, MPLS_RUNS_DIR=str(tmp_path / "runs"), MPLS_STATE_DIR=str(tmp_path))
-    done = mpls("up", "--workers", "3", "--model", "mlp", "--iterations", "8", "--topology", "full", "--json", env=env)
+    done = mpls(
+        "up",
+        "--workers",
+        "3",
+        "--model",
+        "mlp",
+        "--iterations",
+        "8",
+        "--topology",
+        "full",
+        "--json",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = orjson.loads(done.stdout)
     assert [w["iteration"] for w in summary["workers"]] == [8, 8, 8]
@@ -40,6 +52,10 @@ def test_up_json_then_runs_status_down(redis_url, tmp_path):
 
 def test_up_with_an_unreachable_named_redis_fails_cleanly(tmp_path):
     env = worker_env("redis://127.0.0.1:1/0", MPLS_STATE_DIR=str(tmp_path))
-    done = mpls("up", "--workers", "2", "--model", "mlp", "--redis", "redis://127.0.0.1:1/0", env=env)
+    done = mpls(
+        "up", "--workers", "2", "--model", "mlp", "--redis", "redis://127.0.0.1:1/0", env=env
+    )
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == ["error: cannot reach Redis at redis://127.0.0.1:1/0: Error 111 connecting to 127.0.0.1:1. Connection refused."]
+    assert done.stderr.strip().splitlines() == [
+        "error: cannot reach Redis at redis://127.0.0.1:1/0: Error 111 connecting to 127.0.0.1:1. Connection refused."
+    ]

@@ -1,0 +1,43 @@
+"""`mpls tui [RUN | RUN_DIR] [--redis URL]`: the live dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mpls_celery.runtime.connection import check_reachable, redis_client
+from mpls_celery.runtime.redis_url import resolve_redis_url
+from mpls_celery.settings import load_settings
+
+
+def tui(
+    target: Annotated[
+        str | None, typer.Argument(help="Run id, or a run directory (from mpls sim / mpls up).")
+    ] = None,
+    redis: Annotated[
+        str | None,
+        typer.Option("--redis", help="Redis URL (default: REDIS_URL or the local mpls up)."),
+    ] = None,
+    dead_after: Annotated[
+        float, typer.Option(help="Seconds without a heartbeat before a worker is dead.")
+    ] = 30.0,
+) -> None:
+    """Watch a run: workers, accuracy, the scheduler's peer × layer choices, events."""
+    from tui.app import create_app
+    from tui.sources import RedisSource, RunDirSource
+
+    if target and Path(target).is_dir():
+        source = RunDirSource(Path(target))
+        create_app(source, source.runs()[0].run_id if source.runs() else None).run()
+        return
+    settings = load_settings()
+    url = resolve_redis_url(settings, redis)
+    check_reachable(url, settings)
+    redis_source = RedisSource(
+        redis_client(url, settings, timeout=1.0, retries=0),
+        stale_after=dead_after / 3,
+        dead_after=dead_after,
+    )
+    create_app(redis_source, target).run()

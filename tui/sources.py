@@ -1,0 +1,212 @@
+"""Where the dashboard's data comes from: a live run in Redis (one pipelined round trip per
+refresh once the run is known) or a finished run directory (metrics.jsonl)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+import redis
+
+from mpls_celery.runtime.store import RUNS_KEY, RunStore
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, parse_record
+from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics
+from tui.model import Dashboard, event_line, heatmap, history, worker_rows
+
+EVENT_TAIL = 30
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    status: str
+    algorithm: str
+    workers: int
+    age: float
+
+
+class Source(Protocol):
+    def runs(self) -> list[RunInfo]: ...
+
+    def fetch(self, run_id: str, selected: int) -> Dashboard: ...
+
+
+class RedisSource:
+    """Reads only; never writes run state."""
+
+    def __init__(self, client: redis.Redis, stale_after: float = 10.0, dead_after: float = 30.0):
+        self.client = client
+        self.stale_after, self.dead_after = stale_after, dead_after
+        self._configs: dict[str, dict[str, Any]] = {}
+
+    def runs(self) -> list[RunInfo]:
+        ids = [
+            (rid.decode(), score)
+            for rid, score in self.client.zrevrange(RUNS_KEY, 0, 49, withscores=True)
+        ]
+        pipe = self.client.pipeline(transaction=False)
+        for run_id, _ in ids:
+            pipe.get(f"mpls:{run_id}:config")
+            pipe.hget(f"mpls:{run_id}:status", "state")
+        raw = pipe.execute()
+        out = []
+        for n, (run_id, created) in enumerate(ids):
+            config, state = raw[2 * n], raw[2 * n + 1]
+            if config is None:
+                continue
+            run = orjson.loads(config)["run"]
+            out.append(
+                RunInfo(
+                    run_id,
+                    (state or b"?").decode(),
+                    run["algorithm"],
+                    run["workers"],
+                    time.time() - created,
+                )
+            )
+        return out
+
+    def _config(self, run_id: str) -> dict[str, Any]:
+        if run_id not in self._configs:
+            raw = self.client.get(f"mpls:{run_id}:config")
+            if raw is None:
+                raise KeyError(run_id)
+            self._configs[run_id] = orjson.loads(raw)["run"]
+        return self._configs[run_id]
+
+    def fetch(self, run_id: str, selected: int) -> Dashboard:
+        cfg = self._config(run_id)
+        n = int(cfg["workers"])
+        store = RunStore(self.client, run_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(store.key("status"))
+        for w in range(n):
+            pipe.hgetall(store.key("node", w, "state"))
+        for w in range(n):
+            pipe.get(store.key("node", w, "head"))
+        pipe.lrange(store.key("node", selected, "recent"), 0, -1)
+        pipe.lrange(store.key("evals"), 0, -1)
+        pipe.xrevrange(store.key("events"), count=EVENT_TAIL)
+        raw = pipe.execute()  # one round trip
+        status = {k.decode(): v.decode() for k, v in raw[0].items()}
+        nodes = [_decode_hash(h) for h in raw[1 : 1 + n]]
+        versions = [orjson.loads(h)["version"] if h else None for h in raw[1 + n : 1 + 2 * n]]
+        recent = [
+            r
+            for r in (parse_record(x) for x in reversed(raw[1 + 2 * n]))
+            if isinstance(r, IterationRecord)
+        ]
+        evals = [
+            r
+            for r in (parse_record(x) for x in reversed(raw[2 + 2 * n]))
+            if isinstance(r, EvalRecord)
+        ]
+        events = [parse_record(fields[b"r"]) for _, fields in reversed(raw[3 + 2 * n])]
+        now = time.time()
+        started = float(status.get("started", now))
+        end = float(status["finished"]) if "finished" in status else now
+        return _dashboard(
+            run_id,
+            cfg,
+            status.get("state", "?"),
+            end - started,
+            worker_rows(nodes, versions, now, self.stale_after, self.dead_after),
+            evals,
+            recent,
+            events,
+            selected,
+        )
+
+
+def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            out[key.decode()] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            out[key.decode()] = value.decode(errors="replace")
+    return out
+
+
+def _dashboard(
+    run_id: str,
+    cfg: dict[str, Any],
+    status: str,
+    elapsed: float,
+    rows: list[Any],
+    evals: list[EvalRecord],
+    recent: list[IterationRecord],
+    events: list[Record],
+    selected: int,
+) -> Dashboard:
+    accs, losses, mean_acc, best_acc = history(evals)
+    peers, matrix = heatmap(recent)
+    return Dashboard(
+        run_id=run_id,
+        algorithm=cfg.get("algorithm", "?"),
+        model=cfg.get("model", "?"),
+        dataset=cfg.get("dataset", "?"),
+        topology=(cfg.get("topology") or {}).get("kind", "?"),
+        status=status,
+        elapsed=elapsed,
+        mean_acc=mean_acc,
+        best_acc=best_acc,
+        workers=rows,
+        acc_history=accs,
+        loss_history=losses,
+        worker_loss_history=[r.loss for r in recent],
+        worker_acc_history=[e.worker_acc[selected] for e in evals if selected < len(e.worker_acc)],
+        heatmap_peers=peers,
+        heatmap=matrix,
+        events=[event_line(r) for r in events],
+    )
+
+
+class RunDirSource:
+    """A finished run directory (from `mpls up` or `mpls sim`); each algorithm is one 'run'."""
+
+    def __init__(self, run_dir: Path, recent: int = 100) -> None:
+        self.run_dir = run_dir
+        self.config = read_json(run_dir / MANIFEST).get("config", {})
+        self.records = list(read_metrics(run_dir))
+        self.recent = recent
+
+    def runs(self) -> list[RunInfo]:
+        algos = list(dict.fromkeys(r.algo for r in self.records))
+        return [
+            RunInfo(
+                f"{self.run_dir.name}/{a}", "finished", a, int(self.config.get("workers", 0)), 0.0
+            )
+            for a in algos
+        ]
+
+    def fetch(self, run_id: str, selected: int) -> Dashboard:
+        algo = run_id.rsplit("/", 1)[-1]
+        mine = [r for r in self.records if r.algo == algo]
+        iterations = [r for r in mine if isinstance(r, IterationRecord)]
+        evals = [r for r in mine if isinstance(r, EvalRecord)]
+        n = int(self.config.get("workers", 0)) or (
+            max((r.worker for r in iterations), default=-1) + 1
+        )
+        last: dict[int, IterationRecord] = {r.worker: r for r in iterations}
+        final_acc = evals[-1].worker_acc if evals else []
+        nodes = [
+            {
+                "state": "finished",
+                "k": last[w].k + 1 if w in last else 0,
+                "loss": last[w].loss if w in last else None,
+                "acc": final_acc[w] if w < len(final_acc) else None,
+            }
+            for w in range(n)
+        ]
+        versions = [last[w].k + 1 if w in last else None for w in range(n)]
+        rows = worker_rows(nodes, versions, 0.0, float("inf"), float("inf"))
+        recent = [r for r in iterations if r.worker == selected][-self.recent :]
+        duration = max([r.t for r in mine], default=0.0)
+        cfg = {**self.config, "algorithm": algo}
+        return _dashboard(
+            run_id, cfg, "finished", duration, rows, evals, recent, mine[-EVENT_TAIL:], selected
+        )

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         "override `-P prefork`, so processes that want prefork set MPLS_WORKER_POOL=prefork).",
     )
     redis_ca_certs: str | None = Field(default=None, description="CA bundle for rediss:// URLs.")
+    snapshot_redis_url: str | None = Field(
+        default=None,
+        description="This host's own Redis for its workers' layer snapshots (None = central), so "
+        "a peer's layers travel over the peer's link.",
+    )
 
 
 def load_settings() -> Settings:

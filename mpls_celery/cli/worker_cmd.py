@@ -36,9 +36,10 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Run `celery -A mpls_celery worker` for this host (thread pool; slices and pulls)."""
-    queues = [f"mpls.node.{i}" for i in parse_nodes(nodes)] if nodes else [NODE_QUEUE]
+    ids = parse_nodes(nodes) if nodes else []
+    queues = [f"mpls.node.{i}" for i in ids] if nodes else [NODE_QUEUE]
     if pull:
-        queues.append(PULL_QUEUE)
+        queues += [f"mpls.pull.{i}" for i in ids] if nodes else [PULL_QUEUE]
     if redis:
         os.environ["MPLS_REDIS_URL"] = redis
     from mpls_celery.runtime.celery_app import app

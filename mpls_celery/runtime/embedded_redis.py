@@ -46,13 +46,14 @@ class EmbeddedRedis:
     data_dir: Path | None = None
     appendonly: bool = False
     port: int = 0
+    bind: str = "127.0.0.1"  # another address (e.g. a test host's) requires a password
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"redis://{auth}{self.bind}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -79,7 +80,7 @@ class EmbeddedRedis:
 
     def _args(self) -> list[str]:
         args = [
-            "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--port", str(self.port), "--bind", self.bind, "--save", "",
             "--dir", str(self.data_dir), "--daemonize", "no", "--protected-mode", "yes",
             "--appendonly", "yes" if self.appendonly else "no",
         ]  # fmt: skip

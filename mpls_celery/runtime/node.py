@@ -74,6 +74,9 @@ class NodeRuntime:
                 write_layer(self.model, self.layers[l_idx], tensors)
             self.version = head.version
             self.published = snapshot_state(self.model)
+            if store.store_urls([self.worker])[0] != store.snapshot_url:
+                # this host keeps its own snapshots: carry the version over, then serve it here
+                self._publish(head.version, np.asarray(head.progress), seed=True)
         self.trainer.generator.manual_seed(
             self.ctx.config.seed * 1_000_003 + self.worker * 7919 + self.version
         )
@@ -215,7 +218,7 @@ class NodeRuntime:
             write_layer(self.model, layer, tensors)
         return meta  # type: ignore[no-any-return]
 
-    def _publish(self, version: int, progress: np.ndarray) -> bool:
+    def _publish(self, version: int, progress: np.ndarray, seed: bool = False) -> bool:
         ctx = self.ctx
         meta = {"run": ctx.store.run_id, "worker": self.worker, "version": version}
         blobs = [
@@ -229,7 +232,7 @@ class NodeRuntime:
         ]
         t = time.time() - ctx.started_at
         ok = ctx.store.publish(
-            self.worker, version, blobs, progress.tolist(), t, ctx.options.keep_versions
+            self.worker, version, blobs, progress.tolist(), t, ctx.options.keep_versions, seed
         )
         if ok:
             self.version = version

@@ -5,6 +5,9 @@ mpls:<run>:config                     JSON: run config, runtime options, model l
 mpls:<run>:status                     hash: state, started, finished, ...
 mpls:<run>:node:<i>:head              JSON: version, g, t      (written last: a version is visible
 mpls:<run>:node:<i>:layer:<l>:v<k>    encoded layer             only once all its layers exist)
+    Head and layers live in the central Redis, or — when the worker's host sets
+    MPLS_SNAPSHOT_REDIS_URL — in that host's own Redis (node state field `store` says which), so a
+    peer's layers travel over the peer's own link.
 mpls:<run>:node:<i>:state             hash: state, k, loss, acc, heartbeat, last pull, pid, host
 mpls:<run>:node:<i>:links             hash: peer → measured bytes/s (EWMA)
 mpls:<run>:node:<i>:gen / :lease      slice generation and the lease of the running slice
@@ -40,10 +43,39 @@ class Head:
 
 
 class RunStore:
-    def __init__(self, client: redis.Redis, run_id: str) -> None:
+    def __init__(self, client: redis.Redis, run_id: str, snapshot_url: str | None = None) -> None:
         self.r = client
         self.run_id = run_id
         self.prefix = f"mpls:{run_id}:"
+        self.snapshot_url = snapshot_url or ""  # where this process publishes ('' = central)
+        self._clients: dict[str, redis.Redis] = {}
+        self._where: dict[int, tuple[str, float]] = {}
+
+    # where snapshots live ----------------------------------------------------------------------
+    def _client(self, url: str) -> redis.Redis:
+        if not url:
+            return self.r
+        if url not in self._clients:
+            self._clients[url] = redis.Redis.from_url(url, socket_connect_timeout=5)
+        return self._clients[url]
+
+    def store_urls(self, workers: Sequence[int], max_age: float = 5.0) -> list[str]:
+        """Each worker's snapshot store ('' = central), cached for `max_age` seconds."""
+        now = time.monotonic()
+        stale = [w for w in workers if w not in self._where or now - self._where[w][1] > max_age]
+        if stale:
+            pipe = self.r.pipeline(transaction=False)
+            for w in stale:
+                pipe.hget(self.key("node", w, "state"), "store")
+            for w, raw in zip(stale, pipe.execute(), strict=True):
+                self._where[w] = (raw.decode() if raw else "", now)
+        return [self._where[w][0] for w in workers]
+
+    def snapshot_client(self, worker: int) -> redis.Redis:
+        return self._client(self.store_urls([worker])[0])
+
+    def forget_store(self, worker: int) -> None:
+        self._where.pop(worker, None)
 
     # keys ------------------------------------------------------------------------------------
     def key(self, *parts: object) -> str:
@@ -91,16 +123,21 @@ class RunStore:
         progress: Sequence[float],
         t: float,
         keep: int,
+        seed: bool = False,
     ) -> bool:
         """Write all layers of `version`, then its head, atomically and only if the head is still
-        version - 1 (or absent for version 0). False when another process got there first."""
+        version - 1 (or absent for version 0) in this process's snapshot store. `seed` allows the
+        first write of an existing version into a new store (a worker moved hosts). False when
+        another process got there first."""
         head_key = self.key("node", worker, "head")
-        with self.r.pipeline() as pipe:
+        local = self._client(self.snapshot_url)
+        with local.pipeline() as pipe:
             try:
                 pipe.watch(head_key)
                 current = pipe.get(head_key)
                 current_version = orjson.loads(current)["version"] if current else -1
-                if current_version != version - 1:
+                seeding = seed and current_version < version
+                if current_version != version - 1 and not seeding:
                     return False
                 pipe.multi()
                 for l_idx, blob in enumerate(layers):
@@ -111,16 +148,26 @@ class RunStore:
                 if stale >= 0:
                     pipe.delete(*[self.layer_key(worker, i, stale) for i in range(len(layers))])
                 pipe.execute()
-                return True
             except redis.WatchError:
                 return False
+        if self.store_urls([worker])[0] != self.snapshot_url:
+            self.r.hset(self.key("node", worker, "state"), "store", self.snapshot_url)
+            self._where[worker] = (self.snapshot_url, time.monotonic())
+        return True
 
     def heads(self, workers: Sequence[int]) -> list[Head | None]:
-        pipe = self.r.pipeline(transaction=False)
-        for w in workers:
-            pipe.get(self.key("node", w, "head"))
+        """One pipelined read per snapshot store involved (one in total without local stores)."""
+        by_store: dict[str, list[int]] = {}
+        for w, url in zip(workers, self.store_urls(workers), strict=True):
+            by_store.setdefault(url, []).append(w)
+        raws: dict[int, bytes | None] = {}
+        for url, group in by_store.items():
+            pipe = self._client(url).pipeline(transaction=False)
+            for w in group:
+                pipe.get(self.key("node", w, "head"))
+            raws.update(zip(group, pipe.execute(), strict=True))
         out: list[Head | None] = []
-        for w, raw in zip(workers, pipe.execute(), strict=True):
+        for w, raw in ((w, raws[w]) for w in workers):
             if raw is None:
                 out.append(None)
                 continue
@@ -136,7 +183,7 @@ class RunStore:
     def fetch_layers(self, worker: int, version: int, layers: Sequence[int]) -> list[bytes | None]:
         if not layers:
             return []
-        values: list[bytes | None] = self.r.mget(
+        values: list[bytes | None] = self.snapshot_client(worker).mget(
             [self.layer_key(worker, i, version) for i in layers]
         )
         return values
@@ -259,21 +306,34 @@ class RunStore:
         return [parse_record(fields[b"r"]) for _, fields in reversed(entries)]
 
     # housekeeping ------------------------------------------------------------------------------
-    def run_keys(self) -> list[bytes]:
-        return list(self.r.scan_iter(match=f"{self.prefix}*", count=1000))
+    def run_keys(self, client: redis.Redis | None = None) -> list[bytes]:
+        return list((client or self.r).scan_iter(match=f"{self.prefix}*", count=1000))
+
+    def _all_clients(self) -> list[redis.Redis]:
+        """The central Redis and every snapshot store a worker of this run recorded."""
+        try:
+            workers = int(self.config()["run"]["workers"])
+        except Exception:
+            workers = 0
+        urls = {u for u in self.store_urls(list(range(workers)), max_age=0) if u}
+        return [self.r, *(self._client(u) for u in sorted(urls))]
 
     def expire(self, seconds: int) -> None:
-        pipe = self.r.pipeline(transaction=False)
-        for key in self.run_keys():
-            pipe.expire(key, seconds)
-        pipe.execute()
+        for client in self._all_clients():
+            pipe = client.pipeline(transaction=False)
+            for key in self.run_keys(client):
+                pipe.expire(key, seconds)
+            pipe.execute()
 
     def purge(self) -> int:
-        keys = self.run_keys()
-        if keys:
-            self.r.delete(*keys)
+        deleted = 0
+        for client in reversed(self._all_clients()):  # central last: it says where the rest is
+            keys = self.run_keys(client)
+            if keys:
+                client.delete(*keys)
+            deleted += len(keys)
         self.r.zrem(RUNS_KEY, self.run_id)
-        return len(keys)
+        return deleted
 
 
 def list_runs(client: redis.Redis) -> list[tuple[str, float]]:

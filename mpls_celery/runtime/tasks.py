@@ -21,6 +21,7 @@ from mpls_celery.runtime.connection import redis_client
 from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.node import NodeRuntime, StaleNode
 from mpls_celery.runtime.store import RunStore
+from mpls_celery.settings import load_settings
 
 log = logging.getLogger(__name__)
 _CONTEXTS: dict[str, RunContext] = {}
@@ -38,7 +39,8 @@ def _context(run_id: str) -> RunContext:
     ctx = _CONTEXTS.get(run_id)
     if ctx is None:
         client = redis_client(app.conf.broker_url)
-        ctx = RunContext.load(RunStore(client, run_id))
+        snapshot_url = load_settings().snapshot_redis_url
+        ctx = RunContext.load(RunStore(client, run_id, snapshot_url))
         _CONTEXTS[run_id] = ctx
     return ctx
 
@@ -59,6 +61,11 @@ def _node(ctx: RunContext, worker: int) -> NodeRuntime:
 
 def slice_queue(ctx: RunContext, worker: int) -> str:
     return f"mpls.node.{worker}" if ctx.options.queue_mode == "per-worker" else NODE_QUEUE
+
+
+def pull_queue(ctx: RunContext, worker: int) -> str:
+    """Per-worker mode: the pull runs on the puller's host, so it measures that host's links."""
+    return f"mpls.pull.{worker}" if ctx.options.queue_mode == "per-worker" else PULL_QUEUE
 
 
 def enqueue_slice(ctx: RunContext, worker: int, gen: int, countdown: float = 0.0) -> None:
@@ -92,7 +99,7 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
             aggregate.apply_async(
                 args=[run_id, worker, k, {str(p): ls for p, ls in plan.items()},
                       {str(p): s for p, s in emulated.items()} if emulated else None],
-                queue=PULL_QUEUE, expires=deadline,
+                queue=pull_queue(ctx, worker), expires=deadline,
             )  # fmt: skip
 
         while time.monotonic() < budget_end:

@@ -19,7 +19,7 @@ HELP = """\
   h            toggle the heatmap     s       cycle the sort column
   p            pause / resume         r       switch run
   ?            this help              q       quit
-States: training, pulling, averaging, idle; [black on yellow]stale[/] after the stale
+States: training, pulling (waiting for its aggregation), idle, finished; [black on yellow]stale[/] after the stale
 timeout without a heartbeat, [white on red]dead[/] after the dead timeout."""
 
 

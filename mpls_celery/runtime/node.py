@@ -109,7 +109,6 @@ class NodeRuntime:
         remaining = deadline - (time.monotonic() - pull_started)
         result = store.wait_pull_result(worker, k, remaining) if by_peer else None
         waited = time.monotonic() - pull_started
-        store.set_node_state(worker, state="averaging")
         pulled_meta = self._average(plan, result)
         new_state = snapshot_state(self.model)
         progress = layer_progress(new_state, self.published, self.layers)
@@ -131,32 +130,32 @@ class NodeRuntime:
             compute_seconds=round(compute, 4),
             peers_reachable=len(view.peers),
         )
-        store.emit(record)
         self.finished = self._reached_iterations()
-        store.set_node_state(
-            worker,
-            state="finished" if self.finished else "idle",
-            k=k + 1,
-            version=self.version,
-            loss=self.last_loss,
-            acc=self.accuracy,
-            last_pull={
-                "peers": len(by_peer),
-                "layers": int(plan.y.sum()),
-                "bytes": pulled_meta.get("bytes", 0),
-                "seconds": round(waited, 3),
-                "timeout": bool(by_peer) and result is None,
-                "errors": len(pulled_meta.get("errors", {})),
-            },
-            bandwidth=float(np.mean(view.bandwidth)) if len(view.peers) else None,
+        store.emit(
+            record,
+            dict(
+                state="finished" if self.finished else "idle",
+                k=k + 1,
+                version=self.version,
+                loss=self.last_loss,
+                acc=self.accuracy,
+                last_pull={
+                    "peers": len(by_peer),
+                    "layers": int(plan.y.sum()),
+                    "bytes": pulled_meta.get("bytes", 0),
+                    "seconds": round(waited, 3),
+                    "timeout": bool(by_peer) and result is None,
+                    "errors": len(pulled_meta.get("errors", {})),
+                },
+                bandwidth=float(np.mean(view.bandwidth)) if len(view.peers) else None,
+            ),
         )
         return record
 
     def _view(self, now: float) -> WorkerView:
         ctx, exp = self.ctx, self.ctx.experiment
         neighbours = list(exp.topology.neighbours(self.worker))
-        heads = ctx.store.heads(neighbours)
-        states = ctx.store.node_states(neighbours)
+        heads, states, known = ctx.store.peer_view(self.worker, neighbours)
         wall = time.time()
         alive = [
             (peer, head)
@@ -172,7 +171,6 @@ class NodeRuntime:
         if exp.profile is not None:
             bandwidth = exp.profile.link_speeds(self.worker, peers, now)
         else:
-            known = ctx.store.links(self.worker)
             prior = float(np.median(list(known.values()))) if known else DEFAULT_BPS
             bandwidth = np.array([known.get(int(p), prior) for p in peers], dtype=np.float64)
         return WorkerView(

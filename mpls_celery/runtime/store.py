@@ -29,7 +29,20 @@ import redis
 
 from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
 
-EVENTS_MAXLEN = 200_000
+# Atomic compare-and-set publish in one round trip: layers, then head, then collect version - keep.
+_PUBLISH = """
+local cur = redis.call('GET', KEYS[1])
+local curv = -1
+if cur then curv = cjson.decode(cur)['version'] end
+local v = tonumber(ARGV[1])
+if curv ~= v - 1 and not (ARGV[2] == '1' and curv < v) then return 0 end
+local n = tonumber(ARGV[4])
+for i = 1, n do redis.call('SET', KEYS[1 + i], ARGV[4 + i]) end
+redis.call('SET', KEYS[1], ARGV[3])
+for i = 2 + n, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1
+"""
+EVENTS_MAXLEN = 20_000  # the launcher drains it to metrics.jsonl continuously
 RECENT = 100
 RUNS_KEY = "mpls:runs"
 
@@ -129,27 +142,17 @@ class RunStore:
         version - 1 (or absent for version 0) in this process's snapshot store. `seed` allows the
         first write of an existing version into a new store (a worker moved hosts). False when
         another process got there first."""
-        head_key = self.key("node", worker, "head")
-        local = self._client(self.snapshot_url)
-        with local.pipeline() as pipe:
-            try:
-                pipe.watch(head_key)
-                current = pipe.get(head_key)
-                current_version = orjson.loads(current)["version"] if current else -1
-                seeding = seed and current_version < version
-                if current_version != version - 1 and not seeding:
-                    return False
-                pipe.multi()
-                for l_idx, blob in enumerate(layers):
-                    pipe.set(self.layer_key(worker, l_idx, version), blob)
-                head = {"version": version, "g": list(progress), "t": t}
-                pipe.set(head_key, orjson.dumps(head))
-                stale = version - keep
-                if stale >= 0:
-                    pipe.delete(*[self.layer_key(worker, i, stale) for i in range(len(layers))])
-                pipe.execute()
-            except redis.WatchError:
-                return False
+        head = orjson.dumps({"version": version, "g": list(progress), "t": t})
+        new = [self.layer_key(worker, i, version) for i in range(len(layers))]
+        stale = (
+            [self.layer_key(worker, i, version - keep) for i in range(len(layers))]
+            if version >= keep
+            else []
+        )
+        keys = [self.key("node", worker, "head"), *new, *stale]
+        args = [version, int(seed), head, len(layers), *layers]
+        if not self._client(self.snapshot_url).eval(_PUBLISH, len(keys), *keys, *args):
+            return False
         if self.store_urls([worker])[0] != self.snapshot_url:
             self.r.hset(self.key("node", worker, "state"), "store", self.snapshot_url)
             self._where[worker] = (self.snapshot_url, time.monotonic())
@@ -190,27 +193,30 @@ class RunStore:
 
     # node state, links, leases -----------------------------------------------------------------
     def set_node_state(self, worker: int, **fields: object) -> None:
-        mapping = {
-            k: v if isinstance(v, bytes | str) else orjson.dumps(v) for k, v in fields.items()
-        }
-        mapping["heartbeat"] = orjson.dumps(time.time())
-        self.r.hset(self.key("node", worker, "state"), mapping=mapping)  # type: ignore[arg-type]
+        self.r.hset(self.key("node", worker, "state"), mapping=_state_mapping(fields))  # type: ignore[arg-type]
+
+    def peer_view(
+        self, worker: int, peers: Sequence[int]
+    ) -> tuple[list[Head | None], list[dict[str, Any]], dict[int, float]]:
+        """Peers' heads and states and this worker's link estimates: two round trips when every
+        snapshot is central (plus one per other snapshot store)."""
+        pipe = self.r.pipeline(transaction=False)
+        for w in peers:
+            pipe.hgetall(self.key("node", w, "state"))
+        pipe.hgetall(self.key("node", worker, "links"))
+        raw = pipe.execute()
+        states = [_decode_state(h) for h in raw[: len(peers)]]
+        for w, state in zip(peers, states, strict=True):
+            self._where[w] = (str(state.get("store", "")), time.monotonic())
+        links = {int(k): float(v) for k, v in raw[-1].items()}
+        return self.heads(peers), states, links
 
     def node_states(self, workers: Iterable[int]) -> list[dict[str, Any]]:
         ids = list(workers)
         pipe = self.r.pipeline(transaction=False)
         for w in ids:
             pipe.hgetall(self.key("node", w, "state"))
-        out = []
-        for raw in pipe.execute():
-            state: dict[str, Any] = {}
-            for k, v in raw.items():
-                try:
-                    state[k.decode()] = orjson.loads(v)
-                except orjson.JSONDecodeError:
-                    state[k.decode()] = v.decode(errors="replace")
-            out.append(state)
-        return out
+        return [_decode_state(raw) for raw in pipe.execute()]
 
     def links(self, worker: int) -> dict[int, float]:
         raw = self.r.hgetall(self.key("node", worker, "links"))
@@ -275,13 +281,16 @@ class RunStore:
         ready = self.key("pull", worker, k, "ready")
         if timeout > 0 and self.r.blpop([ready], timeout=max(timeout, 0.01)) is None:
             return None
-        raw = self.r.hgetall(self.key("pull", worker, k))
-        self.r.delete(self.key("pull", worker, k), ready)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.key("pull", worker, k))
+        pipe.delete(self.key("pull", worker, k), ready)
+        raw, _ = pipe.execute()
         return {key.decode(): value for key, value in raw.items()} or None
 
     # telemetry ---------------------------------------------------------------------------------
-    def emit(self, record: Record) -> None:
-        """Append to the events stream, and to the short list the dashboard reads."""
+    def emit(self, record: Record, node_state: Mapping[str, object] | None = None) -> None:
+        """Append to the events stream and to the short list the dashboard reads (and update the
+        worker's state hash) in one round trip."""
         data = to_json(record)
         if isinstance(record, IterationRecord):
             recent = self.key("node", record.worker, "recent")
@@ -291,6 +300,8 @@ class RunStore:
         pipe.xadd(self.key("events"), {"r": data}, maxlen=EVENTS_MAXLEN, approximate=True)
         pipe.lpush(recent, data)
         pipe.ltrim(recent, 0, RECENT - 1)
+        if node_state is not None and isinstance(record, IterationRecord):
+            pipe.hset(self.key("node", record.worker, "state"), mapping=_state_mapping(node_state))  # type: ignore[arg-type]
         pipe.execute()
 
     def read_events(self, after: str = "0-0", count: int = 10_000) -> tuple[list[Record], str]:
@@ -340,3 +351,19 @@ def list_runs(client: redis.Redis) -> list[tuple[str, float]]:
     return [
         (rid.decode(), score) for rid, score in client.zrevrange(RUNS_KEY, 0, -1, withscores=True)
     ]
+
+
+def _state_mapping(fields: Mapping[str, object]) -> dict[str, bytes | str]:
+    mapping = {k: v if isinstance(v, bytes | str) else orjson.dumps(v) for k, v in fields.items()}
+    mapping["heartbeat"] = orjson.dumps(time.time())
+    return mapping
+
+
+def _decode_state(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for k, v in raw.items():
+        try:
+            state[k.decode()] = orjson.loads(v)
+        except orjson.JSONDecodeError:
+            state[k.decode()] = v.decode(errors="replace")
+    return state

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import redis
 import torch
 
 from mpls_celery.config.run_config import RunConfig
@@ -35,6 +37,7 @@ from mpls_celery.telemetry.rundir import METRICS, SUMMARY, write_json, write_man
 from mpls_celery.telemetry.summary import summary_document
 
 DONE_STATES = ("finished", "stopped")
+log = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
@@ -76,6 +79,8 @@ class Launcher:
         self._last_eval: EvalRecord | None = None
         self._next_eval = 0.0
         self._watchdog: dict[int, float] = {}
+        self._outage_since: float | None = None
+        self._broker: Any = None
         self.redis_url = ""
 
     # start -------------------------------------------------------------------------------------
@@ -112,19 +117,24 @@ class Launcher:
                 tag=req.run_id,
             ).start()
         self._write_state_file()
-        from mpls_celery.runtime import tasks
-
-        tasks.app.conf.update(broker_url=self.redis_url, result_backend=self.redis_url)
-        ctx_store = self.store
         for worker in range(req.config.workers):
-            ctx_store.set_node_state(worker, state="queued", k=0)
-            tasks.node_slice.apply_async(
-                args=[req.run_id, worker, 0],
-                queue=f"mpls.node.{worker}"
-                if req.options.queue_mode == "per-worker"
-                else "mpls.nodes",
-            )
+            self.store.set_node_state(worker, state="queued", k=0)
+            self._send_slice(worker, 0)
         self._started = time.monotonic()
+
+    def _send_slice(self, worker: int, gen: int) -> None:
+        """Through this run's own broker connection: never a process-wide app setting."""
+        from mpls_celery.runtime.celery_app import app
+
+        if self._broker is None:
+            self._broker = app.connection_for_write(self.redis_url)
+        per_worker = self.req.options.queue_mode == "per-worker"
+        app.send_task(
+            "mpls.node.slice",
+            args=[self.req.run_id, worker, gen],
+            queue=f"mpls.node.{worker}" if per_worker else "mpls.nodes",
+            connection=self._broker,
+        )
 
     def _redis(self) -> str:
         req = self.req
@@ -155,6 +165,9 @@ class Launcher:
         assert self.store is not None
         n = self.req.config.workers
         nodes = self.store.node_states(range(n))
+        if self._outage_since is not None:
+            log.warning("Redis is back after %.1f s", time.monotonic() - self._outage_since)
+            self._outage_since = None
         self._drain_events()
         elapsed = time.monotonic() - self._started
         if elapsed >= self._next_eval:
@@ -199,7 +212,6 @@ class Launcher:
         assert self.store is not None
         opts, now = self.req.options, time.time()
         silent_for = 2 * opts.lease_seconds + opts.slice_seconds
-        from mpls_celery.runtime import tasks
 
         for worker, node in enumerate(nodes):
             if node.get("state") in DONE_STATES:
@@ -209,13 +221,7 @@ class Launcher:
             recently = now - self._watchdog.get(worker, 0.0) < silent_for
             if stale and not recently and self.store.lease_ttl(worker) == 0:
                 self._watchdog[worker] = now
-                gen = self.store.generation(worker)
-                tasks.node_slice.apply_async(
-                    args=[self.req.run_id, worker, gen],
-                    queue=f"mpls.node.{worker}"
-                    if opts.queue_mode == "per-worker"
-                    else "mpls.nodes",
-                )
+                self._send_slice(worker, self.store.generation(worker))
 
     def _evaluate(
         self, nodes: list[dict[str, Any]], elapsed: float, full: bool = False
@@ -271,6 +277,12 @@ class Launcher:
             out.append(model)
         return out
 
+    def outage(self, exc: Exception) -> None:
+        """Redis is unreachable: wait (workers pause too); the watchdog restarts lost slices."""
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning("Redis unreachable (%s); the run pauses until it is back", exc)
+
     # stop --------------------------------------------------------------------------------------
     def finish(self, reason: str, wait: float = 90.0) -> dict[str, Any]:
         assert self.store is not None
@@ -314,6 +326,8 @@ class Launcher:
         return summary
 
     def close(self) -> None:
+        if self._broker is not None:
+            self._broker.release()
         if self.workers is not None:
             self.workers.stop()
         if self.embedded is not None:
@@ -344,7 +358,12 @@ def run_up(
         reason = "interrupted"
         try:
             while True:
-                snap = launcher.poll()
+                try:
+                    snap = launcher.poll()
+                except redis.exceptions.RedisError as exc:  # Redis went away: the run pauses
+                    launcher.outage(exc)
+                    time.sleep(max(poll, 1.0))
+                    continue
                 if on_poll:
                     on_poll(snap)
                 stop = launcher.should_stop(snap)

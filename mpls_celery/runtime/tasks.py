@@ -8,12 +8,15 @@ the package lives here, and it logs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
 from collections import OrderedDict
 from typing import Any
+
+import redis
 
 from mpls_celery.runtime.aggregation import run_aggregation
 from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE, app
@@ -123,7 +126,8 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
         )
         _NODES.pop((run_id, worker), None)
     finally:
-        store.release_lease(worker, token)
+        with contextlib.suppress(redis.exceptions.RedisError):  # down: the lease expires itself
+            store.release_lease(worker, token)
     if ended:
         store.set_node_state(worker, state=ended)
         return {"ended": ended, "iterations": iterations}

@@ -38,11 +38,10 @@ def pull_from_peer(
     started = time.monotonic()
     result = PeerPull(peer)
     try:
-        head = store.head(peer)
+        head, blobs = store.latest_layers(peer, layers)
         if head is None:
             raise PeerUnavailable(f"peer {peer} has published nothing")
         result.version = head.version
-        blobs = store.fetch_layers(peer, head.version, layers)
         for l_idx, blob in zip(layers, blobs, strict=True):
             if blob is None:
                 raise PeerUnavailable(f"peer {peer} version {head.version} was collected")
@@ -89,9 +88,7 @@ def run_aggregation(
         if total is not None:
             fields[f"l{l_idx}"] = encode_tensors(total, {"run": store.run_id, "sum_of": count})
     measured = {p.peer: p.nbytes / p.seconds for p in pulls if p.nbytes and p.seconds > 0}
-    if not emulated:
-        store.update_links(worker, measured)
-    meta = {
+    meta = {  # the puller folds "speeds" into its link estimates (not under emulation)
         "counts": counts,
         "versions": {str(p.peer): p.version for p in pulls},
         "errors": {str(p.peer): p.error for p in pulls if p.error},

@@ -134,6 +134,7 @@ class Launcher:
             args=[self.req.run_id, worker, gen],
             queue=f"mpls.node.{worker}" if per_worker else "mpls.nodes",
             connection=self._broker,
+            ignore_result=True,
         )
 
     def _redis(self) -> str:

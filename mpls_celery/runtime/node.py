@@ -21,6 +21,7 @@ from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
 from mpls_celery.errors import MplsError, SnapshotError
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.context import RunContext
+from mpls_celery.runtime.store import blend_links
 from mpls_celery.telemetry.records import IterationRecord
 
 DEFAULT_BPS = 50e6  # prior for a peer whose link was never measured
@@ -46,6 +47,7 @@ class NodeRuntime:
         self.published: dict[str, torch.Tensor] = {}
         self.accuracy: float | None = None
         self.last_loss = 0.0
+        self.known_links: dict[int, float] = {}
         self.finished = False
 
     # start / resume ----------------------------------------------------------------------------
@@ -105,9 +107,8 @@ class NodeRuntime:
             worker, state="training", k=k, pid=os.getpid(), host=socket.gethostname()
         )
         compute = self._train()
-        store.set_node_state(worker, state="pulling")
         remaining = deadline - (time.monotonic() - pull_started)
-        result = store.wait_pull_result(worker, k, remaining) if by_peer else None
+        result = store.wait_pull_result(worker, k, remaining, state="pulling") if by_peer else None
         waited = time.monotonic() - pull_started
         pulled_meta = self._average(plan, result)
         new_state = snapshot_state(self.model)
@@ -131,9 +132,11 @@ class NodeRuntime:
             peers_reachable=len(view.peers),
         )
         self.finished = self._reached_iterations()
+        measured = {int(p): float(s) for p, s in (pulled_meta.get("speeds") or {}).items()}
         store.emit(
             record,
-            dict(
+            links=None if emulated is not None else blend_links(self.known_links, measured),
+            node_state=dict(
                 state="finished" if self.finished else "idle",
                 k=k + 1,
                 version=self.version,
@@ -156,6 +159,7 @@ class NodeRuntime:
         ctx, exp = self.ctx, self.ctx.experiment
         neighbours = list(exp.topology.neighbours(self.worker))
         heads, states, known = ctx.store.peer_view(self.worker, neighbours)
+        self.known_links = known
         wall = time.time()
         alive = [
             (peer, head)

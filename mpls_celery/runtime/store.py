@@ -42,6 +42,15 @@ redis.call('SET', KEYS[1], ARGV[3])
 for i = 2 + n, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 """
+# A peer's latest head and the requested layers of exactly that version, in one round trip.
+_READ_VERSION = """
+local head = redis.call('GET', KEYS[1])
+if not head then return {false} end
+local v = cjson.decode(head)['version']
+local out = {head}
+for i = 1, #ARGV do out[i + 1] = redis.call('GET', ARGV[i] .. v) end
+return out
+"""
 EVENTS_MAXLEN = 20_000  # the launcher drains it to metrics.jsonl continuously
 RECENT = 100
 RUNS_KEY = "mpls:runs"
@@ -183,6 +192,20 @@ class RunStore:
     def head(self, worker: int) -> Head | None:
         return self.heads([worker])[0]
 
+    def latest_layers(
+        self, worker: int, layers: Sequence[int]
+    ) -> tuple[Head | None, list[bytes | None]]:
+        """The worker's current head and those layers of that very version (one round trip)."""
+        prefixes = [self.key("node", worker, "layer", i, "v") for i in layers]
+        reply = self.snapshot_client(worker).eval(
+            _READ_VERSION, 1, self.key("node", worker, "head"), *prefixes
+        )
+        if not reply or reply[0] is None:
+            return None, []
+        data = orjson.loads(reply[0])
+        head = Head(worker, int(data["version"]), [float(x) for x in data["g"]], float(data["t"]))
+        return head, [b if b else None for b in reply[1:]]
+
     def fetch_layers(self, worker: int, version: int, layers: Sequence[int]) -> list[bytes | None]:
         if not layers:
             return []
@@ -221,17 +244,6 @@ class RunStore:
     def links(self, worker: int) -> dict[int, float]:
         raw = self.r.hgetall(self.key("node", worker, "links"))
         return {int(k): float(v) for k, v in raw.items()}
-
-    def update_links(self, worker: int, measured: Mapping[int, float], weight: float = 0.3) -> None:
-        """EWMA of measured transfer speed per peer."""
-        if not measured:
-            return
-        known = self.links(worker)
-        blended = {
-            peer: speed if peer not in known else (1 - weight) * known[peer] + weight * speed
-            for peer, speed in measured.items()
-        }
-        self.r.hset(self.key("node", worker, "links"), mapping=blended)  # type: ignore[arg-type]
 
     def generation(self, worker: int) -> int:
         raw = self.r.get(self.key("node", worker, "gen"))
@@ -276,19 +288,29 @@ class RunStore:
         pipe.pexpire(ready, int(ttl * 1000))
         pipe.execute()
 
-    def wait_pull_result(self, worker: int, k: int, timeout: float) -> dict[str, bytes] | None:
-        """Block on a Redis list (never on AsyncResult.get) until the result or the deadline."""
+    def wait_pull_result(
+        self, worker: int, k: int, timeout: float, **state: object
+    ) -> dict[str, bytes] | None:
+        """Block on a Redis list (never on AsyncResult.get) until the result or the deadline; the
+        state update, the wait and the read go in one pipeline (BLPOP blocks server-side)."""
         ready = self.key("pull", worker, k, "ready")
-        if timeout > 0 and self.r.blpop([ready], timeout=max(timeout, 0.01)) is None:
-            return None
+        result = self.key("pull", worker, k)
         pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(self.key("pull", worker, k))
-        pipe.delete(self.key("pull", worker, k), ready)
-        raw, _ = pipe.execute()
+        if state:
+            pipe.hset(self.key("node", worker, "state"), mapping=_state_mapping(state))  # type: ignore[arg-type]
+        pipe.blpop([ready], timeout=max(timeout, 0.01))
+        pipe.hgetall(result)
+        pipe.delete(result, ready)
+        raw = pipe.execute()[-2]
         return {key.decode(): value for key, value in raw.items()} or None
 
     # telemetry ---------------------------------------------------------------------------------
-    def emit(self, record: Record, node_state: Mapping[str, object] | None = None) -> None:
+    def emit(
+        self,
+        record: Record,
+        node_state: Mapping[str, object] | None = None,
+        links: Mapping[int, float] | None = None,
+    ) -> None:
         """Append to the events stream and to the short list the dashboard reads (and update the
         worker's state hash) in one round trip."""
         data = to_json(record)
@@ -302,6 +324,8 @@ class RunStore:
         pipe.ltrim(recent, 0, RECENT - 1)
         if node_state is not None and isinstance(record, IterationRecord):
             pipe.hset(self.key("node", record.worker, "state"), mapping=_state_mapping(node_state))  # type: ignore[arg-type]
+        if links and isinstance(record, IterationRecord):
+            pipe.hset(self.key("node", record.worker, "links"), mapping=links)  # type: ignore[arg-type]
         pipe.execute()
 
     def read_events(self, after: str = "0-0", count: int = 10_000) -> tuple[list[Record], str]:
@@ -367,3 +391,13 @@ def _decode_state(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
         except orjson.JSONDecodeError:
             state[k.decode()] = v.decode(errors="replace")
     return state
+
+
+def blend_links(
+    known: Mapping[int, float], measured: Mapping[int, float], weight: float = 0.3
+) -> dict[int, float]:
+    """EWMA of measured transfer speed per peer (a first measurement is taken as it is)."""
+    return {
+        peer: speed if peer not in known else (1 - weight) * known[peer] + weight * speed
+        for peer, speed in measured.items()
+    }

@@ -77,7 +77,7 @@ def enqueue_slice(ctx: RunContext, worker: int, gen: int, countdown: float = 0.0
     )
 
 
-@app.task(name="mpls.node.slice", bind=True, max_retries=None)
+@app.task(name="mpls.node.slice", bind=True, max_retries=None, ignore_result=True)
 def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, object]:
     ctx = _context(run_id)
     store, opts = ctx.store, ctx.options
@@ -136,7 +136,7 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
     return {"iterations": iterations, "next_gen": gen + 1}
 
 
-@app.task(name="mpls.pull.aggregate")
+@app.task(name="mpls.pull.aggregate", ignore_result=True)  # the result travels via Redis keys
 def aggregate(
     run_id: str,
     worker: int,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpls_celery.telemetry.pulls import pull_counts
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 
 DONE = ("finished", "stopped")
@@ -97,16 +98,7 @@ def _float(value: Any) -> float | None:
 
 
 def heatmap(records: Iterable[IterationRecord]) -> tuple[list[int], list[list[int]]]:
-    counts: dict[int, dict[int, int]] = {}
-    n_layers = 0
-    for record in records:
-        for peer, layers in record.plan.items():
-            row = counts.setdefault(peer, {})
-            for layer in layers:
-                row[layer] = row.get(layer, 0) + 1
-                n_layers = max(n_layers, layer + 1)
-    peers = sorted(counts)
-    return peers, [[counts[p].get(layer, 0) for layer in range(n_layers)] for p in peers]
+    return pull_counts(records)
 
 
 def event_line(record: Record) -> str:

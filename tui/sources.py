@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import orjson
 import redis
 
-from mpls_celery.runtime.store import RUNS_KEY, RunStore
+from mpls_celery.runtime.store import RUNS_KEY, RunStore, decode_state
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, parse_record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics
 from tui.model import Dashboard, event_line, heatmap, history, worker_rows
@@ -92,7 +92,7 @@ class RedisSource:
         pipe.xrevrange(store.key("events"), count=EVENT_TAIL)
         raw = pipe.execute()  # one round trip
         status = {k.decode(): v.decode() for k, v in raw[0].items()}
-        nodes = [_decode_hash(h) for h in raw[1 : 1 + n]]
+        nodes = [decode_state(h) for h in raw[1 : 1 + n]]
         versions = [orjson.loads(h)["version"] if h else None for h in raw[1 + n : 1 + 2 * n]]
         recent = [
             r
@@ -119,16 +119,6 @@ class RedisSource:
             events,
             selected,
         )
-
-
-def _decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            out[key.decode()] = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            out[key.decode()] = value.decode(errors="replace")
-    return out
 
 
 def _dashboard(

@@ -54,3 +54,27 @@ def topology_overrides(topology: str | None, p: float | None) -> dict[str, objec
 def build_run_config(config: Path | None, **overrides: object) -> RunConfig:
     base = load_run_config(config) if config else RunConfig()
     return base.with_overrides(**overrides)
+
+
+def config_from_flags(
+    config: Path | None,
+    defaults: dict[str, object],
+    *,
+    topology: str | None,
+    p: float | None,
+    data_dir: Path | None,
+    **flags: object,
+) -> RunConfig:
+    """The run config of a command: --config (or the built-in defaults), then every flag given.
+    `defaults` are the command's own defaults, used only without --config; flag names use
+    RunConfig's dotted keys ('training.lr')."""
+    overrides = {
+        **flags,
+        "data_dir": str(data_dir) if data_dir else None,
+        **topology_overrides(topology, p),
+    }
+    if config is None:
+        for key, value in defaults.items():
+            if overrides.get(key) is None:
+                overrides[key] = value
+    return build_run_config(config, **overrides)

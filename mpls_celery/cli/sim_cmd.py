@@ -86,26 +86,28 @@ def sim(
     """Simulate algorithms in virtual time on one machine (real SGD, modelled network)."""
     settings = load_settings()
     algorithms = parse_algorithms(algo)
-    cfg = ro.build_run_config(
+    cfg = ro.config_from_flags(
         config,
-        workers=workers if workers is not None else (None if config else 30),
+        {"workers": 30, "dataset": "mnist", "network.profile": "paper30"},
+        topology=topology,
+        p=p,
+        data_dir=data_dir,
+        workers=workers,
         model=model,
-        dataset=dataset if dataset is not None else (None if config else "mnist"),
+        dataset=dataset,
         seed=seed,
         tau1=tau1,
         tau2=tau2,
         wire_dtype=wire_dtype,
         phase2_fill=phase2_fill,
-        data_dir=str(data_dir) if data_dir else None,
         **{
-            "network.profile": profile if profile is not None else (None if config else "paper30"),
+            "network.profile": profile,
             "partition.kind": partition,
             "partition.chi": chi,
             "partition.alpha": alpha,
             "training.lr": lr,
             "training.batch_size": batch_size,
             "training.local_steps": local_steps,
-            **ro.topology_overrides(topology, p),
         },
     )
     horizon = parse_duration(until) if until else (None if epochs else 300.0)

@@ -118,8 +118,12 @@ def up(
 ) -> None:
     """Start a run: Redis (reachable or embedded), Celery workers, N DFL workers; ends with a summary."""
     settings = load_settings()
-    cfg = ro.build_run_config(
+    cfg = ro.config_from_flags(
         config,
+        {"training.lr": DEMO_LR, "training.iterations": DEMO_ITERATIONS},
+        topology=topology,
+        p=p,
+        data_dir=data_dir,
         workers=workers,
         algorithm=algo,
         model=model,
@@ -128,19 +132,15 @@ def up(
         tau1=tau1,
         tau2=tau2,
         wire_dtype=wire_dtype,
-        data_dir=str(data_dir) if data_dir else None,
         **{
             "network.profile": network,
             "partition.kind": partition,
             "partition.chi": chi,
             "partition.alpha": alpha,
-            "training.lr": lr if lr is not None or config else DEMO_LR,
+            "training.lr": lr,
             "training.batch_size": batch_size,
             "training.local_steps": local_steps,
-            "training.iterations": iterations
-            if iterations is not None or config
-            else DEMO_ITERATIONS,
-            **ro.topology_overrides(topology, p),
+            "training.iterations": iterations,
         },
     )
     option_fields: dict[str, Any] = {

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from mpls_celery.telemetry.pulls import pull_counts
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 
 Runs = dict[str, list[Record]]  # label ("run/algo") → its records
@@ -60,21 +61,8 @@ def bytes_plot(runs: Runs, out: Path) -> Path:
 
 def pull_frequency(records: Sequence[Record], worker: int) -> tuple[list[int], np.ndarray]:
     """(peers, matrix peers × layers): how often worker pulled layer l from each peer."""
-    counts: dict[int, dict[int, int]] = {}
-    n_layers = 0
-    for r in records:
-        if isinstance(r, IterationRecord) and r.worker == worker:
-            for peer, layers in r.plan.items():
-                row = counts.setdefault(peer, {})
-                for layer in layers:
-                    row[layer] = row.get(layer, 0) + 1
-                    n_layers = max(n_layers, layer + 1)
-    peers = sorted(counts)
-    matrix = np.zeros((len(peers), n_layers))
-    for i, peer in enumerate(peers):
-        for layer, count in counts[peer].items():
-            matrix[i, layer] = count
-    return peers, matrix
+    peers, counts = pull_counts(records, worker)
+    return peers, np.array(counts, dtype=float).reshape(len(peers), -1)
 
 
 def heatmap_plot(label: str, records: Sequence[Record], worker: int, out: Path) -> Path:

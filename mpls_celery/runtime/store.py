@@ -228,7 +228,7 @@ class RunStore:
             pipe.hgetall(self.key("node", w, "state"))
         pipe.hgetall(self.key("node", worker, "links"))
         raw = pipe.execute()
-        states = [_decode_state(h) for h in raw[: len(peers)]]
+        states = [decode_state(h) for h in raw[: len(peers)]]
         for w, state in zip(peers, states, strict=True):
             self._where[w] = (str(state.get("store", "")), time.monotonic())
         links = {int(k): float(v) for k, v in raw[-1].items()}
@@ -239,7 +239,7 @@ class RunStore:
         pipe = self.r.pipeline(transaction=False)
         for w in ids:
             pipe.hgetall(self.key("node", w, "state"))
-        return [_decode_state(raw) for raw in pipe.execute()]
+        return [decode_state(raw) for raw in pipe.execute()]
 
     def links(self, worker: int) -> dict[int, float]:
         raw = self.r.hgetall(self.key("node", worker, "links"))
@@ -383,7 +383,8 @@ def _state_mapping(fields: Mapping[str, object]) -> dict[str, bytes | str]:
     return mapping
 
 
-def _decode_state(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+def decode_state(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
+    """A node state hash as written by set_node_state (JSON values, plain strings kept)."""
     state: dict[str, Any] = {}
     for k, v in raw.items():
         try:

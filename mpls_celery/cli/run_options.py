@@ -63,6 +63,13 @@ def config_from_flags(
     topology: str | None,
     p: float | None,
     data_dir: Path | None,
+    profile: str | None,
+    partition: str | None,
+    chi: float | None,
+    alpha: float | None,
+    lr: float | None,
+    batch_size: int | None,
+    local_steps: int | None,
     **flags: object,
 ) -> RunConfig:
     """The run config of a command: --config (or the built-in defaults), then every flag given.
@@ -71,6 +78,13 @@ def config_from_flags(
     overrides = {
         **flags,
         "data_dir": str(data_dir) if data_dir else None,
+        "network.profile": profile,
+        "partition.kind": partition,
+        "partition.chi": chi,
+        "partition.alpha": alpha,
+        "training.lr": lr,
+        "training.batch_size": batch_size,
+        "training.local_steps": local_steps,
         **topology_overrides(topology, p),
     }
     if config is None:

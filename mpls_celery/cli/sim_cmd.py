@@ -100,15 +100,13 @@ def sim(
         tau2=tau2,
         wire_dtype=wire_dtype,
         phase2_fill=phase2_fill,
-        **{
-            "network.profile": profile,
-            "partition.kind": partition,
-            "partition.chi": chi,
-            "partition.alpha": alpha,
-            "training.lr": lr,
-            "training.batch_size": batch_size,
-            "training.local_steps": local_steps,
-        },
+        profile=profile,
+        partition=partition,
+        chi=chi,
+        alpha=alpha,
+        lr=lr,
+        batch_size=batch_size,
+        local_steps=local_steps,
     )
     horizon = parse_duration(until) if until else (None if epochs else 300.0)
     if eval_every is not None and eval_every <= 0:

@@ -132,16 +132,14 @@ def up(
         tau1=tau1,
         tau2=tau2,
         wire_dtype=wire_dtype,
-        **{
-            "network.profile": network,
-            "partition.kind": partition,
-            "partition.chi": chi,
-            "partition.alpha": alpha,
-            "training.lr": lr,
-            "training.batch_size": batch_size,
-            "training.local_steps": local_steps,
-            "training.iterations": iterations,
-        },
+        profile=network,
+        partition=partition,
+        chi=chi,
+        alpha=alpha,
+        lr=lr,
+        batch_size=batch_size,
+        local_steps=local_steps,
+        **{"training.iterations": iterations},
     )
     option_fields: dict[str, Any] = {
         "iterations": None

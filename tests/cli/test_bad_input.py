@@ -1,0 +1,113 @@
+"""Every row of the README's bad-input table: one line on stderr naming the problem, exit code 2
+(usage/config) or 1 (runtime), and nothing already stored is touched."""
+
+from pathlib import Path
+
+import pytest
+
+from mpls_celery.cli.app import main
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.config.seed_dirs import write_seed_dir
+from mpls_celery.config.topology_files import build_topology
+from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+
+
+def run(argv, capsys):  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, f"not one line: {err!r}"
+    return done.value.code, err
+
+
+SIM = [
+    "sim",
+    "--workers",
+    "3",
+    "--model",
+    "mlp",
+    "--dataset",
+    "digits",
+    "--until",
+    "1s",
+    "--jobs",
+    "1",
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["sim", "--algo", "mpls,lenet"], "unknown algorithm 'lenet'; choose from: mpls"),
+        (
+            [*SIM, "--model", "lenet"],
+            "unknown model 'lenet'; choose one of: lenet5, nin, resnet18, mlp",
+        ),
+        ([*SIM, "--dataset", "imagenet"], "unknown dataset 'imagenet'; choose one of: digits"),
+        ([*SIM, "--topology", "star"], "star"),
+        (
+            [*SIM, "--profile", "wifi6"],
+            "unknown network profile 'wifi6'; choose one of: none, uniform",
+        ),
+        ([*SIM, "--tau1", "0.7", "--tau2", "0.7"], "tau1 + tau2 must equal 1"),
+        (["sim", "--workers", "-3"], "workers"),
+        ([*SIM, "--until", "soon"], "invalid duration 'soon'"),
+        (["topology", "show", "--kind", "random", "--p", "1.5"], "p"),
+        (["up", "--workers", "0"], "workers"),
+        (["profile", "show", "paper30", "--workers", "0"], "--workers"),
+    ],
+)
+def test_bad_flags_get_one_line_and_exit_2(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLS_RUNS_DIR", str(tmp_path))
+    code, err = run(argv, capsys)
+    assert code == 2
+    assert needle in err
+
+
+def test_malformed_and_unreadable_files(capsys, tmp_path):
+    bad = tmp_path / "run.yaml"
+    bad.write_text("workers: [3\n")
+    code, err = run(["config", "show", str(bad)], capsys)
+    assert code == 2 and err.startswith(f"error: {bad}: malformed YAML at line")
+    code, err = run(["config", "show", str(tmp_path / "missing.yaml")], capsys)
+    assert code == 2 and "missing.yaml" in err
+
+
+def test_more_workers_than_the_topology_file_names(capsys, tmp_path):
+    topo = tmp_path / "edges.yaml"
+    topo.write_text("edges: [[0, 1], [1, 2]]\nworkers: 3\n")
+    code, err = run(["topology", "show", "--file", str(topo), "--workers", "5"], capsys)
+    assert code == 2 and "topology has 3 workers, the run has 5" in err
+
+
+def test_seed_style_directory_with_a_missing_worker(capsys, tmp_path):
+    cfg = RunConfig().with_overrides(workers=4, **{"topology.kind": "ring"})
+    write_seed_dir(cfg, build_topology(cfg.topology, 4, 1), tmp_path)
+    (tmp_path / "worker_1.yaml").unlink()
+    code, err = run(["config", "show", str(tmp_path)], capsys)
+    assert code == 2 and "missing [1]" in err
+
+
+def test_missing_dataset_files(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLS_DATA_DIR", str(tmp_path))
+    code, err = run([*SIM, "--dataset", "cifar10"], capsys)
+    assert code == 2 and str(tmp_path / "cifar-10-batches-py") in err
+
+
+def test_unreachable_redis_and_wrong_password(capsys):
+    code, err = run(["status", "--redis", "redis://127.0.0.1:1/0"], capsys)
+    assert code == 1 and err.startswith("error: cannot reach Redis at redis://127.0.0.1:1/0")
+    with EmbeddedRedis(password="right") as server:
+        wrong = server.url.replace(":right@", ":wrong@")
+        code, err = run(["runs", "--redis", wrong], capsys)
+    assert code == 1 and "Redis at redis://***@" in err and "wrong" not in err
+
+
+def test_an_unknown_run_is_named(capsys, redis_url):
+    code, err = run(["status", "no-such-run", "--redis", redis_url], capsys)
+    assert code == 2 and "run 'no-such-run' not found" in err
+
+
+def test_report_on_a_folder_that_is_no_run(capsys, tmp_path: Path):
+    code, err = run(["report", str(tmp_path)], capsys)
+    assert (code == 2 and "does not exist" in err) or "not a run directory" in err

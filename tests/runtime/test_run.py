@@ -86,3 +86,21 @@ def test_plain_celery_worker_alone_runs_the_whole_run(redis_url, tmp_path):
     with celery_worker(redis_url, queues=None, concurrency=None, pool=None):
         summary = run.join()
     assert [w["iteration"] for w in summary["workers"]] == [15, 15, 15]
+
+
+def test_emulated_network_delays_pulls_and_stretches_compute(redis_url, tmp_path):
+    """--network paper30: pulls take bytes / profile speed, training is stretched by 1 / speed,
+    and the scheduler sees the profile's speeds (nothing is measured)."""
+    from tests.runtime.helpers import SMALL
+
+    cfg = SMALL.with_overrides(**{"network.profile": "paper30"})
+    run = start_run(redis_url, tmp_path, config=cfg, iterations=6)
+    summary = run.join()
+    assert [w["iteration"] for w in summary["workers"]] == [6, 6, 6]
+    records = iteration_records(run.store)
+    pulled = [r for r in records if r.plan]
+    assert pulled
+    # paper30 workers 0..2 of 3 sit in rooms A/B/C; a C-room link is 7.5 Mbit/s: an MLP fc1 copy
+    # (~200 kB) takes > 0.1 s there, far above loopback's < 5 ms.
+    assert max(r.pull_seconds for r in pulled) > 0.1
+    assert run.store.links(0) == {}  # under emulation nothing is measured

@@ -70,9 +70,10 @@ def main() -> None:
         + args.workers
         - len(seen),
         "tasks_retried": len(re.findall(r"Retry in|retry: Retry", logs)),
-        "redis_used_mb_first_third": max(samples["used_memory"][:third], default=0) / 1e6,
+        # the middle third against the last: start-up (first publishes, data loading) excluded
+        "redis_used_mb_middle_third": max(samples["used_memory"][third:-third], default=0) / 1e6,
         "redis_used_mb_last_third": max(samples["used_memory"][-third:], default=0) / 1e6,
-        "workers_pss_mb_first_third": max(samples["pss"][:third], default=0) / 1e6,
+        "workers_pss_mb_middle_third": max(samples["pss"][third:-third], default=0) / 1e6,
         "workers_pss_mb_last_third": max(samples["pss"][-third:], default=0) / 1e6,
         "series": {"t": times[:n], **{k: v[:n] for k, v in samples.items()}},
         "final_mean_acc": summary["final_mean_acc"],

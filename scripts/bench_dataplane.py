@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
 import orjson
 import redis
 import torch
@@ -98,7 +97,6 @@ def main() -> None:
           f"({results['store_none_over_raw']:.2f}× raw)")  # fmt: skip
     print(f"LZ4 ratio (float32, byte-shuffled): {results['lz4_ratio_float32']:.3f}; "
           f"float16 on the wire: {results['bytes_ratio_float16']:.2f}× fewer bytes")  # fmt: skip
-    _ = np  # numpy imported for torch's tobytes on some platforms
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.redis_url import local_state_file, resolve_redis_url
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.settings import Settings
-from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, to_json
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, to_json
 from mpls_celery.telemetry.rundir import METRICS, SUMMARY, write_json, write_manifest
 from mpls_celery.telemetry.summary import summary_document
 
@@ -377,13 +376,3 @@ def run_up(
         return launcher.finish(reason)
     finally:
         launcher.close()
-
-
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    from mpls_celery.telemetry.rundir import read_json
-
-    data: dict[str, Any] = read_json(run_dir / SUMMARY)
-    return data
-
-
-__all__ = ["Launcher", "Record", "Snapshot", "UpRequest", "load_summary", "new_run_id", "run_up"]

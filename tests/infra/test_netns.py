@@ -15,6 +15,8 @@ import pytest
 import redis
 
 from infra.netns.hosts import DEFAULT_HOSTS, Host, available, down, up
+from mpls_celery.core.layering import layer_bytes, model_layers
+from mpls_celery.core.models import build_model
 from mpls_celery.runtime.embedded_redis import find_redis_server
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.telemetry.records import IterationRecord
@@ -93,24 +95,36 @@ def test_three_hosts_measured_speeds_and_layers_follow_the_shaping(tmp_path, cap
         for worker in range(6):
             for peer, bps in store.links(worker).items():
                 speeds.setdefault((host_of[worker], host_of[peer]), []).append(bps)
+        # MPLS balances transfer *time*: big layers over fast links, small ones may come from slow
+        # peers in phase 2, so compare bytes per link, not layer counts.
+        model = build_model("lenet5", (1, 28, 28), 10)
+        sizes = layer_bytes(model.state_dict(), model_layers(model))
         layers: dict[tuple[str, str], int] = {}
+        pulled: dict[tuple[str, str], float] = {}
         records, _ = store.read_events()
         for r in records:
             if isinstance(r, IterationRecord):
                 for peer, ls in r.plan.items():
                     key = (host_of[r.worker], host_of[peer])
                     layers[key] = layers.get(key, 0) + len(ls)
+                    pulled[key] = pulled.get(key, 0.0) + float(sizes[ls].sum())
         median = {k: statistics.median(v) * 8 / 1e6 for k, v in speeds.items()}
         with capsys.disabled():  # shown in CI's output even when the test passes
             print("\nmeasured pull speed (Mbit/s) and layers pulled, puller host <- peer host:")
             for key in sorted(median):
                 print(
                     f"  {key[0]} <- {key[1]}: {median[key]:8.2f} Mbit/s   {layers.get(key, 0):4d} layers"
+                    f"  {pulled.get(key, 0.0) / 1e6:7.2f} MB"
                 )
-        # From A: peers on B (10 Mbit/s) are faster than peers on C (2); from B: A beats C.
+        # From A: peers on B (10 Mbit/s) beat peers on C (2); from B: A beats C. A slow host MPLS
+        # never pulled from has no measured speed: that satisfies "more layers over fast links".
+        compared = 0
         for puller, fast, slow in (("a", "b", "c"), ("b", "a", "c")):
-            assert median[(puller, fast)] > 2 * median[(puller, slow)], median
-            assert layers.get((puller, fast), 0) > layers.get((puller, slow), 0), layers
+            assert pulled.get((puller, fast), 0.0) > pulled.get((puller, slow), 0.0), pulled
+            if (puller, fast) in median and (puller, slow) in median:
+                assert median[(puller, fast)] > 2 * median[(puller, slow)], median
+                compared += 1
+        assert compared >= 1, f"no host measured both a fast and a slow peer: {median}"
     finally:
         for proc in procs:
             proc.terminate()

@@ -20,6 +20,9 @@ from mpls_celery.runtime.store import RunStore
 
 log = logging.getLogger(__name__)
 RESULT_TTL = 120.0
+# A smaller transfer is dominated by round-trip time and by a shaper's burst allowance, so it says
+# little about bandwidth (a slow link can look fast); it leaves the link estimate as it was.
+MIN_MEASURED_BYTES = 64 * 1024
 
 
 @dataclass
@@ -87,7 +90,11 @@ def run_aggregation(
         counts.append(count)
         if total is not None:
             fields[f"l{l_idx}"] = encode_tensors(total, {"run": store.run_id, "sum_of": count})
-    measured = {p.peer: p.nbytes / p.seconds for p in pulls if p.nbytes and p.seconds > 0}
+    measured = {
+        p.peer: p.nbytes / p.seconds
+        for p in pulls
+        if p.nbytes >= MIN_MEASURED_BYTES and p.seconds > 0
+    }
     meta = {  # the puller folds "speeds" into its link estimates (not under emulation)
         "counts": counts,
         "versions": {str(p.peer): p.version for p in pulls},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -98,8 +99,6 @@ def _from_file(path: Path, workers: int, seed: int) -> NetworkProfile:
 
 
 def _with_steps(profile: NetworkProfile, spec: _WithSteps) -> NetworkProfile:
-    from dataclasses import replace
-
     return replace(profile, step_seconds=tuple(sorted(spec.step_seconds.items())))
 
 
@@ -145,8 +144,6 @@ def _links(spec: LinksFile, workers: int, seed: int, path: Path) -> NetworkProfi
 
 
 def _with_dynamics(base: NetworkProfile, dyn: Dynamics, seed: int) -> NetworkProfile:
-    from dataclasses import replace
-
     outages = tuple(Outage(a, b, start, end) for a, b, start, end in dyn.outages)
     return replace(
         base,

@@ -59,6 +59,19 @@ def _mix(own: torch.Tensor, total: torch.Tensor, count: int, rule: Weighting) ->
     return (own + total) / (1 + count)
 
 
+@torch.no_grad()
+def average_states(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The plain mean of whole models (for evaluating "the averaged model"); integer buffers such
+    as num_batches_tracked are taken from the first model."""
+    out: dict[str, torch.Tensor] = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            out[key] = torch.stack([s[key] for s in states]).mean(dim=0)
+        else:
+            out[key] = first.clone()
+    return out
+
+
 def average_layers(
     local: Sequence[LayerTensors],
     pulled: Sequence[Sequence[LayerTensors]],

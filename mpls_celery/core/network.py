@@ -5,7 +5,7 @@ is the same for every algorithm run on it, symmetric per link, and needs no muta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -89,8 +89,6 @@ class NetworkProfile:
         return dict(self.step_seconds).get(model)
 
     def with_compute(self, speeds: ArrayLike) -> NetworkProfile:
-        from dataclasses import replace
-
         return replace(self, compute_speed=np.asarray(speeds, dtype=np.float64))
 
 

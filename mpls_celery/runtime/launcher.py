@@ -18,15 +18,15 @@ import redis
 import torch
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.core.layering import read_layer, write_layer
+from mpls_celery.core.aggregate import average_states
 from mpls_celery.core.training import evaluate
-from mpls_celery.errors import RedisUnavailable
+from mpls_celery.errors import RedisUnavailable, SnapshotError
 from mpls_celery.experiment import Experiment, build_experiment
-from mpls_celery.runtime.codec import decode_tensors
 from mpls_celery.runtime.connection import check_reachable, redis_client, safe_url
 from mpls_celery.runtime.embedded_redis import EmbeddedRedis
-from mpls_celery.runtime.layout import layout_of, layout_to_json
+from mpls_celery.runtime.layout import Layout, layout_of, layout_to_json
 from mpls_celery.runtime.local_workers import LocalWorkers
+from mpls_celery.runtime.model_io import load_version
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.redis_url import local_state_file, resolve_redis_url
 from mpls_celery.runtime.store import RunStore
@@ -80,6 +80,7 @@ class Launcher:
         self._watchdog: dict[int, float] = {}
         self._outage_since: float | None = None
         self._broker: Any = None
+        self.layout: Layout = []
         self.redis_url = ""
 
     # start -------------------------------------------------------------------------------------
@@ -89,12 +90,12 @@ class Launcher:
         self.redis_url = self._redis()
         client = redis_client(self.redis_url, req.settings)
         self.store = RunStore(client, req.run_id)
-        model = self.exp.new_model()
+        self.layout = layout_of(self.exp.layers, self.exp.new_model().state_dict())
         self.store.create(
             {
                 "run": req.config.model_dump(mode="json"),
                 "options": req.options.model_dump(mode="json"),
-                "layout": layout_to_json(layout_of(self.exp.layers, model.state_dict())),
+                "layout": layout_to_json(self.layout),
             }
         )
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +240,7 @@ class Launcher:
         for worker, model in enumerate(models):
             idx = (worker * size + torch.arange(size)) % len(test)
             worker_acc.append(evaluate(model, test.x[idx], test.y[idx]).accuracy if model else 0.0)
-        avg_acc = evaluate(_average_models(present, self.exp), test.x, test.y).accuracy
+        avg_acc = evaluate(self._averaged(present), test.x, test.y).accuracy
         losses = [float(n["loss"]) for n in nodes if n.get("loss") is not None]
         record = EvalRecord(
             algo=self.req.config.algorithm,
@@ -257,25 +258,26 @@ class Launcher:
         return record
 
     def _head_models(self) -> list[torch.nn.Module | None]:
+        """Every worker's current head as a model (None where nothing readable is published)."""
         assert self.store is not None and self.exp is not None
-        exp, store = self.exp, self.store
-        layout = layout_of(exp.layers, exp.new_model().state_dict())
         out: list[torch.nn.Module | None] = []
-        for worker, head in enumerate(store.heads(list(range(self.req.config.workers)))):
-            if head is None:
+        for worker, head in enumerate(self.store.heads(list(range(self.req.config.workers)))):
+            model = self.exp.new_model()
+            try:
+                if head is None:
+                    raise SnapshotError(f"worker {worker} has published nothing")
+                load_version(self.store, self.layout, self.exp.layers, worker, head.version, model)
+            except SnapshotError:
                 out.append(None)
                 continue
-            blobs = store.fetch_layers(worker, head.version, list(range(len(exp.layers))))
-            if any(b is None for b in blobs):
-                out.append(None)
-                continue
-            model = exp.new_model()
-            for l_idx, blob in enumerate(blobs):
-                assert blob is not None
-                tensors, _ = decode_tensors(blob, layout[l_idx])
-                write_layer(model, exp.layers[l_idx], tensors)
             out.append(model)
         return out
+
+    def _averaged(self, models: list[torch.nn.Module]) -> torch.nn.Module:
+        assert self.exp is not None
+        target = self.exp.new_model()
+        target.load_state_dict(average_states([m.state_dict() for m in models]))
+        return target
 
     def outage(self, exc: Exception) -> None:
         """Redis is unreachable: wait (workers pause too); the watchdog restarts lost slices."""
@@ -335,18 +337,6 @@ class Launcher:
             local_state_file(self.req.settings).unlink(missing_ok=True)
         elif (state := local_state_file(self.req.settings)).exists():
             state.unlink(missing_ok=True)
-
-
-@torch.no_grad()
-def _average_models(models: list[torch.nn.Module], exp: Experiment) -> torch.nn.Module:
-    target = exp.new_model()
-    states = [m.state_dict() for m in models]
-    for layer in exp.layers:
-        copies = [read_layer(s, layer) for s in states]
-        write_layer(
-            target, layer, {k: torch.stack([c[k] for c in copies]).mean(0) for k in layer.keys}
-        )
-    return target
 
 
 def run_up(

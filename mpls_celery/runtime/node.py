@@ -18,9 +18,10 @@ from mpls_celery.core.aggregate import average_from_sums
 from mpls_celery.core.layering import layer_progress, read_layer, snapshot_state, write_layer
 from mpls_celery.core.strategies import Plan, WorkerView, make_strategy
 from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
-from mpls_celery.errors import MplsError, SnapshotError
+from mpls_celery.errors import MplsError
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.context import RunContext
+from mpls_celery.runtime.model_io import load_version
 from mpls_celery.runtime.store import blend_links
 from mpls_celery.telemetry.records import IterationRecord
 
@@ -60,20 +61,7 @@ class NodeRuntime:
             if not self._publish(0, np.zeros(len(self.layers))):
                 return self.resume()
         else:
-            blobs = store.fetch_layers(self.worker, head.version, list(range(len(self.layers))))
-            for l_idx, blob in enumerate(blobs):
-                if blob is None:
-                    raise SnapshotError(
-                        f"worker {self.worker} head v{head.version} lacks layer {l_idx}"
-                    )
-                meta = {
-                    "run": store.run_id,
-                    "worker": self.worker,
-                    "layer": l_idx,
-                    "version": head.version,
-                }
-                tensors, _ = decode_tensors(blob, self.ctx.layout[l_idx], meta)
-                write_layer(self.model, self.layers[l_idx], tensors)
+            load_version(store, self.ctx.layout, self.layers, self.worker, head.version, self.model)
             self.version = head.version
             self.published = snapshot_state(self.model)
             if store.store_urls([self.worker])[0] != store.snapshot_url:

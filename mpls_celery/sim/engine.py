@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from mpls_celery.core.aggregate import average_layers
+from mpls_celery.core.aggregate import average_layers, average_states
 from mpls_celery.core.layering import layer_progress, read_layer, snapshot_state, write_layer
 from mpls_celery.core.network import NetworkProfile
 from mpls_celery.core.strategies import Plan, WorkerView, make_strategy
@@ -177,7 +177,7 @@ class Simulation:
             result = evaluate(self._scratch, test.x[idx], test.y[idx])
             accs.append(result.accuracy)
             losses.append(result.loss)
-        self._scratch.load_state_dict(_average_states([w.published for w in self.workers]))
+        self._scratch.load_state_dict(average_states([w.published for w in self.workers]))
         averaged = evaluate(self._scratch, test.x, test.y)
         mean_acc = float(np.mean(accs))
         self.records.append(
@@ -195,17 +195,4 @@ class Simulation:
 
 
 def _with_epoch(record: IterationRecord, epoch: int) -> IterationRecord:
-    from dataclasses import replace
-
     return replace(record, epoch=epoch)
-
-
-@torch.no_grad()
-def _average_states(states: list[State]) -> State:
-    out: State = {}
-    for key, first in states[0].items():
-        if first.is_floating_point():
-            out[key] = torch.stack([s[key] for s in states]).mean(dim=0)
-        else:
-            out[key] = first.clone()
-    return out

@@ -80,7 +80,8 @@ def _run_one(
     with part_path.open("wb") as handle:
         for record in records:
             handle.write(to_json(record) + b"\n")
-    report(request.options.until or records[-1].t if records else 0.0, sim.epoch)
+    end = request.options.until or (records[-1].t if records else 0.0)
+    report(end, sim.epoch)
 
 
 def run_simulation(request: SimRequest, on_progress: ProgressFn | None = None) -> Path:

@@ -103,7 +103,8 @@ def test_makespan_never_exceeds_pulling_everything_from_the_best_single_allowed_
     layer_bytes, bandwidth, p, q = instance
     result = schedule(layer_bytes, bandwidth, p, q)
     mats = schedule_matrices(layer_bytes, bandwidth, p, q)
-    # The greedy never assigns a layer to a peer slower than... the sum of fastest pulls.
+    # Phase 1 only assigns layer l to a peer with E > 1/√S, i.e. μ1 < √S·φ(l): no peer's load can
+    # exceed √S times the serial sum of the fastest pulls.
     serial_fastest = mats.pull_time.min(axis=0).sum()
     assert result.makespan <= serial_fastest * (1 + 1e-9) * np.sqrt(len(bandwidth))
 

@@ -1,3 +1,4 @@
+import pytest
 import redis
 
 from mpls_celery.runtime.embedded_redis import EmbeddedRedis
@@ -22,10 +23,7 @@ def test_password_and_aof_persist_across_restart(tmp_path):
     try:
         assert redis.Redis.from_url(again.url).get("kept") == b"yes"
         denied = redis.Redis(port=again.port)
-        try:
+        with pytest.raises(redis.exceptions.AuthenticationError):
             denied.get("kept")
-            raise AssertionError("unauthenticated read must fail")
-        except redis.exceptions.AuthenticationError:
-            pass
     finally:
         again.stop()

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         "override `-P prefork`, so processes that want prefork set MPLS_WORKER_POOL=prefork).",
     )
     redis_ca_certs: str | None = Field(default=None, description="CA bundle for rediss:// URLs.")
+    credentials_file: Path | None = Field(
+        default=None,
+        description="Per-worker Redis credentials of a --secure run (JSON, mode 0600): this host "
+        "acts only for the workers listed in it.",
+    )
     snapshot_redis_url: str | None = Field(
         default=None,
         description="This host's own Redis for its workers' layer snapshots (None = central), so "

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mpls_celery.runtime.connection import check_reachable, redis_client
 from mpls_celery.runtime.redis_url import resolve_redis_url
 from mpls_celery.settings import load_settings
+
+if TYPE_CHECKING:
+    from tui.sources import RedisSource
 
 
 def tui(
@@ -26,18 +29,25 @@ def tui(
 ) -> None:
     """Watch a run: workers, accuracy, the scheduler's peer × layer choices, events."""
     from tui.app import create_app
-    from tui.sources import RedisSource, RunDirSource
+    from tui.sources import RunDirSource
 
     if target and Path(target).is_dir():
         source = RunDirSource(Path(target))
         create_app(source, source.runs()[0].run_id if source.runs() else None).run()
         return
+    create_app(open_redis_source(redis, dead_after), target).run()
+
+
+def open_redis_source(redis: str | None, dead_after: float = 30.0) -> RedisSource:
+    """Fails here, with one line, when Redis is unreachable, refuses the password or the TLS
+    certificate; once the dashboard runs it shows "disconnected" and retries instead."""
+    from tui.sources import RedisSource
+
     settings = load_settings()
     url = resolve_redis_url(settings, redis)
     check_reachable(url, settings)
-    redis_source = RedisSource(
+    return RedisSource(
         redis_client(url, settings, timeout=1.0, retries=0),
         stale_after=dead_after / 3,
         dead_after=dead_after,
     )
-    create_app(redis_source, target).run()

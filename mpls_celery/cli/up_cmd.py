@@ -15,7 +15,14 @@ from mpls_celery.cli import run_options as ro
 from mpls_celery.cli.output import console, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.config.yaml_io import validate
-from mpls_celery.runtime.launcher import Snapshot, UpRequest, new_run_id, run_up
+from mpls_celery.errors import MplsError
+from mpls_celery.runtime.launcher import (
+    WORKERS_EXITED,
+    Snapshot,
+    UpRequest,
+    new_run_id,
+    run_up,
+)
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.settings import load_settings
 
@@ -108,6 +115,13 @@ def up(
     queue_mode: Annotated[
         str | None, typer.Option(help="shared | per-worker (mpls.node.<i> queues).")
     ] = None,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            help="One Redis ACL user per DFL worker (Redis >= 7): a worker may write only its "
+            "own keys. Needs a password on the default user (the embedded Redis gets one)."
+        ),
+    ] = False,
     detach: Annotated[
         bool, typer.Option(help="Run in the background; follow with mpls status/tui.")
     ] = False,
@@ -151,6 +165,7 @@ def up(
         "slice_seconds": slice_seconds,
         "pull_deadline": pull_deadline,
         "queue_mode": queue_mode,
+        "secure": secure,
     }
     options = validate(
         RuntimeOptions, {k: v for k, v in option_fields.items() if v is not None}, "options"
@@ -165,6 +180,7 @@ def up(
     if as_json:
         summary = run_up(request)
         print_json(summary)
+        _fail_if_workers_exited(summary)
         return
     console.print(
         f"run {rid}: {cfg.workers} workers, {cfg.algorithm}, {cfg.model}/{cfg.dataset}, topology {cfg.topology.kind}"
@@ -178,6 +194,13 @@ def up(
 
         summary = run_up(request, on_poll=show)
     print_up_summary(summary)
+    _fail_if_workers_exited(summary)
+
+
+def _fail_if_workers_exited(summary: dict[str, Any]) -> None:
+    """The summary is written either way; the exit status says the run did not end normally."""
+    if summary["reason"] == WORKERS_EXITED:
+        raise MplsError(f"run {summary['run_id']}: {WORKERS_EXITED}")
 
 
 def print_up_summary(summary: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ssl import CERT_REQUIRED
 from typing import Any
 
 from celery import Celery
@@ -44,8 +45,10 @@ def celery_config(settings: Settings, redis_url: str | None = None) -> dict[str,
         "worker_hijack_root_logger": False,
         "imports": ["mpls_celery.runtime.tasks"],
     }
-    if url.startswith("rediss://") and settings.redis_ca_certs:
-        ssl = {"ssl_cert_reqs": "required", "ssl_ca_certs": settings.redis_ca_certs}
+    if url.startswith("rediss://"):  # Celery refuses rediss:// without saying how to verify
+        ssl: dict[str, object] = {"ssl_cert_reqs": CERT_REQUIRED}
+        if settings.redis_ca_certs:
+            ssl["ssl_ca_certs"] = settings.redis_ca_certs
         config["broker_use_ssl"] = ssl
         config["redis_backend_use_ssl"] = ssl
     return config

@@ -7,17 +7,23 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mpls_celery.errors import RedisUnavailable
-from mpls_celery.settings import Settings
+from mpls_celery.settings import Settings, load_settings
 
 
 def redis_client(
     url: str, settings: Settings | None = None, timeout: float = 5.0, retries: int | None = None
 ) -> redis.Redis:
-    """`retries=0` for readers that poll anyway (the TUI): fail fast, show it, try again."""
-    kwargs: dict[str, object] = {"socket_connect_timeout": timeout, "health_check_interval": 30}
+    """`retries=0` for readers that poll anyway (the TUI): fail fast, show it, try again.
+    rediss:// URLs verify the server against `MPLS_REDIS_CA_CERTS` when it is set."""
+    settings = settings or load_settings()
+    kwargs: dict[str, object] = {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,  # a hung server surfaces as an error, never a silent hang
+        "health_check_interval": 30,
+    }
     if retries is not None:
         kwargs["retry"] = Retry(NoBackoff(), retries)
-    if url.startswith("rediss://") and settings and settings.redis_ca_certs:
+    if url.startswith("rediss://") and settings.redis_ca_certs:
         kwargs["ssl_ca_certs"] = settings.redis_ca_certs
     return redis.Redis.from_url(url, **kwargs)  # type: ignore[arg-type]
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+
+import redis
 
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.experiment import Experiment, build_experiment
+from mpls_celery.runtime.acl import SecureRunError
+from mpls_celery.runtime.connection import redis_client
 from mpls_celery.runtime.layout import Layout, layout_from_json
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.store import RunStore
-from mpls_celery.settings import load_settings
+from mpls_celery.settings import Settings, load_settings
+
+_EXPERIMENTS: dict[str, Experiment] = {}
 
 
 @dataclass
@@ -33,7 +38,22 @@ class RunContext:
             started_at=float(status.get("started", 0.0)),
         )
 
-    @cached_property
+    @property
     def experiment(self) -> Experiment:
-        """Data and model are loaded only by processes that train (not by the pull pool)."""
-        return build_experiment(self.config, load_settings().data_dir)
+        """Data and model are loaded only by processes that train (not by the pull pool), once
+        per run and process even when a secure run gives each worker its own context."""
+        run_id = self.store.run_id
+        if run_id not in _EXPERIMENTS:
+            _EXPERIMENTS[run_id] = build_experiment(self.config, load_settings().data_dir)
+        return _EXPERIMENTS[run_id]
+
+
+def open_context(url: str, run_id: str, settings: Settings) -> RunContext:
+    store = RunStore(redis_client(url, settings), run_id, settings.snapshot_redis_url)
+    try:
+        return RunContext.load(store)
+    except redis.exceptions.NoPermissionError:
+        raise SecureRunError(
+            f"Redis refused to show run {run_id} to this process: a --secure run needs its "
+            "credentials file (MPLS_CREDENTIALS_FILE)"
+        ) from None

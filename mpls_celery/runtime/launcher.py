@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,12 +24,14 @@ from mpls_celery.core.aggregate import average_states
 from mpls_celery.core.training import evaluate
 from mpls_celery.errors import RedisUnavailable, SnapshotError
 from mpls_celery.experiment import Experiment, build_experiment
+from mpls_celery.runtime.acl import create_users, credentials_path, delete_users
 from mpls_celery.runtime.connection import check_reachable, redis_client, safe_url
 from mpls_celery.runtime.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.layout import Layout, layout_of, layout_to_json
 from mpls_celery.runtime.local_workers import LocalWorkers
 from mpls_celery.runtime.model_io import load_version
 from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.private_files import write_private
 from mpls_celery.runtime.redis_url import local_state_file, resolve_redis_url
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.settings import Settings
@@ -36,6 +40,7 @@ from mpls_celery.telemetry.rundir import METRICS, SUMMARY, write_json, write_man
 from mpls_celery.telemetry.summary import summary_document
 
 DONE_STATES = ("finished", "stopped")
+WORKERS_EXITED = "local Celery worker processes kept exiting (see the run's logs/)"
 log = logging.getLogger(__name__)
 
 
@@ -82,6 +87,7 @@ class Launcher:
         self._broker: Any = None
         self.layout: Layout = []
         self.redis_url = ""
+        self.credentials_file: Path | None = None
 
     # start -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,6 +96,13 @@ class Launcher:
         self.redis_url = self._redis()
         client = redis_client(self.redis_url, req.settings)
         self.store = RunStore(client, req.run_id)
+        worker_env: dict[str, str] = {}
+        worker_url = self.redis_url
+        if req.options.secure:
+            creds = create_users(client, self.redis_url, req.run_id, req.config.workers)
+            self.credentials_file = creds.save(credentials_path(req.settings, req.run_id))
+            worker_env["MPLS_CREDENTIALS_FILE"] = str(self.credentials_file)
+            worker_url = creds.broker_url
         self.layout = layout_of(self.exp.layers, self.exp.new_model().state_dict())
         self.store.create(
             {
@@ -110,11 +123,12 @@ class Launcher:
         if req.local_workers:
             n = req.config.workers
             self.workers = LocalWorkers(
-                self.redis_url,
+                worker_url,
                 self.run_dir / "logs",
                 node_concurrency=req.concurrency or min(n, 32),
                 pull_concurrency=max(4, min(2 * n, 64)),
                 tag=req.run_id,
+                extra_env=worker_env,
             ).start()
         self._write_state_file()
         for worker in range(req.config.workers):
@@ -146,7 +160,11 @@ class Launcher:
         except RedisUnavailable:
             if req.redis_url or req.settings.redis_url:
                 raise  # the user named a Redis: do not silently use another one
-        self.embedded = EmbeddedRedis(data_dir=req.settings.state_dir / "redis").start()
+        # a secure run must not leave a password-less default user beside its ACL users
+        password = secrets.token_urlsafe(24) if req.options.secure else None
+        self.embedded = EmbeddedRedis(
+            data_dir=req.settings.state_dir / "redis", password=password
+        ).start()
         return self.embedded.url
 
     def _write_state_file(self) -> None:
@@ -159,7 +177,7 @@ class Launcher:
             "run_id": self.req.run_id,
             "run_dir": str(self.run_dir.resolve()),
         }
-        path.write_bytes(orjson.dumps(state))
+        write_private(path, orjson.dumps(state))  # the Redis URL may carry a password
 
     # watch -------------------------------------------------------------------------------------
     def poll(self) -> Snapshot:
@@ -193,8 +211,8 @@ class Launcher:
             and snap.last_eval.mean_acc >= opts.target_acc
         ):
             return "target accuracy reached"
-        if self.workers is not None and not self.workers.alive():
-            return "a local Celery worker process exited (see the run's logs/)"
+        if self.workers is not None and not self.workers.revive():
+            return WORKERS_EXITED
         return None
 
     def _drain_events(self) -> None:
@@ -332,6 +350,10 @@ class Launcher:
             self._broker.release()
         if self.workers is not None:
             self.workers.stop()
+        if self.credentials_file is not None and self.store is not None:
+            with contextlib.suppress(redis.exceptions.RedisError):  # the run's users end with it
+                delete_users(self.store.r, self.req.run_id, self.req.config.workers)
+            self.credentials_file.unlink(missing_ok=True)
         if self.embedded is not None:
             self.embedded.stop()
             local_state_file(self.req.settings).unlink(missing_ok=True)

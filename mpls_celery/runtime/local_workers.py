@@ -1,7 +1,9 @@
-"""Celery worker subprocesses that `mpls up` starts on this machine, and stops again."""
+"""Celery worker subprocesses that `mpls up` starts on this machine, supervises (a process that
+exits is started again, a few times) and stops again."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -10,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE
+
+log = logging.getLogger(__name__)
 
 
 def worker_command(queues: str, pool: str, concurrency: int, name: str) -> list[str]:
@@ -20,6 +24,18 @@ def worker_command(queues: str, pool: str, concurrency: int, name: str) -> list[
     ]  # fmt: skip
 
 
+# Celery's threads-pool consumer can exit (kombu loses its connection object) when the broker
+# goes away mid-task; like systemd or compose's `restart: unless-stopped`, start it again.
+MAX_RESTARTS = 5
+
+
+@dataclass
+class _Role:
+    cmd: list[str]
+    env: dict[str, str]
+    log: Path
+
+
 @dataclass
 class LocalWorkers:
     redis_url: str
@@ -27,28 +43,42 @@ class LocalWorkers:
     node_concurrency: int
     pull_concurrency: int
     tag: str
+    extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    restarts: int = 0
+    _roles: list[_Role] = field(default_factory=list)
 
     def start(self) -> LocalWorkers:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "MPLS_REDIS_URL": self.redis_url, "MPLS_TORCH_THREADS": "1"}
+        env = {**os.environ, **self.extra_env, "MPLS_REDIS_URL": self.redis_url}
+        env["MPLS_TORCH_THREADS"] = "1"
         env.pop("REDIS_URL", None)
         for role, queues, pool, conc in (
             ("nodes", NODE_QUEUE, "prefork", self.node_concurrency),
             ("pull", PULL_QUEUE, "threads", self.pull_concurrency),
         ):
-            log = (self.log_dir / f"celery-{role}.log").open("ab")
             cmd = worker_command(queues, pool, conc, f"{role}-{self.tag}@%h")
-            role_env = {**env, "MPLS_WORKER_POOL": pool}
-            self.procs.append(subprocess.Popen(cmd, env=role_env, stdout=log, stderr=log))
+            spec = _Role(
+                cmd, {**env, "MPLS_WORKER_POOL": pool}, self.log_dir / f"celery-{role}.log"
+            )
+            self._roles.append(spec)
+            self.procs.append(_spawn(spec))
         return self
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
-    def alive(self) -> bool:
-        return all(p.poll() is None for p in self.procs)
+    def revive(self) -> bool:
+        """Start again any process that exited; False once MAX_RESTARTS are used up."""
+        for i, proc in enumerate(self.procs):
+            if proc.poll() is not None:
+                if self.restarts >= MAX_RESTARTS:
+                    return False
+                self.restarts += 1
+                log.warning("Celery worker %s exited (%s); starting it again", i, proc.returncode)
+                self.procs[i] = _spawn(self._roles[i])
+        return True
 
     def stop(self, timeout: float = 20.0) -> None:
         for proc in self.procs:
@@ -61,3 +91,8 @@ class LocalWorkers:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+
+
+def _spawn(role: _Role) -> subprocess.Popen[bytes]:
+    with role.log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(role.cmd, env=role.env, stdout=out, stderr=out)

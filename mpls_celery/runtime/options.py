@@ -23,4 +23,5 @@ class RuntimeOptions(BaseModel):
     queue_mode: Literal["shared", "per-worker"] = Field(
         "shared", description="'per-worker': worker i's slices go to queue mpls.node.<i>"
     )
+    secure: bool = Field(False, description="per-worker Redis ACL users (Redis >= 7)")
     run_ttl: int = Field(86_400, ge=60, description="seconds a finished run's keys are kept")

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 import redis
 
+from mpls_celery.runtime.connection import redis_client
 from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
 
 # Atomic compare-and-set publish in one round trip: layers, then head, then collect version - keep.
@@ -42,13 +43,14 @@ redis.call('SET', KEYS[1], ARGV[3])
 for i = 2 + n, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 """
-# A peer's latest head and the requested layers of exactly that version, in one round trip.
+# A peer's latest head and the requested layers of exactly that version, in one round trip. No
+# declared KEYS: EVAL declares its keys read-write, which a read-only ACL user may not touch.
 _READ_VERSION = """
-local head = redis.call('GET', KEYS[1])
+local head = redis.call('GET', ARGV[1])
 if not head then return {false} end
 local v = cjson.decode(head)['version']
 local out = {head}
-for i = 1, #ARGV do out[i + 1] = redis.call('GET', ARGV[i] .. v) end
+for i = 2, #ARGV do out[i] = redis.call('GET', ARGV[i] .. v) end
 return out
 """
 EVENTS_MAXLEN = 20_000  # the launcher drains it to metrics.jsonl continuously
@@ -78,7 +80,7 @@ class RunStore:
         if not url:
             return self.r
         if url not in self._clients:
-            self._clients[url] = redis.Redis.from_url(url, socket_connect_timeout=5)
+            self._clients[url] = redis_client(url)
         return self._clients[url]
 
     def store_urls(self, workers: Sequence[int], max_age: float = 5.0) -> list[str]:
@@ -198,7 +200,7 @@ class RunStore:
         """The worker's current head and those layers of that very version (one round trip)."""
         prefixes = [self.key("node", worker, "layer", i, "v") for i in layers]
         reply = self.snapshot_client(worker).eval(
-            _READ_VERSION, 1, self.key("node", worker, "head"), *prefixes
+            _READ_VERSION, 0, self.key("node", worker, "head"), *prefixes
         )
         if not reply or reply[0] is None:
             return None, []
@@ -292,17 +294,25 @@ class RunStore:
         self, worker: int, k: int, timeout: float, **state: object
     ) -> dict[str, bytes] | None:
         """Block on a Redis list (never on AsyncResult.get) until the result or the deadline; the
-        state update, the wait and the read go in one pipeline (BLPOP blocks server-side)."""
+        state update, the wait and the read go in one pipeline (BLPOP blocks server-side). The
+        wait goes in chunks shorter than the clients' socket timeout, which a longer BLPOP would
+        hit (and fail the slice) on any slow link."""
         ready = self.key("pull", worker, k, "ready")
         result = self.key("pull", worker, k)
-        pipe = self.r.pipeline(transaction=False)
-        if state:
-            pipe.hset(self.key("node", worker, "state"), mapping=_state_mapping(state))  # type: ignore[arg-type]
-        pipe.blpop([ready], timeout=max(timeout, 0.01))
-        pipe.hgetall(result)
-        pipe.delete(result, ready)
-        raw = pipe.execute()[-2]
-        return {key.decode(): value for key, value in raw.items()} or None
+        deadline = time.monotonic() + timeout
+        chunk = 0.4 * (self.r.connection_pool.connection_kwargs.get("socket_timeout") or 5.0)
+        while True:
+            remaining = deadline - time.monotonic()
+            pipe = self.r.pipeline(transaction=False)
+            if state:
+                pipe.hset(self.key("node", worker, "state"), mapping=_state_mapping(state))  # type: ignore[arg-type]
+                state = {}
+            pipe.blpop([ready], timeout=min(max(remaining, 0.01), chunk))
+            pipe.hgetall(result)
+            raw = pipe.execute()[-1]
+            if raw or remaining <= chunk:
+                self.r.delete(result, ready)  # a late result is never applied to a later wait
+                return {key.decode(): value for key, value in raw.items()} or None
 
     # telemetry ---------------------------------------------------------------------------------
     def emit(

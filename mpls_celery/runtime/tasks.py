@@ -14,20 +14,20 @@ import os
 import socket
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import redis
 
+from mpls_celery.runtime.acl import Credentials, load_credentials
 from mpls_celery.runtime.aggregation import run_aggregation
 from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE, app
-from mpls_celery.runtime.connection import redis_client
-from mpls_celery.runtime.context import RunContext
+from mpls_celery.runtime.context import RunContext, open_context
 from mpls_celery.runtime.node import NodeRuntime, StaleNode
-from mpls_celery.runtime.store import RunStore
 from mpls_celery.settings import load_settings
 
 log = logging.getLogger(__name__)
-_CONTEXTS: dict[str, RunContext] = {}
+_CONTEXTS: dict[tuple[str, int | None], RunContext] = {}
 _NODES: OrderedDict[tuple[str, int], NodeRuntime] = OrderedDict()
 MAX_CACHED_NODES = 16
 
@@ -38,14 +38,24 @@ def ping(payload: str = "pong") -> dict[str, object]:
     return {"payload": payload, "host": socket.gethostname(), "pid": os.getpid()}
 
 
-def _context(run_id: str) -> RunContext:
-    ctx = _CONTEXTS.get(run_id)
+def _context(run_id: str, worker: int) -> RunContext:
+    """A secure run's tasks act for `worker` with its own Redis user; others share the broker's."""
+    settings = load_settings()
+    creds = _credentials(run_id, settings.credentials_file)
+    key = (run_id, worker if creds else None)
+    ctx = _CONTEXTS.get(key)
     if ctx is None:
-        client = redis_client(app.conf.broker_url)
-        snapshot_url = load_settings().snapshot_redis_url
-        ctx = RunContext.load(RunStore(client, run_id, snapshot_url))
-        _CONTEXTS[run_id] = ctx
+        url = creds.worker_url(worker) if creds else app.conf.broker_url
+        ctx = open_context(url, run_id, settings)
+        _CONTEXTS[key] = ctx
     return ctx
+
+
+def _credentials(run_id: str, path: Path | None) -> Credentials | None:
+    if path is None:
+        return None
+    creds = load_credentials(path)
+    return creds if creds.run_id == run_id else None
 
 
 def _node(ctx: RunContext, worker: int) -> NodeRuntime:
@@ -79,7 +89,7 @@ def enqueue_slice(ctx: RunContext, worker: int, gen: int, countdown: float = 0.0
 
 @app.task(name="mpls.node.slice", bind=True, max_retries=None, ignore_result=True)
 def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, object]:
-    ctx = _context(run_id)
+    ctx = _context(run_id, worker)
     store, opts = ctx.store, ctx.options
     if store.status().get("state") != "running":
         store.set_node_state(worker, state="stopped")
@@ -144,7 +154,7 @@ def aggregate(
     plan: dict[str, list[int]],
     emulated: dict[str, float] | None = None,
 ) -> dict[str, object]:
-    ctx = _context(run_id)
+    ctx = _context(run_id, worker)
     head = ctx.store.head(worker)
     if head is not None and head.version > k:  # the iteration it was for is over: discard
         return {"stale": True}

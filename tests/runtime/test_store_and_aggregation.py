@@ -1,5 +1,6 @@
 """Store, aggregation and peer selection against a real Redis (no Celery needed here)."""
 
+import threading
 import time
 
 import orjson
@@ -10,6 +11,7 @@ import torch
 from mpls_celery.core.layering import read_layer, snapshot_state
 from mpls_celery.runtime.aggregation import run_aggregation
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
+from mpls_celery.runtime.connection import redis_client
 from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.layout import layout_of, layout_to_json
 from mpls_celery.runtime.node import NodeRuntime
@@ -106,3 +108,19 @@ def test_nan_layer_is_refused_by_a_puller(ctx):
     ctx.store.r.set(ctx.store.layer_key(2, 1, 0), encode_tensors(poisoned, meta))
     result = run_aggregation(ctx.store, ctx.layout, 0, 0, {2: [0, 1]}, None)
     assert result["counts"] == [0, 0] and "NaN" in result["errors"]["2"]
+
+
+def test_a_pull_wait_longer_than_the_socket_timeout_still_gets_its_result(redis_url):
+    """BLPOP past the client's socket timeout used to fail the slice on every slow link."""
+    store = RunStore(redis_client(redis_url, timeout=0.5), "wait")
+    with pytest.raises(redis.exceptions.TimeoutError):  # what a plain 1 s BLPOP would meet
+        store.r.blpop(["nothing"], timeout=1)
+    writer = RunStore(redis.Redis.from_url(redis_url), "wait")
+    late = threading.Timer(1.2, writer.put_pull_result, (3, 7, {"meta": b"{}"}, 30.0))
+    late.start()
+    try:
+        assert store.wait_pull_result(3, 7, timeout=5.0, state="pulling") == {"meta": b"{}"}
+    finally:
+        late.cancel()
+    assert store.wait_pull_result(3, 8, timeout=1.0) is None  # the deadline, not an error
+    assert not writer.r.exists(writer.key("pull", 3, 7), writer.key("pull", 3, 7, "ready"))

@@ -1,0 +1,126 @@
+"""`mpls up --secure`: per-worker Redis ACL users. Worker i's credentials write only worker i's keys
+(a real Redis >= 7 refuses the rest), a whole secure run completes with them, and the users and the
+credentials file are gone afterwards."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from mpls_celery.runtime.acl import SecureRunError, create_users, load_credentials
+from mpls_celery.runtime.context import open_context
+from mpls_celery.runtime.embedded_redis import (
+    EmbeddedRedis,
+    bundled_redis_server,
+    find_redis_server,
+    server_version,
+)
+from mpls_celery.runtime.store import RunStore
+from mpls_celery.settings import Settings
+from tests.conftest import REPO, worker_env
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        server_version(find_redis_server()) < (7, 0),
+        reason=f"{find_redis_server()} predates per-key ACLs (.ci/run installs Redis 7)",
+    ),
+]
+
+
+@pytest.fixture
+def admin_redis() -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(password="admin-secret") as server:
+        yield server
+
+
+def test_worker_credentials_cannot_overwrite_a_peer(admin_redis, tmp_path):
+    admin = redis.Redis.from_url(admin_redis.url)
+    creds = create_users(admin, admin_redis.url, "r1", 3)
+    path = creds.only([0]).save(tmp_path / "host.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert set(load_credentials(path).workers) == {0}
+
+    as_w0 = RunStore(redis.Redis.from_url(creds.worker_url(0)), "r1")
+    as_w1 = RunStore(redis.Redis.from_url(creds.worker_url(1)), "r1")
+    assert as_w0.publish(0, 0, [b"w0-layer"], [0.0], 0.0, 2, False)
+    assert as_w1.publish(1, 0, [b"w1-layer"], [0.0], 0.0, 2, False)
+    head, blobs = as_w0.latest_layers(1, [0])  # reading a peer's layers is allowed
+    assert head is not None and blobs == [b"w1-layer"]
+
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_w0.publish(1, 1, [b"forged"], [0.0], 0.0, 2, False)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_w0.r.set(as_w0.layer_key(1, 0, 0), b"forged")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_w0.set_status("finished")  # the run's status belongs to the launcher
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_w0.r.flushall()
+    with pytest.raises(redis.exceptions.NoPermissionError):  # Celery's user sees no model
+        redis.Redis.from_url(creds.broker_url).get(as_w0.layer_key(1, 0, 0))
+    assert admin.get(as_w0.layer_key(1, 0, 0)) == b"w1-layer"  # nothing was lost
+
+
+def test_a_process_without_the_runs_credentials_is_refused(admin_redis):
+    admin = redis.Redis.from_url(admin_redis.url)
+    RunStore(admin, "r2").create({"run": {}, "options": {}, "layout": []})
+    creds = create_users(admin, admin_redis.url, "r2", 2)
+    with pytest.raises(SecureRunError, match="MPLS_CREDENTIALS_FILE"):
+        open_context(creds.broker_url, "r2", Settings())  # Celery's user: no run state for it
+    assert admin.exists("mpls:r2:config")
+
+
+def test_secure_needs_a_password_on_the_default_user(redis_url):
+    with pytest.raises(SecureRunError, match="without a password"):
+        create_users(redis.Redis.from_url(redis_url), redis_url, "r1", 2)
+
+
+def test_secure_needs_redis_7(tmp_path):
+    bundled = bundled_redis_server()
+    if bundled is None or server_version(bundled) >= (7, 0):
+        pytest.skip("no pre-7 redis-server bundled here")
+    with (
+        EmbeddedRedis(password="pw", binary=bundled) as old,
+        pytest.raises(SecureRunError, match=r"needs Redis >= 7\.0"),
+    ):
+        create_users(redis.Redis.from_url(old.url), old.url, "r1", 2)
+
+
+def test_secure_run_completes_and_cleans_up(admin_redis, tmp_path):
+    env = worker_env(
+        admin_redis.url, MPLS_RUNS_DIR=str(tmp_path / "runs"), MPLS_STATE_DIR=str(tmp_path)
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mpls_celery", "up", "--secure", "--workers", "3", "--model", "mlp",
+         "--iterations", "4", "--topology", "full", "--json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = orjson.loads(done.stdout)
+    assert [w["iteration"] for w in summary["workers"]] == [4, 4, 4]
+    logs = (Path(summary["run_dir"]) / "logs" / "celery-nodes.log").read_text()
+    assert "NoPermissionError" not in logs and "SecureRunError" not in logs
+    admin = redis.Redis.from_url(admin_redis.url, decode_responses=True)
+    assert not [u for u in admin.acl_users() if u.startswith("mpls-")]
+    assert not list((tmp_path / "credentials").glob("*.json"))
+
+
+def test_secure_run_refuses_a_redis_without_password(redis_url, tmp_path):
+    env = worker_env(redis_url, MPLS_RUNS_DIR=str(tmp_path / "runs"), MPLS_STATE_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "mpls_celery", "up", "--secure", "--workers", "2", "--model", "mlp",
+         "--iterations", "2"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --secure: this Redis lets anyone in as the default user without a password; set "
+        "requirepass (or leave --redis out to use an embedded one with a password)"
+    ]

@@ -45,6 +45,20 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+# a small `mpls up` that finishes in seconds: 3 MLP workers, 4 iterations each
+SMALL_UP = ("--workers", "3", "--model", "mlp", "--iterations", "4", "--topology", "full", "--json")
+
+
+def run_mpls(
+    *args: str, env: dict[str, str], timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """The CLI exactly as a user runs it: a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "mpls_celery", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
 def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MPLS_REDIS_URL")}
     env.update(MPLS_REDIS_URL=redis_url, MPLS_TORCH_THREADS="1", PYTHONUNBUFFERED="1", **extra)

@@ -11,6 +11,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from mpls_celery.cli import (
     config_cmd,
+    credentials_cmd,
     profile_cmd,
     redis_cmd,
     report_cmd,
@@ -40,6 +41,7 @@ app.command("status")(runs_cmd.status)
 app.command("runs")(runs_cmd.runs)
 app.command("down")(runs_cmd.down)
 app.command("worker")(worker_cmd.worker)
+app.command("credentials")(credentials_cmd.credentials)
 app.command("tui")(tui_cmd.tui)
 app.command("sim")(sim_cmd.sim)
 app.command("report")(report_cmd.report)

@@ -57,13 +57,15 @@ class Credentials:
             self.run_id, self.broker_url, {w: u for w, u in self.workers.items() if w in keep}
         )
 
-    def save(self, path: Path) -> Path:
-        doc = {
+    def document(self) -> dict[str, object]:
+        return {
             "run": self.run_id,
             "broker": self.broker_url,
             "workers": {str(w): u for w, u in self.workers.items()},
         }
-        return write_private(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+
+    def save(self, path: Path) -> Path:
+        return write_private(path, orjson.dumps(self.document(), option=orjson.OPT_INDENT_2))
 
 
 def credentials_path(settings: Settings, run_id: str) -> Path:

@@ -1,21 +1,12 @@
 """`mpls up --json` as a user runs it (a subprocess), then `mpls runs/status/down` on its Redis."""
 
-import subprocess
-import sys
-
 import orjson
 import pytest
 
-from tests.conftest import REPO, worker_env
+from tests.conftest import run_mpls as mpls
+from tests.conftest import worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def mpls(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mpls_celery", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
 
 
 def test_up_json_then_runs_status_down(redis_url, tmp_path):

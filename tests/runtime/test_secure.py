@@ -5,8 +5,6 @@ credentials file are gone afterwards."""
 from __future__ import annotations
 
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,13 @@ import orjson
 import pytest
 import redis
 
-from mpls_celery.runtime.acl import SecureRunError, create_users, load_credentials
+from mpls_celery.cli.app import main
+from mpls_celery.runtime.acl import (
+    SecureRunError,
+    create_users,
+    credentials_path,
+    load_credentials,
+)
 from mpls_celery.runtime.context import open_context
 from mpls_celery.runtime.embedded_redis import (
     EmbeddedRedis,
@@ -24,7 +28,7 @@ from mpls_celery.runtime.embedded_redis import (
 )
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.settings import Settings
-from tests.conftest import REPO, worker_env
+from tests.conftest import SMALL_UP, run_mpls, worker_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -68,6 +72,24 @@ def test_worker_credentials_cannot_overwrite_a_peer(admin_redis, tmp_path):
     assert admin.get(as_w0.layer_key(1, 0, 0)) == b"w1-layer"  # nothing was lost
 
 
+def test_credentials_command_hands_a_host_only_its_workers(
+    admin_redis, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("MPLS_STATE_DIR", str(tmp_path))
+    admin = redis.Redis.from_url(admin_redis.url)
+    create_users(admin, admin_redis.url, "r3", 4).save(credentials_path(Settings(), "r3"))
+    with pytest.raises(SystemExit) as done:
+        main(["credentials", "r3", "--nodes", "1-2", "-o", str(tmp_path / "host-b.json")])
+    assert done.value.code == 0
+    part = load_credentials(tmp_path / "host-b.json")
+    assert set(part.workers) == {1, 2} and part.broker_url.startswith("redis://mpls-r3-celery:")
+    assert stat.S_IMODE((tmp_path / "host-b.json").stat().st_mode) == 0o600
+    with pytest.raises(SystemExit) as done:
+        main(["credentials", "nope", "--nodes", "0"])
+    assert done.value.code == 2
+    assert capsys.readouterr().err.startswith("error: no credentials for run nope")
+
+
 def test_a_process_without_the_runs_credentials_is_refused(admin_redis):
     admin = redis.Redis.from_url(admin_redis.url)
     RunStore(admin, "r2").create({"run": {}, "options": {}, "layout": []})
@@ -97,11 +119,7 @@ def test_secure_run_completes_and_cleans_up(admin_redis, tmp_path):
     env = worker_env(
         admin_redis.url, MPLS_RUNS_DIR=str(tmp_path / "runs"), MPLS_STATE_DIR=str(tmp_path)
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mpls_celery", "up", "--secure", "--workers", "3", "--model", "mlp",
-         "--iterations", "4", "--topology", "full", "--json"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    done = run_mpls("up", "--secure", *SMALL_UP, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = orjson.loads(done.stdout)
     assert [w["iteration"] for w in summary["workers"]] == [4, 4, 4]
@@ -114,11 +132,7 @@ def test_secure_run_completes_and_cleans_up(admin_redis, tmp_path):
 
 def test_secure_run_refuses_a_redis_without_password(redis_url, tmp_path):
     env = worker_env(redis_url, MPLS_RUNS_DIR=str(tmp_path / "runs"), MPLS_STATE_DIR=str(tmp_path))
-    done = subprocess.run(
-        [sys.executable, "-m", "mpls_celery", "up", "--secure", "--workers", "2", "--model", "mlp",
-         "--iterations", "2"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = run_mpls("up", "--secure", "--workers", "2", "--model", "mlp", env=env, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: --secure: this Redis lets anyone in as the default user without a password; set "

@@ -3,8 +3,6 @@ Celery workers and the TUI's source all verify the server against MPLS_REDIS_CA_
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from mpls_celery.runtime.embedded_redis import (
     find_redis_server,
     supports_tls,
 )
-from tests.conftest import REPO, worker_env
+from tests.conftest import SMALL_UP, run_mpls, worker_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -74,11 +72,7 @@ def test_mpls_up_workers_and_tui_over_tls(tls_redis, tmp_path, monkeypatch):
         MPLS_RUNS_DIR=str(tmp_path / "runs"),
         MPLS_STATE_DIR=str(tmp_path),
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mpls_celery", "up", "--workers", "3", "--model", "mlp",
-         "--iterations", "4", "--topology", "full", "--json"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    done = run_mpls("up", *SMALL_UP, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = orjson.loads(done.stdout)
     assert [w["iteration"] for w in summary["workers"]] == [4, 4, 4]

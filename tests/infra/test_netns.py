@@ -157,8 +157,9 @@ def test_three_hosts_measured_speeds_and_layers_follow_the_shaping(tmp_path, cap
         # Which layers MPLS then pulls where is printed, not asserted: its θ mask keeps, per layer,
         # only the peers whose p_s·q_s is above the mean, and q_s comes from the peers' last
         # per-version progress g, which differs between versions by orders of magnitude, so over
-        # 15 iterations g rather than link speed decides most masks. In 8 clean runs the fast A-B
-        # link got more layers than the slow links in 5 and fewer in 3 (README, "Several hosts").
+        # 15 iterations g rather than link speed decides most masks; over repeated runs the fast A-B
+        # link gets more layers than the slow links in some and fewer in others (README, "Several
+        # hosts", has the tally).
     finally:
         for proc in procs:
             proc.terminate()

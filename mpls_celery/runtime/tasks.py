@@ -28,6 +28,7 @@ from mpls_celery.settings import load_settings
 
 log = logging.getLogger(__name__)
 _CONTEXTS: dict[tuple[str, int | None], RunContext] = {}
+_CREDENTIALS: dict[str, Credentials] = {}
 _NODES: OrderedDict[tuple[str, int], NodeRuntime] = OrderedDict()
 MAX_CACHED_NODES = 16
 
@@ -39,23 +40,30 @@ def ping(payload: str = "pong") -> dict[str, object]:
 
 
 def _context(run_id: str, worker: int) -> RunContext:
-    """A secure run's tasks act for `worker` with its own Redis user; others share the broker's."""
+    """A secure run's tasks act for `worker` with its own Redis user; others share the broker's.
+    Settings and credentials are read on a cache miss only, never per task."""
+    creds = _CREDENTIALS.get(run_id)
+    ctx = _CONTEXTS.get((run_id, worker if creds else None))
+    if ctx is not None:
+        return ctx
     settings = load_settings()
     creds = _credentials(run_id, settings.credentials_file)
     key = (run_id, worker if creds else None)
-    ctx = _CONTEXTS.get(key)
-    if ctx is None:
+    if key not in _CONTEXTS:
         url = creds.worker_url(worker) if creds else app.conf.broker_url
-        ctx = open_context(url, run_id, settings)
-        _CONTEXTS[key] = ctx
-    return ctx
+        _CONTEXTS[key] = open_context(url, run_id, settings)
+    return _CONTEXTS[key]
 
 
 def _credentials(run_id: str, path: Path | None) -> Credentials | None:
+    """Found credentials are kept; a miss is read again next time (the file may come later)."""
     if path is None:
         return None
     creds = load_credentials(path)
-    return creds if creds.run_id == run_id else None
+    if creds.run_id != run_id:
+        return None
+    _CREDENTIALS[run_id] = creds
+    return creds
 
 
 def _node(ctx: RunContext, worker: int) -> NodeRuntime:

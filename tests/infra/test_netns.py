@@ -71,7 +71,7 @@ def sample_progress(
     return seen
 
 
-def test_three_hosts_measured_speeds_and_layers_follow_the_shaping(tmp_path, capsys):
+def test_three_hosts_run_and_measured_speeds_follow_the_shaping(tmp_path, capsys):
     hosts = {h.name: h for h in DEFAULT_HOSTS}
     central = redis_url(hosts["a"], 6390)
     procs: list[subprocess.Popen[bytes]] = []

@@ -19,6 +19,7 @@ import redis
 
 from mpls_celery.errors import ConfigError, MplsError
 from mpls_celery.runtime.private_files import write_private
+from mpls_celery.runtime.store import run_key
 from mpls_celery.settings import Settings
 
 # Read/write key selectors per permission (%R~ / %W~) arrived in Redis 7.0.
@@ -95,13 +96,12 @@ def broker_user(run_id: str) -> str:
 
 
 def worker_rules(run_id: str, worker: int) -> list[str]:
-    run = f"mpls:{run_id}:"
     return [
         *COMMANDS,
-        f"~{run}node:{worker}:*",  # its own head, layers, state, links, lease, recent records
-        f"~{run}pull:{worker}:*",  # results of its own aggregation tasks
-        f"~{run}events",  # the run's telemetry stream (append)
-        f"%R~{run}*",  # the run's config and status, peers' heads, layers and progress
+        f"~{run_key(run_id, 'node', worker, '*')}",  # its head, layers, state, links, lease, records
+        f"~{run_key(run_id, 'pull', worker, '*')}",  # results of its own aggregation tasks
+        f"~{run_key(run_id, 'events')}",  # the run's telemetry stream (append)
+        f"%R~{run_key(run_id, '*')}",  # the run's config and status, peers' heads, layers, progress
     ]
 
 

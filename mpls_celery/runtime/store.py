@@ -58,6 +58,11 @@ RECENT = 100
 RUNS_KEY = "mpls:runs"
 
 
+def run_key(run_id: str, *parts: object) -> str:
+    """`mpls:<run>:<part>:<part>…`; also the source of ACL key patterns (parts may be globs)."""
+    return f"mpls:{run_id}:" + ":".join(str(p) for p in parts)
+
+
 @dataclass(frozen=True)
 class Head:
     worker: int
@@ -70,7 +75,7 @@ class RunStore:
     def __init__(self, client: redis.Redis, run_id: str, snapshot_url: str | None = None) -> None:
         self.r = client
         self.run_id = run_id
-        self.prefix = f"mpls:{run_id}:"
+        self.prefix = run_key(run_id, "")
         self.snapshot_url = snapshot_url or ""  # where this process publishes ('' = central)
         self._clients: dict[str, redis.Redis] = {}
         self._where: dict[int, tuple[str, float]] = {}
@@ -103,7 +108,7 @@ class RunStore:
 
     # keys ------------------------------------------------------------------------------------
     def key(self, *parts: object) -> str:
-        return self.prefix + ":".join(str(p) for p in parts)
+        return run_key(self.run_id, *parts)
 
     def layer_key(self, worker: int, layer: int, version: int) -> str:
         return self.key("node", worker, "layer", layer, f"v{version}")

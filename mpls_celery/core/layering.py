@@ -56,11 +56,19 @@ def read_layer(state: State, layer: Layer) -> LayerTensors:
 
 
 def write_layer(model: nn.Module, layer: Layer, tensors: Mapping[str, torch.Tensor]) -> None:
-    """Copy one layer's tensors into the model's own storage (no new parameters are created)."""
+    write_layers(model, [layer], [tensors])
+
+
+def write_layers(
+    model: nn.Module, layers: Sequence[Layer], tensors: Sequence[Mapping[str, torch.Tensor]]
+) -> None:
+    """Copy into the model's own storage (no new parameters are created); one state_dict walk for
+    all layers, since walking it costs more than copying LeNet's tensors."""
     target = model.state_dict(keep_vars=True)
     with torch.no_grad():
-        for key in layer.keys:
-            target[key].copy_(tensors[key])
+        for layer, values in zip(layers, tensors, strict=True):
+            for key in layer.keys:
+                target[key].copy_(values[key])
 
 
 def layer_numel(state: State, layers: Sequence[Layer]) -> NDArray[np.int64]:

@@ -15,7 +15,7 @@ import orjson
 import torch
 
 from mpls_celery.core.aggregate import average_from_sums
-from mpls_celery.core.layering import layer_progress, read_layer, snapshot_state, write_layer
+from mpls_celery.core.layering import layer_progress, read_layer, snapshot_state, write_layers
 from mpls_celery.core.strategies import Plan, WorkerView, make_strategy
 from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
 from mpls_celery.errors import MplsError
@@ -204,8 +204,7 @@ class NodeRuntime:
         state = self.model.state_dict()
         local = [read_layer(state, layer) for layer in self.layers]
         averaged = average_from_sums(local, sums, counts, plan.weighting)
-        for layer, tensors in zip(self.layers, averaged, strict=True):
-            write_layer(self.model, layer, tensors)
+        write_layers(self.model, self.layers, averaged)
         return meta  # type: ignore[no-any-return]
 
     def _publish(self, version: int, progress: np.ndarray, seed: bool = False) -> bool:

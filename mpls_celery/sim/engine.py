@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from mpls_celery.core.aggregate import average_layers, average_states
-from mpls_celery.core.layering import layer_progress, read_layer, snapshot_state, write_layer
+from mpls_celery.core.layering import layer_progress, read_layer, snapshot_state, write_layers
 from mpls_celery.core.network import NetworkProfile
-from mpls_celery.core.strategies import Plan, WorkerView, make_strategy
+from mpls_celery.core.strategies import WorkerView, make_strategy
 from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
 from mpls_celery.experiment import Experiment
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
@@ -120,14 +120,13 @@ class Simulation:
         worker = self.workers[i]
         view = self._view(i, t)
         plan = self.strategy.plan(view, worker.rng)
-        pulled = self._pull(plan)  # what each peer had published at t
+        by_peer = plan.layers_by_peer()
+        pulled = self._pull(by_peer)  # what each peer had published at t
         loss = worker.trainer.train()
         model = worker.trainer.model
         state = model.state_dict()
         local = [read_layer(state, layer) for layer in self.exp.layers]
-        averaged = average_layers(local, pulled, plan.weighting)
-        for layer, tensors in zip(self.exp.layers, averaged, strict=True):
-            write_layer(model, layer, tensors)
+        write_layers(model, self.exp.layers, average_layers(local, pulled, plan.weighting))
         compute = self.opts.step_seconds * self.exp.config.training.local_steps
         compute /= self.profile.compute(i)
         duration = max(compute, plan.delay)
@@ -138,7 +137,7 @@ class Simulation:
             t=t + duration,
             epoch=0,  # filled in at publish time
             loss=loss,
-            plan=plan.layers_by_peer(),
+            plan=by_peer,
             bytes_pulled=plan.bytes_pulled(self.exp.layer_bytes),
             pull_seconds=plan.delay,
             compute_seconds=compute,
@@ -147,9 +146,9 @@ class Simulation:
         worker.pending = (snapshot_state(model), record)
         return duration
 
-    def _pull(self, plan: Plan) -> list[list[dict[str, torch.Tensor]]]:
+    def _pull(self, by_peer: dict[int, list[int]]) -> list[list[dict[str, torch.Tensor]]]:
         pulled: list[list[dict[str, torch.Tensor]]] = [[] for _ in self.exp.layers]
-        for peer, layer_ids in plan.layers_by_peer().items():
+        for peer, layer_ids in by_peer.items():
             source = self.workers[peer].published
             for l_idx in layer_ids:
                 pulled[l_idx].append(read_layer(source, self.exp.layers[l_idx]))

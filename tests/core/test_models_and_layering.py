@@ -38,6 +38,30 @@ def test_same_seed_same_weights_and_unknown_name_lists_choices():
         build_model("lenet", (1, 28, 28), 10)
 
 
+def _lenet_as_specified(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The spec's order: conv, ReLU, max-pool (LeNet5.forward pools first)."""
+    x = nn.functional.max_pool2d(torch.relu(model.conv1(x)), 2)
+    x = nn.functional.max_pool2d(torch.relu(model.conv2(x)), 2)
+    x = torch.relu(model.fc1(torch.flatten(x, 1)))
+    return model.fc3(torch.relu(model.fc2(x)))
+
+
+def test_lenet_pooling_before_relu_gives_the_same_outputs_and_gradients_bit_for_bit():
+    model = build_model("lenet5", (1, 28, 28), 10, seed=5)
+    # Small integers make ties inside pooling windows common, positive and negative.
+    x = torch.randint(-2, 3, (16, 1, 28, 28)).float()
+    y = torch.randint(0, 10, (16,))
+    results = []
+    for forward in (model, lambda t: _lenet_as_specified(model, t)):
+        model.zero_grad()
+        logits = forward(x)
+        nn.functional.cross_entropy(logits, y).backward()
+        results.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    (ours, our_grads), (spec, spec_grads) = results
+    assert torch.equal(ours, spec)
+    assert all(torch.equal(a, b) for a, b in zip(our_grads, spec_grads, strict=True))
+
+
 def test_batchnorm_joins_its_conv_and_num_batches_tracked_stays_local():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Linear(2, 2))
     layers = model_layers(model)

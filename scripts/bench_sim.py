@@ -1,0 +1,139 @@
+"""Simulator benchmark: what one simulated iteration costs against the bare SGD step it contains.
+
+Baseline (measured in the same run): one LeNet-5 SGD step (batch 64, 1 torch thread) on worker 0's
+data. Per algorithm, a short paper30 simulation gives the wall time per simulated iteration (ratio to
+the baseline = the simulator's overhead factor) and iterations per virtual second; from those, the
+projected wall time of the 300-virtual-second comparison on 2 cores, and its floor if the simulator
+cost nothing beyond SGD.
+
+Run: .venv/bin/python scripts/bench_sim.py [--until 10] [--topology full] [--json]"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from typing import Any
+
+import orjson
+import torch
+
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.training import LocalTrainer, TrainConfig
+from mpls_celery.experiment import Experiment, build_experiment
+from mpls_celery.settings import load_settings
+from mpls_celery.sim.engine import SimOptions, Simulation
+from mpls_celery.sim.runner import resolve_step_seconds, sim_profile
+from mpls_celery.telemetry.records import IterationRecord
+
+ALGORITHMS = ("mpls", "appg", "netmax", "rand-mpls")
+HORIZON = 300.0  # virtual seconds of the comparison the issue asks about
+CORES = 2
+
+
+def bare_step_ms(exp: Experiment, steps: int = 300) -> float:
+    cfg = exp.config.training
+    data = exp.data.train.subset(exp.partition.indices[0])
+    trainer = LocalTrainer(
+        exp.new_model(), data.x, data.y, TrainConfig(cfg.batch_size, cfg.lr, 1), seed=0
+    )
+    for _ in range(30):
+        trainer.train()
+    started = time.perf_counter()
+    for _ in range(steps):
+        trainer.train()
+    return (time.perf_counter() - started) / steps * 1e3
+
+
+def step_breakdown_ms(exp: Experiment, steps: int = 100) -> dict[str, float]:
+    """Per-step CPU time of the convolutions and the max-pools (torch.profiler, self time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cfg = exp.config.training
+    data = exp.data.train.subset(exp.partition.indices[0])
+    trainer = LocalTrainer(
+        exp.new_model(), data.x, data.y, TrainConfig(cfg.batch_size, cfg.lr, 1), seed=0
+    )
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            trainer.train()
+    totals = {"convolution": 0.0, "max_pool": 0.0}
+    for event in prof.key_averages():
+        for part in totals:
+            if part in event.key:
+                totals[part] += event.self_cpu_time_total / 1e3 / steps
+    return {k: round(v, 2) for k, v in totals.items()}
+
+
+def simulate(exp: Experiment, options: SimOptions) -> tuple[float, int]:
+    sim = Simulation(exp, options, exp.profile or sim_profile(exp.config))
+    started = time.perf_counter()
+    records = sim.run()
+    wall = time.perf_counter() - started
+    return wall, sum(isinstance(r, IterationRecord) for r in records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--until", type=float, default=10.0, help="virtual seconds per algorithm")
+    parser.add_argument("--topology", default="full")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cfg = RunConfig().with_overrides(
+        workers=30,
+        model="lenet5",
+        dataset="mnist",
+        seed=1,
+        **{"network.profile": "paper30", "topology.kind": args.topology},
+    )
+    exp = build_experiment(cfg, load_settings().data_dir)
+    step_ms = bare_step_ms(exp)
+    breakdown = step_breakdown_ms(exp)
+    base = SimOptions(
+        algorithm=ALGORITHMS[0],
+        until=args.until,
+        eval_every=args.until,
+        step_seconds=resolve_step_seconds(cfg, sim_profile(cfg), None),
+    )
+    rows: list[dict[str, Any]] = []
+    for algo in ALGORITHMS:
+        wall, iterations = simulate(exp, replace(base, algorithm=algo))
+        per_iteration_ms = wall / iterations * 1e3
+        rows.append(
+            {
+                "algorithm": algo,
+                "iterations_per_virtual_s": round(iterations / args.until, 1),
+                "ms_per_iteration": round(per_iteration_ms, 2),
+                "x_bare_step": round(per_iteration_ms / step_ms, 2),
+            }
+        )
+    steps_300 = sum(r["iterations_per_virtual_s"] * HORIZON for r in rows)
+    cpu_s = sum(r["iterations_per_virtual_s"] * HORIZON * r["ms_per_iteration"] for r in rows) / 1e3
+    result = {
+        "bare_step_ms": round(step_ms, 2),
+        "step_ms_in": breakdown,
+        "algorithms": rows,
+        "projected_300s_steps": round(steps_300),
+        "projected_300s_wall_s_on_2_cores": round(cpu_s / CORES),
+        "floor_300s_wall_s_on_2_cores": round(steps_300 * step_ms / 1e3 / CORES),
+    }
+    if args.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+        return
+    parts = ", ".join(f"{k} {v} ms" for k, v in breakdown.items())
+    print(f"bare SGD step: {result['bare_step_ms']} ms (baseline; {parts})")
+    for r in rows:
+        print(
+            f"{r['algorithm']:>10}: {r['ms_per_iteration']:6.2f} ms/iteration"
+            f" = {r['x_bare_step']:.2f}× the bare step, {r['iterations_per_virtual_s']} it/virtual s"
+        )
+    print(
+        f"300 virtual s, 4 algorithms: ~{result['projected_300s_steps']:,} SGD steps;"
+        f" projected {result['projected_300s_wall_s_on_2_cores']} s on {CORES} cores,"
+        f" floor (SGD only) {result['floor_300s_wall_s_on_2_cores']} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

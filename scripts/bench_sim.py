@@ -31,12 +31,16 @@ HORIZON = 300.0  # virtual seconds of the comparison the issue asks about
 CORES = 2
 
 
-def bare_step_ms(exp: Experiment, steps: int = 300) -> float:
+def worker0_trainer(exp: Experiment) -> LocalTrainer:
     cfg = exp.config.training
     data = exp.data.train.subset(exp.partition.indices[0])
-    trainer = LocalTrainer(
+    return LocalTrainer(
         exp.new_model(), data.x, data.y, TrainConfig(cfg.batch_size, cfg.lr, 1), seed=0
     )
+
+
+def bare_step_ms(exp: Experiment, steps: int = 300) -> float:
+    trainer = worker0_trainer(exp)
     for _ in range(30):
         trainer.train()
     started = time.perf_counter()
@@ -49,11 +53,7 @@ def step_breakdown_ms(exp: Experiment, steps: int = 100) -> dict[str, float]:
     """Per-step CPU time of the convolutions and the max-pools (torch.profiler, self time)."""
     from torch.profiler import ProfilerActivity, profile
 
-    cfg = exp.config.training
-    data = exp.data.train.subset(exp.partition.indices[0])
-    trainer = LocalTrainer(
-        exp.new_model(), data.x, data.y, TrainConfig(cfg.batch_size, cfg.lr, 1), seed=0
-    )
+    trainer = worker0_trainer(exp)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             trainer.train()

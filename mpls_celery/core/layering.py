@@ -71,10 +71,6 @@ def write_layers(
                 target[key].copy_(values[key])
 
 
-def layer_numel(state: State, layers: Sequence[Layer]) -> NDArray[np.int64]:
-    return np.array([sum(state[k].numel() for k in layer.keys) for layer in layers], dtype=np.int64)
-
-
 def layer_bytes(
     state: State, layers: Sequence[Layer], wire_itemsize: int | None = None
 ) -> NDArray[np.float64]:

@@ -12,8 +12,6 @@ from numpy.typing import NDArray
 
 from mpls_celery.core.errors import CoreValueError
 
-TOPOLOGY_KINDS = ("ring", "random", "full", "file")
-
 
 @dataclass(frozen=True)
 class Topology:

@@ -24,7 +24,6 @@ WIRE_DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
 }
-_NAMES = {v: k for k, v in WIRE_DTYPES.items()}
 
 Expected = Mapping[str, tuple[int, ...]]  # tensor name → shape
 
@@ -41,9 +40,6 @@ def _unshuffle(data: bytes | bytearray, itemsize: int) -> np.ndarray:
     for i in range(itemsize):
         out[:, i] = planes[i]
     return out
-
-
-COMPRESSIONS = ("lz4", "none")
 
 
 def encode_tensors(
@@ -166,7 +162,3 @@ def _finite(tensor: torch.Tensor) -> bool:
     """NaN propagates through max/min and ±Inf shows up in them: one fast SIMD pass each."""
     values = tensor.numpy()
     return bool(np.isfinite(values.max()) and np.isfinite(values.min()))
-
-
-def wire_dtype_name(dtype: torch.dtype) -> str:
-    return _NAMES[dtype]

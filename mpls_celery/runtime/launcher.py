@@ -35,8 +35,14 @@ from mpls_celery.runtime.private_files import write_private
 from mpls_celery.runtime.redis_url import local_state_file, resolve_redis_url
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.settings import Settings
-from mpls_celery.telemetry.records import EvalRecord, IterationRecord, to_json
-from mpls_celery.telemetry.rundir import METRICS, SUMMARY, write_json, write_manifest
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord
+from mpls_celery.telemetry.rundir import (
+    METRICS,
+    SUMMARY,
+    append_metrics,
+    write_json,
+    write_manifest,
+)
 from mpls_celery.telemetry.summary import summary_document
 
 DONE_STATES = ("finished", "stopped")
@@ -217,14 +223,12 @@ class Launcher:
 
     def _drain_events(self) -> None:
         assert self.store is not None
-        with (self.run_dir / METRICS).open("ab") as out:
-            while True:
-                records, self._events_after = self.store.read_events(self._events_after)
-                for record in records:
-                    if isinstance(record, IterationRecord):
-                        out.write(to_json(record) + b"\n")
-                if len(records) < 10_000:
-                    return
+        while True:
+            records, self._events_after = self.store.read_events(self._events_after)
+            iterations = [r for r in records if isinstance(r, IterationRecord)]
+            append_metrics(self.run_dir / METRICS, iterations)
+            if len(records) < 10_000:
+                return
 
     def _watch(self, nodes: list[dict[str, Any]]) -> None:
         """Re-enqueue the slice of a worker whose process died (its message may sit unacked)."""
@@ -270,8 +274,7 @@ class Launcher:
             worker_acc=[round(a, 4) for a in worker_acc],
         )
         self.store.emit(record)
-        with (self.run_dir / METRICS).open("ab") as out:
-            out.write(to_json(record) + b"\n")
+        append_metrics(self.run_dir / METRICS, [record])
         self._last_eval = record
         return record
 

@@ -65,10 +65,6 @@ class LocalWorkers:
             self.procs.append(_spawn(spec))
         return self
 
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
-
     def revive(self) -> bool:
         """Start again any process that exited; False once MAX_RESTARTS are used up."""
         for i, proc in enumerate(self.procs):

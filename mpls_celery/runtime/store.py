@@ -103,9 +103,6 @@ class RunStore:
     def snapshot_client(self, worker: int) -> redis.Redis:
         return self._client(self.store_urls([worker])[0])
 
-    def forget_store(self, worker: int) -> None:
-        self._where.pop(worker, None)
-
     # keys ------------------------------------------------------------------------------------
     def key(self, *parts: object) -> str:
         return run_key(self.run_id, *parts)
@@ -350,10 +347,6 @@ class RunStore:
         records = [parse_record(fields[b"r"]) for _, fields in entries]
         last = entries[-1][0].decode() if entries else after
         return records, last
-
-    def tail_events(self, count: int) -> list[Record]:
-        entries = self.r.xrevrange(self.key("events"), count=count)
-        return [parse_record(fields[b"r"]) for _, fields in reversed(entries)]
 
     # housekeeping ------------------------------------------------------------------------------
     def run_keys(self, client: redis.Redis | None = None) -> list[bytes]:

@@ -18,10 +18,10 @@ from mpls_celery.config.run_config import RunConfig
 from mpls_celery.core.network import NetworkProfile, uniform_profile
 from mpls_celery.experiment import build_experiment
 from mpls_celery.sim.engine import SimOptions, Simulation
-from mpls_celery.telemetry.records import to_json
 from mpls_celery.telemetry.rundir import (
     METRICS,
     SUMMARY,
+    append_metrics,
     new_run_dir,
     read_metrics,
     write_json,
@@ -77,9 +77,7 @@ def _run_one(
             progress.put((algorithm, t, epoch))
 
     records = sim.run(report)
-    with part_path.open("wb") as handle:
-        for record in records:
-            handle.write(to_json(record) + b"\n")
+    append_metrics(part_path, records)  # a fresh file per algorithm
     end = request.options.until or (records[-1].t if records else 0.0)
     report(end, sim.epoch)
 

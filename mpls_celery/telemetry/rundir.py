@@ -74,8 +74,9 @@ def write_manifest(run_dir: Path, kind: str, config: dict[str, Any], **extra: An
     )
 
 
-def write_metrics(path: Path, records: Iterable[Record]) -> None:
-    with path.open("wb") as handle:
+def append_metrics(path: Path, records: Iterable[Record]) -> None:
+    """JSON lines, appended: a live run adds to its metrics.jsonl as records arrive."""
+    with path.open("ab") as handle:
         for record in records:
             handle.write(to_json(record) + b"\n")
 

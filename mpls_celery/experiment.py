@@ -19,7 +19,10 @@ from mpls_celery.core.models import build_model
 from mpls_celery.core.network import NetworkProfile
 from mpls_celery.core.partition import Partition, partition
 from mpls_celery.core.selection import label_divergence
+from mpls_celery.core.step import WorkerStep
+from mpls_celery.core.strategies import make_strategy
 from mpls_celery.core.topology import Topology
+from mpls_celery.core.training import TrainConfig
 from mpls_celery.data import DatasetSplit, load_dataset
 from mpls_celery.errors import ConfigError
 
@@ -41,6 +44,19 @@ class Experiment:
         """Every worker starts from the same weights (seeded by the run)."""
         return build_model(
             self.config.model, self.data.input_shape, self.data.num_classes, self.config.seed
+        )
+
+    @property
+    def train_config(self) -> TrainConfig:
+        t = self.config.training
+        return TrainConfig(t.batch_size, t.lr, t.local_steps)
+
+    def worker_step(self, worker: int, algorithm: str | None = None) -> WorkerStep:
+        """Worker i's iteration logic under this run's algorithm (or another, in a comparison)."""
+        cfg = self.config
+        strategy = make_strategy(algorithm or cfg.algorithm, cfg.tau1, cfg.tau2, cfg.phase2_fill)
+        return WorkerStep(
+            worker, strategy, cfg.semantics, self.layer_bytes, self.divergence[worker]
         )
 
 

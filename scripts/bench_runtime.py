@@ -99,16 +99,16 @@ def _model_bytes(cfg: RunConfig) -> float:
 def _sampler(request: UpRequest, samples: dict[str, list[float]]):  # type: ignore[no-untyped-def]
     import redis
 
-    from mpls_celery.runtime.redis_url import read_local_state
+    from mpls_celery.runtime.local_runs import find
 
     state: dict[str, Any] = {}
 
     def sample(snap: Snapshot) -> None:
         if "client" not in state:
-            local = read_local_state(request.settings)
+            local = find(request.settings, request.run_id)
             if not local:
                 return
-            state["client"] = redis.Redis.from_url(str(local["redis_url"]))
+            state["client"] = redis.Redis.from_url(local.redis_url)
         client = state["client"]
         keys = list(client.scan_iter(match=f"mpls:{snap.run_id}:node:*:layer:*", count=2000))
         pipe = client.pipeline(transaction=False)

@@ -148,7 +148,11 @@ def _dashboard(
         acc_history=accs,
         loss_history=losses,
         worker_loss_history=[r.loss for r in recent],
-        worker_acc_history=[e.worker_acc[selected] for e in evals if selected < len(e.worker_acc)],
+        worker_acc_history=[
+            acc
+            for e in evals
+            if selected < len(e.worker_acc) and (acc := e.worker_acc[selected]) is not None
+        ],
         heatmap_peers=peers,
         heatmap=matrix,
         events=[event_line(r) for r in events],

@@ -13,3 +13,8 @@ console = Console(highlight=False)
 
 def print_json(data: Any) -> None:
     typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode())
+
+
+def percent(value: float | None) -> str:
+    """An accuracy for a table; '—' where there is none (never a made-up 0)."""
+    return "—" if value is None else f"{100 * value:.2f} %"

@@ -40,6 +40,19 @@ StepsOpt = Annotated[int | None, typer.Option(help="SGD steps per local iteratio
 Tau1Opt = Annotated[float | None, typer.Option(help="Weight of link speed in peer selection.")]
 Tau2Opt = Annotated[float | None, typer.Option(help="Weight of data divergence in peer selection.")]
 WireOpt = Annotated[str | None, typer.Option(help="float32 | float16 | bfloat16 on the wire.")]
+MixingOpt = Annotated[
+    str | None,
+    typer.Option(help="average-then-step | train-then-average (spec 'Iteration semantics')."),
+]
+PullSeesOpt = Annotated[
+    str | None, typer.Option(help="published | trained: which peer model a pull reads.")
+]
+WindowOpt = Annotated[
+    str | None, typer.Option(help="since-last-pull | version: the window of Eq. 5's progress g.")
+]
+LinksOpt = Annotated[
+    str | None, typer.Option(help="independent | shared: concurrent pulls share the inbound rate.")
+]
 DataDirOpt = Annotated[Path | None, typer.Option(help="Datasets root (default: MPLS_DATA_DIR).")]
 
 

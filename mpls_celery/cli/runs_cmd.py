@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Annotated, Any
 
@@ -9,9 +11,10 @@ import typer
 from rich.table import Table
 
 from mpls_celery.cli.output import console, print_json
-from mpls_celery.errors import RunNotFound
+from mpls_celery.errors import RedisUnavailable, RunNotFound
 from mpls_celery.runtime.connection import check_reachable, redis_client, safe_url
-from mpls_celery.runtime.redis_url import resolve_redis_url
+from mpls_celery.runtime.local_runs import live_runs
+from mpls_celery.runtime.redis_url import candidate_urls
 from mpls_celery.runtime.store import RunStore, list_runs
 from mpls_celery.settings import load_settings
 
@@ -21,27 +24,43 @@ RedisOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _client(redis: str | None):  # type: ignore[no-untyped-def]
+def _stores(redis: str | None) -> list[tuple[Any, str]]:
+    """(client, url) for every reachable Redis that may hold runs: the one named, else each live
+    local `mpls up`'s own Redis and the default. A named Redis that is down is an error."""
     settings = load_settings()
-    url = resolve_redis_url(settings, redis)
-    check_reachable(url, settings)
-    return redis_client(url, settings), url
+    urls = candidate_urls(settings, redis)
+    out = []
+    for url in urls:
+        try:
+            check_reachable(url, settings)
+        except RedisUnavailable:
+            if len(urls) == 1:
+                raise
+            continue
+        out.append((redis_client(url, settings), url))
+    return out
 
 
-def _pick(client: Any, run: str | None) -> RunStore:
-    runs = list_runs(client)
-    if run is None:
-        if not runs:
-            raise RunNotFound("no runs in this Redis; start one with `mpls up`")
-        active = [r for r, _ in runs if RunStore(client, r).status().get("state") == "running"]
-        run = active[0] if active else runs[0][0]
-    store = RunStore(client, run)
-    if not store.exists():
-        raise RunNotFound(f"run {run!r} not found; `mpls runs` lists them")
-    return store
+def _pick(redis: str | None, run: str | None) -> tuple[RunStore, str]:
+    """The named run wherever it is, else the newest active run, else the newest run."""
+    found: list[tuple[float, bool, RunStore, str]] = []
+    for client, url in _stores(redis):
+        for run_id, created in list_runs(client):
+            if run is not None and run_id != run:
+                continue
+            store = RunStore(client, run_id)
+            if store.exists():
+                active = store.status().get("state") == "running"
+                found.append((created, active, store, url))
+    if not found:
+        if run is not None:
+            raise RunNotFound(f"run {run!r} not found; `mpls runs` lists them")
+        raise RunNotFound("no runs found; start one with `mpls up`")
+    found.sort(key=lambda f: (f[1], f[0]), reverse=True)
+    return found[0][2], found[0][3]
 
 
-def run_rows(client: Any) -> list[dict[str, Any]]:
+def run_rows(client: Any, where: str = "") -> list[dict[str, Any]]:
     rows = []
     for run_id, created in list_runs(client):
         store = RunStore(client, run_id)
@@ -57,15 +76,16 @@ def run_rows(client: Any) -> list[dict[str, Any]]:
                 "model": cfg["model"],
                 "dataset": cfg["dataset"],
                 "age_seconds": round(time.time() - created, 1),
+                "redis": where,
             }
         )
     return rows
 
 
 def runs(redis: RedisOpt = None, as_json: JsonOpt = False) -> None:
-    """List the runs in Redis, newest first."""
-    client, _ = _client(redis)
-    rows = run_rows(client)
+    """List the runs in Redis (every local `mpls up`'s Redis without --redis), newest first."""
+    rows = [row for client, url in _stores(redis) for row in run_rows(client, safe_url(url))]
+    rows.sort(key=lambda row: row["age_seconds"])
     if as_json:
         print_json(rows)
         return
@@ -84,8 +104,7 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one run: its status and every worker's progress."""
-    client, url = _client(redis)
-    store = _pick(client, run)
+    store, url = _pick(redis, run)
     cfg = store.config()["run"]
     nodes = store.node_states(range(cfg["workers"]))
     doc = {"run": store.run_id, "redis": safe_url(url), "status": store.status(), "workers": nodes}
@@ -114,11 +133,30 @@ def down(
     purge: Annotated[bool, typer.Option(help="Also delete every key of the run.")] = False,
     redis: RedisOpt = None,
 ) -> None:
-    """Ask a run to stop (its launcher writes the summary); --purge deletes its keys."""
-    client, _ = _client(redis)
-    store = _pick(client, run)
+    """Ask a run to stop (its launcher writes the summary); --purge deletes its keys. A local
+    run whose Redis is unreachable is stopped through its launcher (SIGTERM)."""
+    try:
+        store, _ = _pick(redis, run)
+    except (RunNotFound, RedisUnavailable):
+        if not _terminate_local(run):
+            raise
+        return
     if store.status().get("state") == "running":
         store.set_status("stopping", reason="mpls down")
         console.print(f"run {store.run_id}: stopping")
     if purge:
         console.print(f"run {store.run_id}: deleted {store.purge()} keys")
+
+
+def _terminate_local(run: str | None) -> bool:
+    """SIGTERM to the launcher of a local run (the named one, else the newest)."""
+    local = [r for r in live_runs(load_settings()) if run is None or r.run_id == run]
+    if not local:
+        return False
+    target = local[0]
+    os.kill(target.launcher_pid, signal.SIGTERM)
+    console.print(
+        f"run {target.run_id}: its Redis is unreachable; asked its launcher (pid "
+        f"{target.launcher_pid}) to stop it and write its summary"
+    )
+    return True

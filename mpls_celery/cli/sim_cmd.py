@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mpls_celery.cli import run_options as ro
-from mpls_celery.cli.output import console, print_json
+from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.errors import ConfigError
@@ -60,6 +60,10 @@ def sim(
         ),
     ] = None,
     data_dir: ro.DataDirOpt = None,
+    mixing: ro.MixingOpt = None,
+    pull_sees: ro.PullSeesOpt = None,
+    progress_window: ro.WindowOpt = None,
+    links: ro.LinksOpt = None,
     until: Annotated[str | None, typer.Option(help="Virtual duration: 300s, 5m, 1h.")] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Stop after T iterations over all workers.")
@@ -72,6 +76,10 @@ def sim(
     ] = False,
     eval_every: Annotated[
         float | None, typer.Option(help="Virtual seconds between evaluations.")
+    ] = None,
+    eval_every_epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Evaluate every E epochs instead of every --eval-every seconds."),
     ] = None,
     eval_samples: Annotated[
         int, typer.Option(min=1, help="Test samples per worker per evaluation.")
@@ -107,6 +115,10 @@ def sim(
         lr=lr,
         batch_size=batch_size,
         local_steps=local_steps,
+        mixing=mixing,
+        pull_sees=pull_sees,
+        progress_window=progress_window,
+        links=links,
     )
     horizon = parse_duration(until) if until else (None if epochs else 300.0)
     if eval_every is not None and eval_every <= 0:
@@ -117,6 +129,7 @@ def sim(
         until=horizon,
         epochs=epochs,
         eval_every=eval_every or max((horizon or 300.0) / 60, 0.5),
+        eval_every_epochs=eval_every_epochs,
         eval_samples=eval_samples,
         step_seconds=resolve_step_seconds(cfg, net, step_seconds),
         target_acc=target_acc,
@@ -153,8 +166,8 @@ def print_summary(summary: dict) -> None:  # type: ignore[type-arg]
         table.add_row(
             name,
             "—" if ttt is None else f"{ttt:.1f}",
-            _pct(row["final_mean_acc"]),
-            _pct(row["final_avg_model_acc"]),
+            percent(row["final_mean_acc"]),
+            percent(row["final_avg_model_acc"]),
             f"{row['bytes_pulled'] / 1e6:.1f} MB",
             str(row["iterations"]),
         )
@@ -164,7 +177,3 @@ def print_summary(summary: dict) -> None:  # type: ignore[type-arg]
         if parts:
             console.print(f"{a}: " + ", ".join(parts))
     console.print(f"run directory: {summary['run_dir']}")
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f} %"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mpls_celery.runtime.connection import check_reachable, redis_client
+from mpls_celery.runtime.local_runs import find
 from mpls_celery.runtime.redis_url import resolve_redis_url
 from mpls_celery.settings import load_settings
 
@@ -35,16 +36,19 @@ def tui(
         source = RunDirSource(Path(target))
         create_app(source, source.runs()[0].run_id if source.runs() else None).run()
         return
-    create_app(open_redis_source(redis, dead_after), target).run()
+    create_app(open_redis_source(redis, dead_after, target), target).run()
 
 
-def open_redis_source(redis: str | None, dead_after: float = 30.0) -> RedisSource:
+def open_redis_source(
+    redis: str | None, dead_after: float = 30.0, run_id: str | None = None
+) -> RedisSource:
     """Fails here, with one line, when Redis is unreachable, refuses the password or the TLS
     certificate; once the dashboard runs it shows "disconnected" and retries instead."""
     from tui.sources import RedisSource
 
     settings = load_settings()
-    url = resolve_redis_url(settings, redis)
+    local = find(settings, run_id) if run_id and not (redis or settings.redis_url) else None
+    url = local.redis_url if local else resolve_redis_url(settings, redis)
     check_reachable(url, settings)
     return RedisSource(
         redis_client(url, settings, timeout=1.0, retries=0),

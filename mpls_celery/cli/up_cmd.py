@@ -12,12 +12,11 @@ from rich.live import Live
 from rich.table import Table
 
 from mpls_celery.cli import run_options as ro
-from mpls_celery.cli.output import console, print_json
+from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.config.yaml_io import validate
 from mpls_celery.errors import MplsError
 from mpls_celery.runtime.launcher import (
-    WORKERS_EXITED,
     Snapshot,
     UpRequest,
     new_run_id,
@@ -89,6 +88,10 @@ def up(
     tau2: ro.Tau2Opt = None,
     wire_dtype: ro.WireOpt = None,
     data_dir: ro.DataDirOpt = None,
+    mixing: ro.MixingOpt = None,
+    pull_sees: ro.PullSeesOpt = None,
+    progress_window: ro.WindowOpt = None,
+    links: ro.LinksOpt = None,
     iterations: Annotated[
         int | None, typer.Option(min=1, help="Local iterations per worker.")
     ] = None,
@@ -153,6 +156,10 @@ def up(
         lr=lr,
         batch_size=batch_size,
         local_steps=local_steps,
+        mixing=mixing,
+        pull_sees=pull_sees,
+        progress_window=progress_window,
+        links=links,
         **{"training.iterations": iterations},
     )
     option_fields: dict[str, Any] = {
@@ -180,7 +187,7 @@ def up(
     if as_json:
         summary = run_up(request)
         print_json(summary)
-        _fail_if_workers_exited(summary)
+        _fail_if_failed(summary)
         return
     console.print(
         f"run {rid}: {cfg.workers} workers, {cfg.algorithm}, {cfg.model}/{cfg.dataset}, topology {cfg.topology.kind}"
@@ -194,13 +201,13 @@ def up(
 
         summary = run_up(request, on_poll=show)
     print_up_summary(summary)
-    _fail_if_workers_exited(summary)
+    _fail_if_failed(summary)
 
 
-def _fail_if_workers_exited(summary: dict[str, Any]) -> None:
+def _fail_if_failed(summary: dict[str, Any]) -> None:
     """The summary is written either way; the exit status says the run did not end normally."""
-    if summary["reason"] == WORKERS_EXITED:
-        raise MplsError(f"run {summary['run_id']}: {WORKERS_EXITED}")
+    if summary.get("failed"):
+        raise MplsError(f"run {summary['run_id']}: {summary['reason']}")
 
 
 def print_up_summary(summary: dict[str, Any]) -> None:
@@ -211,13 +218,13 @@ def print_up_summary(summary: dict[str, Any]) -> None:
         table.add_row(
             str(row["worker"]),
             str(row["iteration"]),
-            f"{100 * row['accuracy']:.2f} %",
+            "—" if row["accuracy"] is None else f"{100 * row['accuracy']:.2f} %",
             str(row["state"]),
         )
     console.print(table)
+    mean, avg = summary["final_mean_acc"], summary["final_avg_model_acc"]
     console.print(
-        f"mean accuracy {100 * summary['final_mean_acc']:.2f} % · averaged model "
-        f"{100 * summary['final_avg_model_acc']:.2f} % · {summary['wall_seconds']:.0f} s"
+        f"mean accuracy {percent(mean)} · averaged model {percent(avg)} · {summary['wall_seconds']:.0f} s"
     )
     console.print(f"run directory: {summary['run_dir']}  (mpls report {summary['run_dir']})")
 

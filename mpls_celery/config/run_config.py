@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mpls_celery.config.yaml_io import read_mapping, validate
 from mpls_celery.core.models import MODEL_NAMES
+from mpls_celery.core.step import LinkModel, Mixing, ProgressWindow, PullSees, Semantics
 from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.data.datasets import DATASET_NAMES
 
@@ -78,6 +79,19 @@ class RunConfig(_Strict):
     wire_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     compression: Literal["lz4", "none"] = Field("lz4", description="snapshot payload codec")
     seed: int = Field(1, ge=0)
+    # spec "Iteration semantics": what one iteration means, for every algorithm alike
+    mixing: Mixing = Field(
+        Semantics.mixing, description="average-then-step | train-then-average (spec step 9)"
+    )
+    pull_sees: PullSees = Field(
+        Semantics.pull_sees, description="published | trained: the peer model a pull reads"
+    )
+    progress_window: ProgressWindow = Field(
+        Semantics.progress_window, description="since-last-pull | version: Eq. 5's window"
+    )
+    links: LinkModel = Field(
+        Semantics.links, description="independent | shared: concurrent pulls share the inbound rate"
+    )
 
     @field_validator("algorithm")
     @classmethod
@@ -109,6 +123,10 @@ class RunConfig(_Strict):
                     f"topology edge {bad[0]} names a worker outside 0..{self.workers - 1}"
                 )
         return self
+
+    @property
+    def semantics(self) -> Semantics:
+        return Semantics(self.mixing, self.pull_sees, self.progress_window, self.links)
 
     def with_overrides(self, **changes: Any) -> RunConfig:
         """Apply CLI flags (None = not given); nested keys use dots: {'training.lr': 0.1}."""

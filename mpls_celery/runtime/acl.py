@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import orjson
 import redis
@@ -147,6 +147,17 @@ def create_users(client: redis.Redis, url: str, run_id: str, workers: int) -> Cr
     password = secrets.token_urlsafe(24)
     _set_user(client, broker_user(run_id), password, broker_rules())
     return Credentials(run_id, with_user(url, broker_user(run_id), password), urls)
+
+
+def restore_users(client: redis.Redis, creds: Credentials) -> None:
+    """Set a run's users again with their passwords (a restarted server forgets runtime ACLs)."""
+    for worker, url in creds.workers.items():
+        password = unquote(urlsplit(url).password or "")
+        _set_user(
+            client, worker_user(creds.run_id, worker), password, worker_rules(creds.run_id, worker)
+        )
+    password = unquote(urlsplit(creds.broker_url).password or "")
+    _set_user(client, broker_user(creds.run_id), password, broker_rules())
 
 
 def delete_users(client: redis.Redis, run_id: str, workers: int) -> None:

@@ -149,6 +149,14 @@ class EmbeddedRedis:
         finally:
             client.close()
 
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def restart(self) -> EmbeddedRedis:
+        """Start again on the same port and data folder (with AOF on, from what it had)."""
+        self._kill()
+        return self.start()
+
     def _kill(self) -> None:
         if self._proc and self._proc.poll() is None:
             self._proc.kill()

@@ -1,5 +1,5 @@
-"""Read one published version of a worker into a model: shared by a resuming node and by the
-launcher's evaluation."""
+"""Read a worker's published model: one given version (a resuming node) or its current head
+and that very version's layers in one consistent read (the launcher's evaluation)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mpls_celery.core.layering import Layer, write_layer
 from mpls_celery.errors import SnapshotError
 from mpls_celery.runtime.codec import decode_tensors
 from mpls_celery.runtime.layout import Layout
-from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.store import Head, RunStore
 
 
 def load_version(
@@ -24,9 +24,34 @@ def load_version(
 ) -> None:
     """Every layer of `version`, verified, written into `model`; SnapshotError if any is missing."""
     blobs = store.fetch_layers(worker, version, list(range(len(layers))))
+    _write_verified(store.run_id, layout, layers, worker, version, blobs, model)
+
+
+def load_head(
+    store: RunStore, layout: Layout, layers: Sequence[Layer], worker: int, model: nn.Module
+) -> Head:
+    """The worker's current head, and its layers written into `model`, read together in one
+    round trip (so collection of an older version can never split them); SnapshotError when
+    nothing readable is published."""
+    head, blobs = store.latest_layers(worker, list(range(len(layers))), trained=False)
+    if head is None:
+        raise SnapshotError(f"worker {worker} has published nothing")
+    _write_verified(store.run_id, layout, layers, worker, head.version, blobs, model)
+    return head
+
+
+def _write_verified(
+    run_id: str,
+    layout: Layout,
+    layers: Sequence[Layer],
+    worker: int,
+    version: int,
+    blobs: Sequence[bytes | None],
+    model: nn.Module,
+) -> None:
     for l_idx, blob in enumerate(blobs):
         if blob is None:
             raise SnapshotError(f"worker {worker} version {version} lacks layer {l_idx}")
-        meta = {"run": store.run_id, "worker": worker, "layer": l_idx, "version": version}
+        meta = {"run": run_id, "worker": worker, "layer": l_idx, "version": version}
         tensors, _ = decode_tensors(blob, layout[l_idx], meta)
         write_layer(model, layers[l_idx], tensors)

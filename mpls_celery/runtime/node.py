@@ -5,6 +5,8 @@ Iteration k: read peers' heads → plan → enqueue the pull → train meanwhile
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
 import time
@@ -14,17 +16,19 @@ import numpy as np
 import orjson
 import torch
 
-from mpls_celery.core.aggregate import average_from_sums
-from mpls_celery.core.layering import layer_progress, read_layer, snapshot_state, write_layers
-from mpls_celery.core.strategies import Plan, WorkerView, make_strategy
-from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
-from mpls_celery.errors import MplsError
+from mpls_celery.core.aggregate import average_states
+from mpls_celery.core.layering import read_layer, snapshot_state, write_layers
+from mpls_celery.core.step import PeerReport, Progress, PullSees, eval_slice
+from mpls_celery.core.strategies import Plan, WorkerView
+from mpls_celery.core.training import LocalTrainer, evaluate
+from mpls_celery.errors import MplsError, SnapshotError
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.context import RunContext
-from mpls_celery.runtime.model_io import load_version
+from mpls_celery.runtime.model_io import load_head, load_version
 from mpls_celery.runtime.store import blend_links
-from mpls_celery.telemetry.records import IterationRecord
+from mpls_celery.telemetry.records import IterationRecord, parse_record, to_json
 
+log = logging.getLogger(__name__)
 DEFAULT_BPS = 50e6  # prior for a peer whose link was never measured
 EnqueuePull = Callable[[int, dict[int, list[int]], dict[int, float] | None, float], None]
 
@@ -41,11 +45,11 @@ class NodeRuntime:
         self.model = exp.new_model()
         self.layers = exp.layers
         local = exp.data.train.subset(exp.partition.indices[worker])
-        train_cfg = TrainConfig(cfg.training.batch_size, cfg.training.lr, cfg.training.local_steps)
-        self.trainer = LocalTrainer(self.model, local.x, local.y, train_cfg, seed=cfg.seed)
-        self.strategy = make_strategy(cfg.algorithm, cfg.tau1, cfg.tau2, cfg.phase2_fill)
+        self.trainer = LocalTrainer(self.model, local.x, local.y, exp.train_config, seed=cfg.seed)
+        self.step = exp.worker_step(worker)
         self.version = -1
         self.published: dict[str, torch.Tensor] = {}
+        self.progress = Progress.zero(len(self.layers))
         self.accuracy: float | None = None
         self.last_loss = 0.0
         self.known_links: dict[int, float] = {}
@@ -53,25 +57,70 @@ class NodeRuntime:
 
     # start / resume ----------------------------------------------------------------------------
     def resume(self) -> NodeRuntime:
-        """Continue from the worker's head in Redis, or publish version 0 (the initial model)."""
+        """Continue from the worker's head in Redis, or publish version 0 (the initial model).
+        A head that cannot be read is repaired from the newest intact kept version (else from
+        the peers' models, else the initial model) and the repair is reported."""
         store = self.ctx.store
         head = store.head(self.worker)
         if head is None:
             self.published = snapshot_state(self.model)
-            if not self._publish(0, np.zeros(len(self.layers))):
+            if not self._publish(0, self.progress):
                 return self.resume()
         else:
-            load_version(store, self.ctx.layout, self.layers, self.worker, head.version, self.model)
             self.version = head.version
+            self.progress = Progress(np.asarray(head.progress), np.asarray(head.total))
+            repaired = self._load_newest_intact(head.version)
             self.published = snapshot_state(self.model)
-            if store.store_urls([self.worker])[0] != store.snapshot_url:
+            if repaired:
+                log.warning("worker %s: %s", self.worker, repaired)
+                if self._publish(head.version, self.progress, mode="repair"):
+                    store.set_node_state(self.worker, recovered=repaired)
+            elif store.store_urls([self.worker])[0] != store.snapshot_url:
                 # this host keeps its own snapshots: carry the version over, then serve it here
-                self._publish(head.version, np.asarray(head.progress), seed=True)
+                self._publish(head.version, self.progress, mode="seed")
+            self._emit_lost_record(head.version)
         self.trainer.generator.manual_seed(
             self.ctx.config.seed * 1_000_003 + self.worker * 7919 + self.version
         )
         self.finished = self._reached_iterations()
         return self
+
+    def _load_newest_intact(self, head: int) -> str | None:
+        """Load the head version into the model; None when it is intact, else what was used."""
+        ctx = self.ctx
+        problem = ""
+        for version in range(head, max(head - ctx.options.keep_versions, -1), -1):
+            try:
+                load_version(ctx.store, ctx.layout, self.layers, self.worker, version, self.model)
+            except SnapshotError as exc:
+                problem = problem or str(exc)
+                continue
+            return None if version == head else f"{problem}; resumed from version {version}"
+        peers = self._peer_models()
+        if peers:
+            self.model.load_state_dict(average_states(peers))
+            return f"{problem}; no intact kept version, re-seeded from {len(peers)} peers"
+        self.model.load_state_dict(ctx.experiment.new_model().state_dict())
+        return f"{problem}; no intact kept version or peer, restarted from the initial model"
+
+    def _peer_models(self) -> list[dict[str, torch.Tensor]]:
+        exp, out = self.ctx.experiment, []
+        for peer in exp.topology.neighbours(self.worker):
+            model = exp.new_model()
+            with contextlib.suppress(SnapshotError):
+                load_head(self.ctx.store, self.ctx.layout, self.layers, peer, model)
+                out.append(model.state_dict())
+        return out
+
+    def _emit_lost_record(self, head: int) -> None:
+        """A kill between publishing a version and emitting its record: emit it now (the record
+        was published with the version; the state's k says whether it was emitted)."""
+        store = self.ctx.store
+        emitted = int(store.node_states([self.worker])[0].get("k", 0) or 0)
+        raw = store.last_record(self.worker) if emitted < head else None
+        record = parse_record(raw) if raw else None
+        if isinstance(record, IterationRecord) and record.k == head - 1:
+            store.emit(record, node_state={"state": "idle", "k": head, "version": head})
 
     def _reached_iterations(self) -> bool:
         limit = self.ctx.options.iterations
@@ -84,28 +133,27 @@ class NodeRuntime:
         now = time.time() - ctx.started_at
         view = self._view(now)
         rng = np.random.default_rng([ctx.config.seed, worker, k])
-        plan = self.strategy.plan(view, rng)
+        plan = self.step.plan(view, rng)
         by_peer = plan.layers_by_peer()
         deadline = max(ctx.options.pull_deadline, 3 * plan.delay)
-        emulated = self._emulated_speeds(view) if ctx.experiment.profile else None
+        emulated = self._emulated_speeds(view, plan) if ctx.experiment.profile else None
         if by_peer:
             enqueue_pull(k, by_peer, emulated, deadline)
         pull_started = time.monotonic()
         store.set_node_state(
             worker, state="training", k=k, pid=os.getpid(), host=socket.gethostname()
         )
+        start = [read_layer(self.published, layer) for layer in self.layers]
         compute = self._train()
+        if self.step.semantics.pull_sees is PullSees.TRAINED:
+            self._publish_trained(k, deadline)
         remaining = deadline - (time.monotonic() - pull_started)
         result = store.wait_pull_result(worker, k, remaining, state="pulling") if by_peer else None
         waited = time.monotonic() - pull_started
-        pulled_meta = self._average(plan, result)
+        pulled_meta = self._average(plan, start, result)
         new_state = snapshot_state(self.model)
-        progress = layer_progress(new_state, self.published, self.layers)
+        progress = self.progress.after(new_state, self.published, self.layers)
         self.published = new_state
-        if not self._publish(k + 1, progress):
-            raise StaleNode(f"worker {worker}: version {k + 1} was published elsewhere")
-        if (k + 1) % ctx.options.eval_every == 0 or self._reached_iterations():
-            self.accuracy = self._evaluate()
         record = IterationRecord(
             algo=ctx.config.algorithm,
             worker=worker,
@@ -119,6 +167,10 @@ class NodeRuntime:
             compute_seconds=round(compute, 4),
             peers_reachable=len(view.peers),
         )
+        if not self._publish(k + 1, progress, record=to_json(record)):
+            raise StaleNode(f"worker {worker}: version {k + 1} was published elsewhere")
+        if (k + 1) % ctx.options.eval_every == 0 or self._reached_iterations():
+            self.accuracy = self._evaluate()
         self.finished = self._reached_iterations()
         measured = {int(p): float(s) for p, s in (pulled_meta.get("speeds") or {}).items()}
         store.emit(
@@ -144,37 +196,45 @@ class NodeRuntime:
         return record
 
     def _view(self, now: float) -> WorkerView:
+        """Peers with a head, a recent heartbeat and (when emulated) an up link; their link speed
+        from the profile when emulating, else from this worker's measured estimates."""
         ctx, exp = self.ctx, self.ctx.experiment
         neighbours = list(exp.topology.neighbours(self.worker))
         heads, states, known = ctx.store.peer_view(self.worker, neighbours)
         self.known_links = known
         wall = time.time()
         alive = [
-            (peer, head)
-            for peer, head, state in zip(neighbours, heads, states, strict=True)
+            head
+            for head, state in zip(heads, states, strict=True)
             if head is not None
             and wall - float(state.get("heartbeat", 0.0)) <= ctx.options.peer_timeout
             and len(head.progress) == len(self.layers)
         ]
         if exp.profile is not None and alive:
-            up = exp.profile.links_up(self.worker, [p for p, _ in alive], now)
-            alive = [pair for pair, ok in zip(alive, up, strict=True) if ok]
-        peers = np.array([p for p, _ in alive], dtype=np.int64)
+            up = exp.profile.links_up(self.worker, [h.worker for h in alive], now)
+            alive = [head for head, ok in zip(alive, up, strict=True) if ok]
+        ids = [h.worker for h in alive]
         if exp.profile is not None:
-            bandwidth = exp.profile.link_speeds(self.worker, peers, now)
+            bandwidth = exp.profile.link_speeds(self.worker, ids, now).tolist()
         else:
             prior = float(np.median(list(known.values()))) if known else DEFAULT_BPS
-            bandwidth = np.array([known.get(int(p), prior) for p in peers], dtype=np.float64)
-        return WorkerView(
-            peers=tuple(int(p) for p in peers),
-            bandwidth=bandwidth,
-            divergence=exp.divergence[self.worker, peers],
-            progress=np.array([h.progress for _, h in alive]).reshape(len(alive), len(self.layers)),
-            layer_bytes=exp.layer_bytes,
+            bandwidth = [known.get(p, prior) for p in ids]
+        return self.step.view(
+            [
+                PeerReport(h.worker, Progress(np.asarray(h.progress), np.asarray(h.total)), b)
+                for h, b in zip(alive, bandwidth, strict=True)
+            ]
         )
 
-    def _emulated_speeds(self, view: WorkerView) -> dict[int, float]:
-        return {peer: float(b) for peer, b in zip(view.peers, view.bandwidth, strict=True)}
+    def _emulated_speeds(self, view: WorkerView, plan: Plan) -> dict[int, float]:
+        """Per peer, the rate that makes the emulated pull take as long as the link model says
+        (its own link's rate, or its share of the inbound rate when links are shared)."""
+        seconds = self.step.pull_seconds(view, plan)
+        sizes = (plan.y * view.layer_bytes[None, :]).sum(axis=1)
+        return {
+            peer: float(size / sec) if sec > 0 else float(b)
+            for peer, size, sec, b in zip(view.peers, sizes, seconds, view.bandwidth, strict=True)
+        }
 
     def _train(self) -> float:
         started = time.monotonic()
@@ -185,7 +245,11 @@ class NodeRuntime:
             time.sleep(max(0.0, elapsed * (1.0 / profile.compute(self.worker) - 1.0)))
         return time.monotonic() - started
 
-    def _average(self, plan: Plan, result: dict[str, bytes] | None) -> dict[str, object]:
+    def _average(
+        self, plan: Plan, start: list[dict[str, torch.Tensor]], result: dict[str, bytes] | None
+    ) -> dict[str, object]:
+        """Mix the pulled sums into the model (the shared worker step); without a result the
+        model keeps its local update."""
         if not result or "meta" not in result:
             return {}
         meta = orjson.loads(result["meta"])
@@ -202,33 +266,50 @@ class NodeRuntime:
                 sums.append(None)
                 counts[l_idx] = 0
         state = self.model.state_dict()
-        local = [read_layer(state, layer) for layer in self.layers]
-        averaged = average_from_sums(local, sums, counts, plan.weighting)
-        write_layers(self.model, self.layers, averaged)
+        trained = [read_layer(state, layer) for layer in self.layers]
+        mixed = self.step.mix(start, trained, sums, counts, plan.weighting)
+        write_layers(self.model, self.layers, mixed)
         return meta  # type: ignore[no-any-return]
 
-    def _publish(self, version: int, progress: np.ndarray, seed: bool = False) -> bool:
+    def _encode(self, state: dict[str, torch.Tensor], version: int) -> list[bytes]:
         ctx = self.ctx
         meta = {"run": ctx.store.run_id, "worker": self.worker, "version": version}
-        blobs = [
+        return [
             encode_tensors(
-                read_layer(self.published, layer),
+                read_layer(state, layer),
                 {**meta, "layer": l_idx},
                 ctx.config.wire_dtype,
                 ctx.config.compression,
             )
             for l_idx, layer in enumerate(self.layers)
         ]
+
+    def _publish(
+        self, version: int, progress: Progress, mode: str = "next", record: bytes = b""
+    ) -> bool:
+        ctx = self.ctx
         t = time.time() - ctx.started_at
         ok = ctx.store.publish(
-            self.worker, version, blobs, progress.tolist(), t, ctx.options.keep_versions, seed
+            self.worker,
+            version,
+            self._encode(self.published, version),
+            progress.last.tolist(),
+            t,
+            ctx.options.keep_versions,
+            mode,
+            total=progress.total.tolist(),
+            record=record,
         )
         if ok:
-            self.version = version
+            self.version, self.progress = version, progress
         return ok
+
+    def _publish_trained(self, k: int, ttl: float) -> None:
+        """pull_sees: trained — peers may read this iteration's trained model from now on."""
+        blobs = self._encode(self.model.state_dict(), k)
+        self.ctx.store.publish_trained(self.worker, k, blobs, ttl + self.ctx.options.pull_deadline)
 
     def _evaluate(self) -> float:
         test = self.ctx.experiment.data.test
-        size = min(self.ctx.options.eval_samples, len(test))
-        idx = (self.worker * size + torch.arange(size)) % len(test)
+        idx = eval_slice(self.worker, len(test), self.ctx.options.eval_samples)
         return round(evaluate(self.model, test.x[idx], test.y[idx]).accuracy, 4)

@@ -15,13 +15,26 @@ class RuntimeOptions(BaseModel):
     target_acc: float | None = Field(None, ge=0, le=1, description="stop at this mean accuracy")
     slice_seconds: float = Field(15.0, gt=0, description="a slice task's time budget")
     pull_deadline: float = Field(10.0, gt=0, description="longest wait for an aggregation")
-    lease_seconds: float = Field(20.0, gt=0, description="a dead slice is replaced after this")
+    lease_seconds: float = Field(
+        6.0, gt=0, description="a slice that stops renewing its lease is replaced after this"
+    )
     keep_versions: int = Field(2, ge=1, description="versions kept per worker in Redis")
     peer_timeout: float = Field(30.0, gt=0, description="a peer silent this long is excluded")
+    dead_after: float | None = Field(
+        None, gt=0, description="a worker silent this long is dead (default: peer_timeout)"
+    )
+    min_workers: int = Field(
+        1, ge=1, description="end the run when fewer workers than this are alive"
+    )
     eval_every: int = Field(10, ge=1, description="a worker evaluates itself every N iterations")
     eval_samples: int = Field(500, ge=1, description="test samples per worker evaluation")
     queue_mode: Literal["shared", "per-worker"] = Field(
         "shared", description="'per-worker': worker i's slices go to queue mpls.node.<i>"
     )
     secure: bool = Field(False, description="per-worker Redis ACL users (Redis >= 7)")
+
+    @property
+    def dead_seconds(self) -> float:
+        return self.dead_after if self.dead_after is not None else self.peer_timeout
+
     run_ttl: int = Field(86_400, ge=60, description="seconds a finished run's keys are kept")

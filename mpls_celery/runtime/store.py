@@ -3,8 +3,12 @@
 mpls:runs                             zset run id → created (unix s)
 mpls:<run>:config                     JSON: run config, runtime options, model layout
 mpls:<run>:status                     hash: state, started, finished, ...
-mpls:<run>:node:<i>:head              JSON: version, g, t      (written last: a version is visible
+mpls:<run>:node:<i>:head              JSON: version, g, gt, t  (written last: a version is visible
 mpls:<run>:node:<i>:layer:<l>:v<k>    encoded layer             only once all its layers exist)
+mpls:<run>:node:<i>:record            JSON: the iteration record of the head version (written with
+                                      it, so a kill before the record is emitted loses nothing)
+mpls:<run>:node:<i>:trained           JSON: k — with pull_sees: trained, the model trained in
+mpls:<run>:node:<i>:layer:<l>:t<k>    iteration k, read instead of head k until k + 1 is out
     Head and layers live in the central Redis, or — when the worker's host sets
     MPLS_SNAPSHOT_REDIS_URL — in that host's own Redis (node state field `store` says which), so a
     peer's layers travel over the peer's own link.
@@ -30,27 +34,47 @@ import redis
 from mpls_celery.runtime.connection import redis_client
 from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
 
-# Atomic compare-and-set publish in one round trip: layers, then head, then collect version - keep.
+# Atomic compare-and-set publish in one round trip: layers, the record of the iteration that made
+# the version, then the head; then collect version - keep (and the trained copy of the iteration
+# just ended). Modes: 'next' needs head v - 1 (or none for v = 0); 'seed' any older head (a worker
+# moved to a new snapshot store); 'repair' head v itself (its layers were found corrupt).
 _PUBLISH = """
 local cur = redis.call('GET', KEYS[1])
 local curv = -1
 if cur then curv = cjson.decode(cur)['version'] end
 local v = tonumber(ARGV[1])
-if curv ~= v - 1 and not (ARGV[2] == '1' and curv < v) then return 0 end
+local mode = ARGV[2]
+if not (curv == v - 1 or (mode == 'seed' and curv < v) or (mode == 'repair' and curv == v)) then
+  return 0
+end
 local n = tonumber(ARGV[4])
-for i = 1, n do redis.call('SET', KEYS[1 + i], ARGV[4 + i]) end
+for i = 1, n do redis.call('SET', KEYS[2 + i], ARGV[5 + i]) end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5]) end
 redis.call('SET', KEYS[1], ARGV[3])
-for i = 2 + n, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 3 + n, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 """
-# A peer's latest head and the requested layers of exactly that version, in one round trip. No
-# declared KEYS: EVAL declares its keys read-write, which a read-only ACL user may not touch.
+# The trained model of iteration k, readable until version k + 1 is published; only while the
+# worker's head is still k (a stale process writes nothing). KEYS: head, trained, layers t<k>.
+_PUBLISH_TRAINED = """
+local cur = redis.call('GET', KEYS[1])
+if not cur or cjson.decode(cur)['version'] ~= tonumber(ARGV[1]) then return 0 end
+for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[2]) end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# A peer's latest head and the requested layers of exactly that version — or of the model it
+# trained from that version, when that is readable — in one round trip. No declared KEYS: EVAL
+# declares its keys read-write, which a read-only ACL user may not touch.
 _READ_VERSION = """
 local head = redis.call('GET', ARGV[1])
 if not head then return {false} end
-local v = cjson.decode(head)['version']
-local out = {head}
-for i = 2, #ARGV do out[i] = redis.call('GET', ARGV[i] .. v) end
+local name = 'v' .. cjson.decode(head)['version']
+local trained = false
+if ARGV[2] ~= '' then trained = redis.call('GET', ARGV[2]) end
+if trained and tonumber(trained) >= cjson.decode(head)['version'] then name = 't' .. trained end
+local out = {head, name}
+for i = 3, #ARGV do out[i] = redis.call('GET', ARGV[i] .. name) end
 return out
 """
 EVENTS_MAXLEN = 20_000  # the launcher drains it to metrics.jsonl continuously
@@ -67,8 +91,16 @@ def run_key(run_id: str, *parts: object) -> str:
 class Head:
     worker: int
     version: int
-    progress: list[float]
+    progress: list[float]  # g of this version
+    total: list[float]  # running sum of g over the worker's versions
     t: float
+
+    @classmethod
+    def parse(cls, worker: int, raw: bytes) -> Head:
+        data = orjson.loads(raw)
+        g = [float(x) for x in data["g"]]
+        total = [float(x) for x in data["gt"]] if "gt" in data else g
+        return cls(worker, int(data["version"]), g, total, float(data["t"]))
 
 
 class RunStore:
@@ -107,8 +139,9 @@ class RunStore:
     def key(self, *parts: object) -> str:
         return run_key(self.run_id, *parts)
 
-    def layer_key(self, worker: int, layer: int, version: int) -> str:
-        return self.key("node", worker, "layer", layer, f"v{version}")
+    def layer_key(self, worker: int, layer: int, version: int, kind: str = "v") -> str:
+        """kind 'v': published version; 't': the model trained from that version."""
+        return self.key("node", worker, "layer", layer, f"{kind}{version}")
 
     # run lifecycle -----------------------------------------------------------------------------
     def create(self, config: Mapping[str, Any]) -> None:
@@ -149,21 +182,22 @@ class RunStore:
         progress: Sequence[float],
         t: float,
         keep: int,
-        seed: bool = False,
+        mode: str = "next",
+        total: Sequence[float] | None = None,
+        record: bytes = b"",
     ) -> bool:
-        """Write all layers of `version`, then its head, atomically and only if the head is still
-        version - 1 (or absent for version 0) in this process's snapshot store. `seed` allows the
-        first write of an existing version into a new store (a worker moved hosts). False when
-        another process got there first."""
-        head = orjson.dumps({"version": version, "g": list(progress), "t": t})
+        """Write all layers of `version`, the iteration record that made it, then its head,
+        atomically and only if the head is still version - 1 (or absent for version 0) in this
+        process's snapshot store (see _PUBLISH for the other modes). False when another process
+        got there first."""
+        gt = list(progress if total is None else total)
+        head = orjson.dumps({"version": version, "g": list(progress), "gt": gt, "t": t})
         new = [self.layer_key(worker, i, version) for i in range(len(layers))]
-        stale = (
-            [self.layer_key(worker, i, version - keep) for i in range(len(layers))]
-            if version >= keep
-            else []
-        )
-        keys = [self.key("node", worker, "head"), *new, *stale]
-        args = [version, int(seed), head, len(layers), *layers]
+        stale = [self.layer_key(worker, i, version - 1, "t") for i in range(len(layers))]
+        if version >= keep:
+            stale += [self.layer_key(worker, i, version - keep) for i in range(len(layers))]
+        keys = [self.key("node", worker, "head"), self.key("node", worker, "record"), *new, *stale]
+        args = [version, mode, head, len(layers), record, *layers]
         if not self._client(self.snapshot_url).eval(_PUBLISH, len(keys), *keys, *args):
             return False
         if self.store_urls([worker])[0] != self.snapshot_url:
@@ -182,33 +216,43 @@ class RunStore:
             for w in group:
                 pipe.get(self.key("node", w, "head"))
             raws.update(zip(group, pipe.execute(), strict=True))
-        out: list[Head | None] = []
-        for w, raw in ((w, raws[w]) for w in workers):
-            if raw is None:
-                out.append(None)
-                continue
-            data = orjson.loads(raw)
-            out.append(
-                Head(w, int(data["version"]), [float(x) for x in data["g"]], float(data["t"]))
-            )
-        return out
+        return [None if raws[w] is None else Head.parse(w, raws[w]) for w in workers]  # type: ignore[arg-type]
 
     def head(self, worker: int) -> Head | None:
         return self.heads([worker])[0]
 
     def latest_layers(
-        self, worker: int, layers: Sequence[int]
+        self, worker: int, layers: Sequence[int], trained: bool = True
     ) -> tuple[Head | None, list[bytes | None]]:
-        """The worker's current head and those layers of that very version (one round trip)."""
-        prefixes = [self.key("node", worker, "layer", i, "v") for i in layers]
+        """The worker's current head and those layers of that very version (one round trip);
+        with `trained`, of the model it trained from that version once that is readable."""
+        prefixes = [self.key("node", worker, "layer", i, "") for i in layers]
         reply = self.snapshot_client(worker).eval(
-            _READ_VERSION, 0, self.key("node", worker, "head"), *prefixes
+            _READ_VERSION,
+            0,
+            self.key("node", worker, "head"),
+            self.key("node", worker, "trained") if trained else "",
+            *prefixes,
         )
         if not reply or reply[0] is None:
             return None, []
-        data = orjson.loads(reply[0])
-        head = Head(worker, int(data["version"]), [float(x) for x in data["g"]], float(data["t"]))
-        return head, [b if b else None for b in reply[1:]]
+        return Head.parse(worker, reply[0]), [b if b else None for b in reply[2:]]
+
+    def publish_trained(self, worker: int, k: int, layers: Sequence[bytes], ttl: float) -> bool:
+        """Make the model trained in iteration k readable by pulls (pull_sees: trained) until
+        version k + 1 replaces it; False when the head is no longer k."""
+        keys = [
+            self.key("node", worker, "head"),
+            self.key("node", worker, "trained"),
+            *(self.layer_key(worker, i, k, "t") for i in range(len(layers))),
+        ]
+        client = self._client(self.snapshot_url)
+        return bool(client.eval(_PUBLISH_TRAINED, len(keys), *keys, k, int(ttl * 1000), *layers))
+
+    def last_record(self, worker: int) -> bytes | None:
+        """The record of the iteration that made the worker's head version (see publish)."""
+        raw: bytes | None = self.snapshot_client(worker).get(self.key("node", worker, "record"))
+        return raw
 
     def fetch_layers(self, worker: int, version: int, layers: Sequence[int]) -> list[bytes | None]:
         if not layers:
@@ -219,8 +263,10 @@ class RunStore:
         return values
 
     # node state, links, leases -----------------------------------------------------------------
-    def set_node_state(self, worker: int, **fields: object) -> None:
-        self.r.hset(self.key("node", worker, "state"), mapping=_state_mapping(fields))  # type: ignore[arg-type]
+    def set_node_state(self, worker: int, beat: bool = True, **fields: object) -> None:
+        """`beat`: also refresh the heartbeat (False when someone else writes about a worker)."""
+        mapping = _state_mapping(fields, beat)
+        self.r.hset(self.key("node", worker, "state"), mapping=mapping)  # type: ignore[arg-type]
 
     def peer_view(
         self, worker: int, peers: Sequence[int]
@@ -274,6 +320,17 @@ class RunStore:
         script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
                  "return redis.call('DEL', KEYS[1]) end return 0"  # fmt: skip
         self.r.eval(script, 1, self.key("node", worker, "lease"), token)
+
+    def lease_holder(self, worker: int) -> str | None:
+        raw = self.r.get(self.key("node", worker, "lease"))
+        return raw.decode() if raw is not None else None
+
+    def take_over_lease(self, worker: int, holder: str, token: str, seconds: float) -> bool:
+        """Replace a lease whose holder is known to be dead (compare-and-set on the holder)."""
+        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
+                 "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0"  # fmt: skip
+        key = self.key("node", worker, "lease")
+        return bool(self.r.eval(script, 1, key, holder, token, int(seconds * 1000)))
 
     def lease_ttl(self, worker: int) -> float:
         ms = self.r.pttl(self.key("node", worker, "lease"))
@@ -330,7 +387,7 @@ class RunStore:
             recent = self.key("node", record.worker, "recent")
         else:
             recent = self.key("evals")
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.r.pipeline(transaction=True)  # the record and the state's k land together
         pipe.xadd(self.key("events"), {"r": data}, maxlen=EVENTS_MAXLEN, approximate=True)
         pipe.lpush(recent, data)
         pipe.ltrim(recent, 0, RECENT - 1)
@@ -385,9 +442,10 @@ def list_runs(client: redis.Redis) -> list[tuple[str, float]]:
     ]
 
 
-def _state_mapping(fields: Mapping[str, object]) -> dict[str, bytes | str]:
+def _state_mapping(fields: Mapping[str, object], beat: bool = True) -> dict[str, bytes | str]:
     mapping = {k: v if isinstance(v, bytes | str) else orjson.dumps(v) for k, v in fields.items()}
-    mapping["heartbeat"] = orjson.dumps(time.time())
+    if beat:
+        mapping["heartbeat"] = orjson.dumps(time.time())
     return mapping
 
 

@@ -8,7 +8,6 @@ the package lives here, and it logs.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -17,12 +16,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from mpls_celery.runtime.acl import Credentials, load_credentials
 from mpls_celery.runtime.aggregation import run_aggregation
 from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE, app
 from mpls_celery.runtime.context import RunContext, open_context
+from mpls_celery.runtime.lease import LeaseKeeper, acquire, lease_token
 from mpls_celery.runtime.node import NodeRuntime, StaleNode
 from mpls_celery.settings import load_settings
 
@@ -104,48 +102,46 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
         return {"stopped": True}
     if store.generation(worker) != gen:
         return {"stale": True}
-    token = f"{self.request.id}:{os.getpid()}"
-    if store.lease_ttl(worker) > 0 and not store.acquire_lease(worker, token, opts.lease_seconds):
-        raise self.retry(countdown=store.lease_ttl(worker) + 0.5)
-    node = _node(ctx, worker)  # may load data for seconds: before the lease, not under it
-    if not store.acquire_lease(worker, token, opts.lease_seconds):
+    token = lease_token(self.request.id)
+    if not acquire(store, worker, token, opts.lease_seconds):
         raise self.retry(countdown=store.lease_ttl(worker) + 0.5)
     iterations, ended = 0, None
-    try:
-        budget_end = time.monotonic() + opts.slice_seconds
+    with LeaseKeeper(store, worker, token, opts.lease_seconds) as lease:
+        try:
+            node = _node(ctx, worker)  # loads data on a process's first slice: under the lease
+            budget_end = time.monotonic() + opts.slice_seconds
 
-        def enqueue_pull(
-            k: int, plan: dict[int, list[int]], emulated: dict[int, float] | None, deadline: float
-        ) -> None:
-            aggregate.apply_async(
-                args=[run_id, worker, k, {str(p): ls for p, ls in plan.items()},
-                      {str(p): s for p, s in emulated.items()} if emulated else None],
-                queue=pull_queue(ctx, worker), expires=deadline,
-            )  # fmt: skip
+            def enqueue_pull(
+                k: int,
+                plan: dict[int, list[int]],
+                emulated: dict[int, float] | None,
+                deadline: float,
+            ) -> None:
+                aggregate.apply_async(
+                    args=[run_id, worker, k, {str(p): ls for p, ls in plan.items()},
+                          {str(p): s for p, s in emulated.items()} if emulated else None],
+                    queue=pull_queue(ctx, worker), expires=deadline,
+                )  # fmt: skip
 
-        while time.monotonic() < budget_end:
+            while time.monotonic() < budget_end:
+                if node.finished:
+                    break
+                if store.status().get("state") != "running":
+                    ended = "stopped"
+                    break
+                if lease.lost.is_set() or not store.renew_lease(worker, token, opts.lease_seconds):
+                    return {"lease_lost": True, "iterations": iterations}  # another slice runs
+                node.iteration(enqueue_pull)
+                iterations += 1
             if node.finished:
                 ended = "finished"
-                break
-            if store.status().get("state") != "running":
-                ended = "stopped"
-                break
-            if not store.acquire_lease(worker, token, opts.lease_seconds):
-                return {"lease_lost": True, "iterations": iterations}  # another slice took over
-            node.iteration(enqueue_pull)
-            iterations += 1
-        if node.finished:
-            ended = "finished"
-    except StaleNode:
-        _NODES.pop((run_id, worker), None)
-    except Exception:  # the task boundary: log, keep the worker's chain alive
-        log.exception(
-            "slice of worker %s in run %s failed; it will resume from Redis", worker, run_id
-        )
-        _NODES.pop((run_id, worker), None)
-    finally:
-        with contextlib.suppress(redis.exceptions.RedisError):  # down: the lease expires itself
-            store.release_lease(worker, token)
+        except StaleNode:
+            _NODES.pop((run_id, worker), None)
+        except Exception:  # the task boundary: log, keep the worker's chain alive
+            log.exception(
+                "slice of worker %s in run %s failed; it will resume from Redis", worker, run_id
+            )
+            _NODES.pop((run_id, worker), None)
     if ended:
         store.set_node_state(worker, state=ended)
         return {"ended": ended, "iterations": iterations}

@@ -7,21 +7,22 @@ at t0 + max(compute, λ). No barrier: every worker runs on its own clock."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from mpls_celery.core.aggregate import average_layers, average_states
-from mpls_celery.core.layering import layer_progress, read_layer, snapshot_state, write_layers
+from mpls_celery.core.aggregate import Weighting, average_states, stack_copies
+from mpls_celery.core.layering import Layer, read_layer, snapshot_state, write_layers
 from mpls_celery.core.network import NetworkProfile
-from mpls_celery.core.strategies import WorkerView, make_strategy
-from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
+from mpls_celery.core.step import PeerReport, Progress, PullSees, WorkerStep, eval_slice
+from mpls_celery.core.training import LocalTrainer, evaluate
 from mpls_celery.experiment import Experiment
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 
-State = dict[str, torch.Tensor]
+State = Mapping[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class SimOptions:
     until: float | None = 300.0  # virtual seconds
     epochs: int | None = None  # T: total local iterations over all workers
     eval_every: float = 5.0
+    eval_every_epochs: int | None = None  # evaluate every E epochs instead of every eval_every s
     eval_samples: int = 200  # test samples per worker (disjoint slices; the mean is precise)
     step_seconds: float = 0.05  # one SGD step at compute speed 1.0
     target_acc: float | None = None
@@ -38,30 +40,34 @@ class SimOptions:
 
 @dataclass
 class _Worker:
+    step: WorkerStep
     trainer: LocalTrainer
     published: State
-    progress: np.ndarray
+    progress: Progress
     rng: np.random.Generator
     k: int = 0
     pending: tuple[State, IterationRecord] | None = None
+    trained: State | None = None  # readable by pulls from `trained_at` on (pull_sees: trained)
+    trained_at: float = 0.0
 
 
 class Simulation:
     def __init__(self, exp: Experiment, opts: SimOptions, profile: NetworkProfile) -> None:
         self.exp, self.opts, self.profile = exp, opts, profile
         cfg = exp.config
-        self.strategy = make_strategy(opts.algorithm, cfg.tau1, cfg.tau2, cfg.phase2_fill)
-        train_cfg = TrainConfig(cfg.training.batch_size, cfg.training.lr, cfg.training.local_steps)
         self.workers: list[_Worker] = []
         for i, idx in enumerate(exp.partition.indices):
             model = exp.new_model()
             local = exp.data.train.subset(idx)
-            trainer = LocalTrainer(model, local.x, local.y, train_cfg, seed=cfg.seed * 100_003 + i)
+            trainer = LocalTrainer(
+                model, local.x, local.y, exp.train_config, seed=cfg.seed * 100_003 + i
+            )
             self.workers.append(
                 _Worker(
+                    exp.worker_step(i, opts.algorithm),
                     trainer,
                     snapshot_state(model),
-                    np.zeros(len(exp.layers)),
+                    Progress.zero(len(exp.layers)),
                     np.random.default_rng([cfg.seed, i]),
                 )
             )
@@ -73,6 +79,7 @@ class Simulation:
         opts = self.opts
         queue = [(0.0, i) for i in range(len(self.workers))]
         next_eval = 0.0
+        by_time = opts.eval_every_epochs is None
         stop_time: float | None = None
         while queue:
             t, i = queue[0]
@@ -84,11 +91,16 @@ class Simulation:
                     return self.records
                 if on_progress:
                     on_progress(next_eval, self.epoch)
-                next_eval += opts.eval_every
+                next_eval = next_eval + opts.eval_every if by_time else math.inf
             heapq.heappop(queue)
             worker = self.workers[i]
             if worker.pending is not None:
                 self._publish(worker)
+                if not by_time and self.epoch % opts.eval_every_epochs == 0:  # type: ignore[operator]
+                    if self._evaluate(t) and opts.stop_at_target:
+                        return self.records
+                    if on_progress:
+                        on_progress(t, self.epoch)
                 if opts.epochs is not None and self.epoch >= opts.epochs:
                     stop_time = t
                     break
@@ -102,33 +114,34 @@ class Simulation:
         evals = [r.t for r in self.records if isinstance(r, EvalRecord)]
         return evals[-1] if evals else -1.0
 
-    def _view(self, i: int, t: float) -> WorkerView:
+    def _peers(self, i: int, t: float) -> list[PeerReport]:
+        """The neighbours reachable at t, with what they published and their link speed."""
         neighbours = np.asarray(self.exp.topology.neighbours(i), dtype=np.int64)
         up = self.profile.links_up(i, neighbours, t) if neighbours.size else np.zeros(0, bool)
         peers = neighbours[up]
-        return WorkerView(
-            peers=tuple(int(p) for p in peers),
-            bandwidth=self.profile.link_speeds(i, peers, t),
-            divergence=self.exp.divergence[i, peers],
-            progress=np.stack([self.workers[p].progress for p in peers])
-            if peers.size
-            else np.zeros((0, len(self.exp.layers))),
-            layer_bytes=self.exp.layer_bytes,
-        )
+        speeds = self.profile.link_speeds(i, peers, t)
+        return [
+            PeerReport(int(p), self.workers[p].progress, float(b))
+            for p, b in zip(peers, speeds, strict=True)
+        ]
 
     def _start_iteration(self, i: int, t: float) -> float:
         worker = self.workers[i]
-        view = self._view(i, t)
-        plan = self.strategy.plan(view, worker.rng)
+        step = worker.step
+        view = step.view(self._peers(i, t))
+        plan = step.plan(view, worker.rng)
         by_peer = plan.layers_by_peer()
-        pulled = self._pull(by_peer)  # what each peer had published at t
-        loss = worker.trainer.train()
-        model = worker.trainer.model
-        state = model.state_dict()
-        local = [read_layer(state, layer) for layer in self.exp.layers]
-        write_layers(model, self.exp.layers, average_layers(local, pulled, plan.weighting))
+        pulled = self._pull(by_peer, t)
         compute = self.opts.step_seconds * self.exp.config.training.local_steps
         compute /= self.profile.compute(i)
+        loss = worker.trainer.train()  # the model started the iteration as `worker.published`
+        model = worker.trainer.model
+        state = model.state_dict()
+        layers = self.exp.layers
+        if step.semantics.pull_sees is PullSees.TRAINED:
+            worker.trained, worker.trained_at = snapshot_state(model), t + compute
+        mixed = mix_copies(step, layers, worker.published, state, pulled, plan.weighting)
+        write_layers(model, layers, mixed)
         duration = max(compute, plan.delay)
         record = IterationRecord(
             algo=self.opts.algorithm,
@@ -146,10 +159,14 @@ class Simulation:
         worker.pending = (snapshot_state(model), record)
         return duration
 
-    def _pull(self, by_peer: dict[int, list[int]]) -> list[list[dict[str, torch.Tensor]]]:
+    def _pull(self, by_peer: dict[int, list[int]], t: float) -> list[list[dict[str, torch.Tensor]]]:
+        """What each peer shows at t: its trained model once its local step is done (when pulls
+        see trained models), else its last published one."""
         pulled: list[list[dict[str, torch.Tensor]]] = [[] for _ in self.exp.layers]
         for peer, layer_ids in by_peer.items():
-            source = self.workers[peer].published
+            other = self.workers[peer]
+            fresh = other.trained is not None and other.trained_at <= t
+            source = other.trained if fresh and other.trained is not None else other.published
             for l_idx in layer_ids:
                 pulled[l_idx].append(read_layer(source, self.exp.layers[l_idx]))
         return pulled
@@ -157,9 +174,10 @@ class Simulation:
     def _publish(self, worker: _Worker) -> None:
         assert worker.pending is not None
         state, record = worker.pending
-        worker.progress = layer_progress(state, worker.published, self.exp.layers)
+        worker.progress = worker.progress.after(state, worker.published, self.exp.layers)
         worker.published = state
         worker.pending = None
+        worker.trained = None
         worker.k += 1
         self.epoch += 1
         self.records.append(_with_epoch(record, self.epoch))
@@ -167,11 +185,9 @@ class Simulation:
     def _evaluate(self, t: float) -> bool:
         """Record test accuracy now; True when the target is reached."""
         test = self.exp.data.test
-        n_test = len(test)
-        size = min(self.opts.eval_samples, n_test)
         accs, losses = [], []
         for i, worker in enumerate(self.workers):
-            idx = (i * size + torch.arange(size)) % n_test
+            idx = eval_slice(i, len(test), self.opts.eval_samples)
             self._scratch.load_state_dict(worker.published)
             result = evaluate(self._scratch, test.x[idx], test.y[idx])
             accs.append(result.accuracy)
@@ -191,6 +207,26 @@ class Simulation:
             )
         )
         return self.opts.target_acc is not None and mean_acc >= self.opts.target_acc
+
+
+def mix_copies(
+    step: WorkerStep,
+    layers: Sequence[Layer],
+    start: State,
+    trained: State,
+    pulled: Sequence[Sequence[dict[str, torch.Tensor]]],
+    weighting: Weighting,
+) -> list[dict[str, torch.Tensor]]:
+    """The simulator's side of the shared step: the pulled copies are summed here (in the runtime
+    the aggregation task sums them)."""
+    stacked = [stack_copies(copies) for copies in pulled]
+    return step.mix(
+        [read_layer(start, layer) for layer in layers],
+        [read_layer(trained, layer) for layer in layers],
+        [total for total, _ in stacked],
+        [count for _, count in stacked],
+        weighting,
+    )
 
 
 def _with_epoch(record: IterationRecord, epoch: int) -> IterationRecord:

@@ -42,7 +42,7 @@ class EvalRecord:
     mean_acc: float
     avg_model_acc: float
     mean_loss: float
-    worker_acc: list[float] = field(default_factory=list)
+    worker_acc: list[float | None] = field(default_factory=list)  # None: head unreadable
     kind: Literal["eval"] = "eval"
 
 

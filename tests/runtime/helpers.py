@@ -10,7 +10,9 @@ from typing import Any
 
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.runtime.connection import redis_client
+from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.launcher import UpRequest, run_up
+from mpls_celery.runtime.node import NodeRuntime
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.settings import Settings
@@ -73,3 +75,10 @@ def start_run(
     run = RunningRun(request)
     run.thread.start()
     return run
+
+
+def publish_all(ctx: RunContext) -> list[NodeRuntime]:
+    nodes = [NodeRuntime(ctx, w).resume() for w in range(3)]
+    for node in nodes:
+        ctx.store.set_node_state(node.worker, state="idle")
+    return nodes

@@ -54,13 +54,13 @@ def test_worker_credentials_cannot_overwrite_a_peer(admin_redis, tmp_path):
 
     as_w0 = RunStore(redis.Redis.from_url(creds.worker_url(0)), "r1")
     as_w1 = RunStore(redis.Redis.from_url(creds.worker_url(1)), "r1")
-    assert as_w0.publish(0, 0, [b"w0-layer"], [0.0], 0.0, 2, False)
-    assert as_w1.publish(1, 0, [b"w1-layer"], [0.0], 0.0, 2, False)
+    assert as_w0.publish(0, 0, [b"w0-layer"], [0.0], 0.0, 2)
+    assert as_w1.publish(1, 0, [b"w1-layer"], [0.0], 0.0, 2)
     head, blobs = as_w0.latest_layers(1, [0])  # reading a peer's layers is allowed
     assert head is not None and blobs == [b"w1-layer"]
 
     with pytest.raises(redis.exceptions.NoPermissionError):
-        as_w0.publish(1, 1, [b"forged"], [0.0], 0.0, 2, False)
+        as_w0.publish(1, 1, [b"forged"], [0.0], 0.0, 2)
     with pytest.raises(redis.exceptions.NoPermissionError):
         as_w0.r.set(as_w0.layer_key(1, 0, 0), b"forged")
     with pytest.raises(redis.exceptions.NoPermissionError):

@@ -12,37 +12,11 @@ from mpls_celery.core.layering import read_layer, snapshot_state
 from mpls_celery.runtime.aggregation import run_aggregation
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.connection import redis_client
-from mpls_celery.runtime.context import RunContext
-from mpls_celery.runtime.layout import layout_of, layout_to_json
 from mpls_celery.runtime.node import NodeRuntime
-from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.store import RunStore
-from tests.runtime.helpers import SMALL
+from tests.runtime.helpers import publish_all
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ctx(redis_url) -> RunContext:
-    store = RunStore(redis.Redis.from_url(redis_url), "unit")
-    context = RunContext(store, SMALL, RuntimeOptions(peer_timeout=2.0), [], time.time())
-    exp = context.experiment
-    context.layout = layout_of(exp.layers, exp.new_model().state_dict())
-    store.create(
-        {
-            "run": SMALL.model_dump(mode="json"),
-            "options": {},
-            "layout": layout_to_json(context.layout),
-        }
-    )
-    return context
-
-
-def publish_all(ctx: RunContext) -> list[NodeRuntime]:
-    nodes = [NodeRuntime(ctx, w).resume() for w in range(3)]
-    for node in nodes:
-        ctx.store.set_node_state(node.worker, state="idle")
-    return nodes
 
 
 def test_publish_is_compare_and_set_and_collects_old_versions(ctx):
@@ -124,3 +98,52 @@ def test_a_pull_wait_longer_than_the_socket_timeout_still_gets_its_result(redis_
         late.cancel()
     assert store.wait_pull_result(3, 8, timeout=1.0) is None  # the deadline, not an error
     assert not writer.r.exists(writer.key("pull", 3, 7), writer.key("pull", 3, 7, "ready"))
+
+
+@pytest.mark.parametrize("mixing", ["average-then-step", "train-then-average"])
+def test_simulator_and_runtime_mix_the_same_state(ctx, mixing):
+    """One worker step, two engines: the same start model, pulled layers and trained model give
+    the same mixed state whether the copies are summed in-process (simulator) or by the
+    aggregation task through Redis (runtime)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from mpls_celery.core.aggregate import Weighting
+    from mpls_celery.core.step import Mixing, Semantics
+    from mpls_celery.core.strategies import Plan
+    from mpls_celery.sim.engine import mix_copies
+
+    torch.manual_seed(0)
+    nodes = publish_all(ctx)
+    for peer in (1, 2):  # peers publish version 1: models that differ from worker 0's
+        node = nodes[peer]
+        node.published = {k: v + torch.randn_like(v) for k, v in node.published.items()}
+        assert node._publish(1, node.progress.after(node.published, node.published, node.layers))
+    me = nodes[0]
+    me.step = replace(me.step, semantics=Semantics(mixing=Mixing(mixing)))
+    start_state = snapshot_state(me.model)
+    with torch.no_grad():
+        for value in me.model.parameters():
+            value.add_(0.1 * torch.randn_like(value))  # the local update
+    trained_state = snapshot_state(me.model)
+    plan = Plan((1, 2), np.array([[1, 1], [0, 1]]), Weighting.UNIFORM)
+    by_peer = plan.layers_by_peer()
+
+    pulled = [[], []]
+    for peer, layer_ids in by_peer.items():
+        for l_idx in layer_ids:
+            pulled[l_idx].append(read_layer(nodes[peer].published, me.layers[l_idx]))
+    sim_layers = mix_copies(me.step, me.layers, start_state, trained_state, pulled, plan.weighting)
+
+    run_aggregation(ctx.store, ctx.layout, 0, 0, by_peer, None)
+    result = ctx.store.wait_pull_result(0, 0, 5.0)
+    start = [read_layer(start_state, layer) for layer in me.layers]
+    me._average(plan, start, result)
+    runtime_state = me.model.state_dict()
+
+    for layer, mixed in zip(me.layers, sim_layers, strict=True):
+        for key in layer.keys:
+            assert torch.equal(runtime_state[key], mixed[key]), key
+    first = me.layers[0].keys[0]
+    assert not torch.equal(sim_layers[0][first], trained_state[first]), "the pull changed nothing"

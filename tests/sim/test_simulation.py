@@ -1,3 +1,4 @@
+import gzip
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ SMALL = RunConfig().with_overrides(
     dataset="digits",
     **{"topology.kind": "full", "network.profile": "paper30", "training.lr": 0.05},
 )
+DATA = Path(__file__).parent / "data"
 OPTIONS = SimOptions("mpls", until=4.0, eval_every=1.0, eval_samples=60, step_seconds=0.02)
 
 
@@ -106,3 +108,63 @@ def test_outage_removes_a_peer_from_the_view(tmp_path):
     others = [r for r in records if isinstance(r, IterationRecord) and r.worker != 0]
     assert all(0 not in r.plan for r in others)
     assert np.all([r.peers_reachable == 3 for r in others])
+
+
+LITERAL_CFG = RunConfig().with_overrides(
+    workers=5,
+    model="mlp",
+    dataset="digits",
+    mixing="train-then-average",
+    pull_sees="published",
+    progress_window="version",
+    links="independent",
+    **{
+        "topology.kind": "random",
+        "topology.p": 0.7,
+        "network.profile": "paper30",
+        "training.lr": 0.05,
+        "partition.kind": "noniid",
+    },
+)
+
+
+def test_train_then_average_reproduces_the_recorded_metrics_byte_for_byte(tmp_path):
+    """The spec's step 9 as first resolved, recorded before the shared worker step existed
+    (data/literal_step9_metrics.jsonl.gz, all seven algorithms): the same bytes today."""
+    from mpls_celery.core.strategies import STRATEGY_NAMES
+
+    request = SimRequest(
+        LITERAL_CFG,
+        STRATEGY_NAMES,
+        SimOptions("mpls", until=2.0, eval_every=1.0, eval_samples=60, step_seconds=0.02,
+                   target_acc=0.3),
+        Path("."), tmp_path, jobs=1, threads=1,
+    )  # fmt: skip
+    produced = (run_simulation(request) / METRICS).read_bytes().splitlines()
+    recorded = gzip.decompress((DATA / "literal_step9_metrics.jsonl.gz").read_bytes()).splitlines()
+    assert len(produced) == len(recorded)
+    for line, (ours, theirs) in enumerate(zip(produced, recorded, strict=True)):
+        assert ours == theirs, f"line {line + 1} differs"
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("mixing", "train-then-average"),
+        ("pull_sees", "trained"),
+        ("progress_window", "version"),
+        ("links", "shared"),
+    ],
+)
+def test_every_iteration_semantics_option_changes_what_happens(tmp_path, option, value):
+    base = SMALL.with_overrides(**{"topology.kind": "random", "topology.p": 0.7})
+    default = simulate(tmp_path / "default", cfg=base, algorithms=("mpls",))
+    changed = simulate(tmp_path / "changed", cfg=base.with_overrides(**{option: value}),
+                       algorithms=("mpls",))  # fmt: skip
+    assert (default / METRICS).read_bytes() != (changed / METRICS).read_bytes()
+
+
+def test_epoch_evaluations_land_on_multiples_of_the_interval(tmp_path):
+    run = simulate(tmp_path, algorithms=("netmax",), until=None, epochs=60, eval_every_epochs=20)
+    evals = [r for r in read_metrics(run) if isinstance(r, EvalRecord)]
+    assert [e.epoch for e in evals] == [0, 20, 40, 60]

@@ -1,0 +1,55 @@
+"""How long a pull from each peer takes under a link model (spec Eq. 7-8 and "Iteration
+semantics"): independent links, or links that share the puller's inbound rate."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from mpls_celery.core.errors import CoreValueError
+
+FloatArray = NDArray[np.float64]
+
+
+def pull_times(sizes: ArrayLike, rates: ArrayLike, shared: bool) -> FloatArray:
+    """(S,) seconds until each peer's `sizes[s]` bytes have arrived (0 where nothing is pulled).
+
+    Independent: bytes / rate. Shared: the flows split the puller's inbound rate — the fastest of
+    its links, as behind one access point — max-min fairly, each flow capped by its own link's
+    rate; a flow that finishes frees its share for the rest (progressive filling)."""
+    size = np.asarray(sizes, dtype=np.float64)
+    rate = np.asarray(rates, dtype=np.float64)
+    if size.shape != rate.shape or size.ndim != 1:
+        raise CoreValueError(f"sizes {size.shape} and rates {rate.shape} must both be (S,)")
+    if np.any(size < 0) or np.any(rate[size > 0] <= 0):
+        raise CoreValueError("sizes must be >= 0, and a peer pulled from needs a rate > 0")
+    done = np.zeros(size.shape)
+    if not shared:
+        np.divide(size, rate, out=done, where=size > 0)
+        return done
+    capacity = float(rate.max(initial=0.0))
+    left = size.copy()
+    active = np.flatnonzero(size > 0)
+    now = 0.0
+    while active.size:
+        flow = fair_rates(rate[active], capacity)
+        until = left[active] / flow
+        step = float(until.min())
+        finished = until <= step * (1 + 1e-9)  # at least one flow ends in every round
+        now += step
+        left[active] -= flow * step
+        done[active[finished]] = now
+        active = active[~finished]
+    return done
+
+
+def fair_rates(caps: FloatArray, capacity: float) -> FloatArray:
+    """Max-min fair split of `capacity` among flows capped at `caps`."""
+    out = np.empty_like(caps)
+    remaining, left = capacity, caps.size
+    for index in np.argsort(caps, kind="stable"):
+        share = remaining / left
+        out[index] = min(caps[index], share)
+        remaining -= out[index]
+        left -= 1
+    return out

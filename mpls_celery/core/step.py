@@ -1,0 +1,176 @@
+"""What one local iteration of one worker *means*, once, for both engines: build the worker's view
+of its peers, plan the pull, mix the pulled layers into the model, and say what progress to publish
+and which test samples to score. The simulator and the Celery node supply only time, transport and
+storage (spec, "Iteration semantics"; every option here applies to every algorithm alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from mpls_celery.core.aggregate import LayerTensors, Weighting, average_from_sums
+from mpls_celery.core.errors import CoreValueError
+from mpls_celery.core.layering import Layer, State, layer_progress
+from mpls_celery.core.links import pull_times
+from mpls_celery.core.strategies.base import Plan, Strategy, WorkerView
+
+FloatArray = NDArray[np.float64]
+
+
+class Mixing(StrEnum):
+    # Eq. 1 over the model the iteration started from, then this iteration's local update
+    # (D-PSGD / AD-PSGD order): the local step is never diluted by the number of copies.
+    AVERAGE_THEN_STEP = "average-then-step"
+    # spec step 9 as written: Eq. 1 over the model after local training
+    TRAIN_THEN_AVERAGE = "train-then-average"
+
+
+class PullSees(StrEnum):
+    PUBLISHED = "published"  # a peer's last published (aggregated) model
+    TRAINED = "trained"  # its trained model once its local step is done (a parameter store)
+
+
+class ProgressWindow(StrEnum):
+    SINCE_LAST_PULL = "since-last-pull"  # Eq. 5 between the puller's two aggregations (paper)
+    VERSION = "version"  # only the peer's last version
+
+
+class LinkModel(StrEnum):
+    INDEPENDENT = "independent"  # Eq. 7-8: each peer's link runs at its own rate
+    SHARED = "shared"  # concurrent pulls share the puller's inbound rate (one access point)
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """The run options of spec "Iteration semantics". Defaults: see the README's evidence table."""
+
+    mixing: Mixing = Mixing.AVERAGE_THEN_STEP
+    pull_sees: PullSees = PullSees.PUBLISHED
+    progress_window: ProgressWindow = ProgressWindow.SINCE_LAST_PULL
+    links: LinkModel = LinkModel.INDEPENDENT
+
+
+# Spec step 9 exactly as first resolved: what the engines did before "Iteration semantics".
+LITERAL = Semantics(
+    Mixing.TRAIN_THEN_AVERAGE, PullSees.PUBLISHED, ProgressWindow.VERSION, LinkModel.INDEPENDENT
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Published with each version: g(l) of that version (spec step 2) and the running sum of g
+    over all the worker's versions, from which a puller takes any window it needs."""
+
+    last: FloatArray
+    total: FloatArray
+
+    @classmethod
+    def zero(cls, n_layers: int) -> Progress:
+        return cls(np.zeros(n_layers), np.zeros(n_layers))
+
+    def after(self, new: State, old: State, layers: Sequence[Layer]) -> Progress:
+        g = layer_progress(new, old, layers)
+        return Progress(g, self.total + g)
+
+
+@dataclass(frozen=True)
+class PeerReport:
+    """What a reachable peer shows the puller: its current progress and its link speed."""
+
+    worker: int
+    progress: Progress
+    bandwidth: float  # bytes/s from the peer to the puller (measured or from a profile)
+
+
+@dataclass
+class WorkerStep:
+    """One worker's iteration logic. Its only state is what it saw of each peer's running progress
+    sum at its last aggregation (for the since-last-pull window)."""
+
+    worker: int
+    strategy: Strategy
+    semantics: Semantics
+    layer_bytes: FloatArray
+    divergence: FloatArray  # (N,) DD from this worker to every worker
+    _seen: dict[int, FloatArray] = field(default_factory=dict)
+
+    def view(self, peers: Sequence[PeerReport]) -> WorkerView:
+        n_layers = self.layer_bytes.shape[0]
+        ids = np.array([p.worker for p in peers], dtype=np.int64)
+        rows = [self._window(p) for p in peers]
+        return WorkerView(
+            peers=tuple(int(p) for p in ids),
+            bandwidth=np.array([p.bandwidth for p in peers], dtype=np.float64),
+            divergence=self.divergence[ids],
+            progress=np.array(rows, dtype=np.float64).reshape(len(peers), n_layers),
+            layer_bytes=self.layer_bytes,
+        )
+
+    def _window(self, peer: PeerReport) -> FloatArray:
+        if self.semantics.progress_window is ProgressWindow.VERSION:
+            return peer.progress.last
+        total = peer.progress.total
+        before = self._seen.get(peer.worker)
+        self._seen[peer.worker] = total
+        if before is None or before.shape != total.shape:
+            return total  # first aggregation: the window starts at the run's start
+        # a peer that restarted from an older version may report a smaller sum: no progress
+        return np.maximum(total - before, 0.0)
+
+    def plan(self, view: WorkerView, rng: np.random.Generator) -> Plan:
+        plan = self.strategy.plan(view, rng)
+        if self.semantics.links is LinkModel.SHARED and plan.y.size:
+            plan = replace(plan, delay=float(self.pull_seconds(view, plan).max(initial=0.0)))
+        return plan
+
+    def pull_seconds(self, view: WorkerView, plan: Plan) -> FloatArray:
+        """(S,) seconds until the pull from each peer of the view completes under the link model."""
+        sizes = (plan.y * self.layer_bytes[None, :]).sum(axis=1).astype(np.float64)
+        return pull_times(sizes, view.bandwidth, self.semantics.links is LinkModel.SHARED)
+
+    def mix(
+        self,
+        start: Sequence[LayerTensors],
+        trained: Sequence[LayerTensors],
+        sums: Sequence[Mapping[str, torch.Tensor] | None],
+        counts: Sequence[int],
+        weighting: Weighting,
+    ) -> list[dict[str, torch.Tensor]]:
+        """The worker's layers after this iteration, from the layers it started with, its layers
+        after local training, and per layer the sum and count of the pulled copies."""
+        if self.semantics.mixing is Mixing.TRAIN_THEN_AVERAGE:
+            return average_from_sums(trained, sums, counts, weighting)
+        averaged = average_from_sums(start, sums, counts, weighting)
+        return add_local_update(averaged, start, trained, counts)
+
+
+@torch.no_grad()
+def add_local_update(
+    averaged: Sequence[LayerTensors],
+    start: Sequence[LayerTensors],
+    trained: Sequence[LayerTensors],
+    counts: Sequence[int],
+) -> list[dict[str, torch.Tensor]]:
+    """averaged + (trained − start) layer by layer, in place on `averaged` (the caller's own
+    copies); a layer nothing was pulled for is exactly the trained layer."""
+    if not len(averaged) == len(start) == len(trained) == len(counts):
+        raise CoreValueError("averaged, start, trained and counts need one entry per layer")
+    out: list[dict[str, torch.Tensor]] = []
+    for avg, s, t, count in zip(averaged, start, trained, counts, strict=True):
+        if count == 0:
+            out.append({key: value.detach().clone() for key, value in t.items()})
+        else:
+            out.append({key: value.add_(t[key] - s[key]) for key, value in avg.items()})
+    return out
+
+
+def eval_slice(worker: int, n_test: int, size: int) -> torch.Tensor:
+    """The test samples worker i is scored on while running: disjoint slices for the first
+    n_test // size workers, so the mean over workers covers the test set."""
+    size = min(size, n_test)
+    return (worker * size + torch.arange(size)) % n_test

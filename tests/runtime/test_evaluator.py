@@ -1,0 +1,47 @@
+"""The launcher's evaluation reads each head and its layers together and never scores a failed
+read as accuracy 0 (issue: false zeros in clean runs)."""
+
+import threading
+
+import pytest
+
+from mpls_celery.runtime.evaluator import Evaluator
+from tests.runtime.helpers import publish_all
+
+pytestmark = pytest.mark.integration
+
+
+def evaluator(ctx) -> Evaluator:
+    return Evaluator(ctx.store, ctx.experiment, ctx.layout, eval_samples=50)
+
+
+def test_a_worker_whose_head_cannot_be_read_is_left_out_not_scored_zero(ctx):
+    publish_all(ctx)
+    ctx.store.r.delete(ctx.store.layer_key(2, 1, 0))  # worker 2's version 0 loses a layer
+    record = evaluator(ctx).evaluate(1.0, epoch=0, mean_loss=0.0)
+    assert record is not None
+    assert record.worker_acc[2] is None
+    assert all(a is not None for a in record.worker_acc[:2])
+    assert record.mean_acc == pytest.approx(sum(record.worker_acc[:2]) / 2)
+
+
+def test_evaluations_never_miss_a_head_while_versions_are_collected(ctx):
+    """A worker publishes as fast as it can with two kept versions; a separate head read and
+    layer load would find the version collected in between."""
+    nodes = publish_all(ctx)
+    busy = nodes[0]
+    stop = threading.Event()
+
+    def publish_forever() -> None:
+        while not stop.is_set():
+            assert busy._publish(busy.version + 1, busy.progress)
+
+    writer = threading.Thread(target=publish_forever, daemon=True)
+    writer.start()
+    try:
+        records = [evaluator(ctx).evaluate(1.0, epoch=0, mean_loss=0.0) for _ in range(40)]
+    finally:
+        stop.set()
+        writer.join()
+    assert busy.version > 40, "the writer must have raced the evaluations"
+    assert all(r is not None and None not in r.worker_acc for r in records)

@@ -15,6 +15,7 @@ from mpls_celery.cli import (
     profile_cmd,
     redis_cmd,
     report_cmd,
+    repro_cmd,
     runs_cmd,
     sim_cmd,
     topology_cmd,
@@ -45,6 +46,7 @@ app.command("credentials")(credentials_cmd.credentials)
 app.command("tui")(tui_cmd.tui)
 app.command("sim")(sim_cmd.sim)
 app.command("report")(report_cmd.report)
+app.command("repro")(repro_cmd.repro)
 
 
 @app.command()

@@ -118,6 +118,13 @@ def up(
     queue_mode: Annotated[
         str | None, typer.Option(help="shared | per-worker (mpls.node.<i> queues).")
     ] = None,
+    dead_after: Annotated[
+        float | None,
+        typer.Option(help="A worker silent this long is dead (default: the peer timeout, 30 s)."),
+    ] = None,
+    min_workers: Annotated[
+        int | None, typer.Option(min=1, help="End the run when fewer workers are alive.")
+    ] = None,
     secure: Annotated[
         bool,
         typer.Option(
@@ -172,6 +179,8 @@ def up(
         "slice_seconds": slice_seconds,
         "pull_deadline": pull_deadline,
         "queue_mode": queue_mode,
+        "dead_after": dead_after,
+        "min_workers": min_workers,
         "secure": secure,
     }
     options = validate(

@@ -36,12 +36,11 @@ class Evaluator:
         for worker in range(self.exp.config.workers):
             model = self.exp.new_model()
             try:
-                load_head(self.store, self.layout, self.exp.layers, worker, model)
+                head = load_head(self.store, self.layout, self.exp.layers, worker, model)
             except SnapshotError as exc:
                 log.warning("evaluation skips worker %s: %s", worker, exc)
-                out.append(None)
-                continue
-            out.append(model)
+                head = None
+            out.append(model if head is not None else None)
         return out
 
     def evaluate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -111,6 +112,7 @@ class Launcher:
         self._watchdog: dict[int, float] = {}
         self._dead: dict[int, float] = {}  # worker → run time when it was declared dead
         self._outage_since: float | None = None
+        self._redis_back_at = -math.inf
         self._broker: Any = None
         self._started = time.monotonic()
         self._nodes: list[dict[str, Any]] = []
@@ -227,6 +229,7 @@ class Launcher:
         if self._outage_since is not None:
             log.warning("Redis is back after %.1f s", time.monotonic() - self._outage_since)
             self._outage_since = None
+            self._redis_back_at = time.monotonic()
         self._drain_events()
         elapsed = time.monotonic() - self._started
         self._mark_dead(nodes, elapsed)
@@ -276,11 +279,12 @@ class Launcher:
     def _watch(self, nodes: list[dict[str, Any]]) -> None:
         """Re-send the slice of a worker whose slice died: no heartbeat and nobody holds its
         lease (a live slice renews it all the time). Its old message may sit unacked for the
-        broker's visibility timeout; the generation counter makes whichever runs second a no-op."""
+        broker's visibility timeout; the generation counter makes whichever runs second a no-op.
+        A dead worker keeps one slice waiting in its queue, never a pile, for when it returns."""
         assert self.store is not None
         opts, now = self.req.options, time.time()
         for worker, node in enumerate(nodes):
-            if node.get("state") in (*DONE_STATES, "dead"):
+            if node.get("state") in DONE_STATES:
                 continue
             patience = opts.lease_seconds * (3 if node.get("state") == "queued" else 1) + 1.0
             recently = now - self._watchdog.get(worker, 0.0) < patience
@@ -288,16 +292,28 @@ class Launcher:
                 self._silent(node, now, patience)
                 and not recently
                 and self.store.lease_ttl(worker) == 0
+                and not self._slice_waiting(worker)
             ):
                 self._watchdog[worker] = now
                 self._send_slice(worker, self.store.generation(worker))
 
+    def _slice_waiting(self, worker: int) -> bool:
+        """A slice of this worker already waits in its own queue (per-worker queues only: a
+        shared queue is served by every live host, so nothing piles up there)."""
+        assert self.store is not None
+        if self.req.options.queue_mode != "per-worker":
+            return False
+        return bool(self.store.r.llen(f"mpls.node.{worker}"))
+
     def _mark_dead(self, nodes: list[dict[str, Any]], elapsed: float) -> None:
         """A worker silent for dead_after seconds with nobody holding its lease is dead (its host
-        is gone): shown as such, no longer waited for, and no longer sent slices. It comes back
-        to life by itself if its host returns (its own state update replaces 'dead')."""
+        is gone): shown as such and no longer waited for. It comes back to life by itself if its
+        host returns (its own state update replaces 'dead'). Nobody is declared dead until Redis
+        has been back for dead_after seconds: during an outage every worker is silent."""
         assert self.store is not None
         opts, now = self.req.options, time.time()
+        if time.monotonic() - self._redis_back_at < opts.dead_seconds:
+            return
         for worker, node in enumerate(nodes):
             state = node.get("state")
             if state == "dead" or state in DONE_STATES:
@@ -342,7 +358,7 @@ class Launcher:
         log.warning("the embedded Redis (pid %s) has exited; restarting it", self.embedded.pid)
         try:
             self.embedded.restart()
-        except RedisUnavailable as failure:
+        except (RedisUnavailable, OSError) as failure:
             raise RunAborted(f"{REDIS_LOST}: {failure}") from None
         if self.credentials is not None and self.store is not None:
             restore_users(self.store.r, self.credentials)  # ACL users are not in the AOF

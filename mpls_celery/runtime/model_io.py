@@ -29,13 +29,13 @@ def load_version(
 
 def load_head(
     store: RunStore, layout: Layout, layers: Sequence[Layer], worker: int, model: nn.Module
-) -> Head:
+) -> Head | None:
     """The worker's current head, and its layers written into `model`, read together in one
-    round trip (so collection of an older version can never split them); SnapshotError when
-    nothing readable is published."""
+    round trip (so collection of an older version can never split them). None when nothing is
+    published yet; SnapshotError when what is published cannot be read."""
     head, blobs = store.latest_layers(worker, list(range(len(layers))), trained=False)
     if head is None:
-        raise SnapshotError(f"worker {worker} has published nothing")
+        return None
     _write_verified(store.run_id, layout, layers, worker, head.version, blobs, model)
     return head
 

@@ -108,8 +108,8 @@ class NodeRuntime:
         for peer in exp.topology.neighbours(self.worker):
             model = exp.new_model()
             with contextlib.suppress(SnapshotError):
-                load_head(self.ctx.store, self.ctx.layout, self.layers, peer, model)
-                out.append(model.state_dict())
+                if load_head(self.ctx.store, self.ctx.layout, self.layers, peer, model):
+                    out.append(model.state_dict())
         return out
 
     def _emit_lost_record(self, head: int) -> None:

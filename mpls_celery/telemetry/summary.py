@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,8 +11,10 @@ from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 
 @dataclass(frozen=True)
 class AlgoSummary:
-    time_to_target: float | None  # first evaluation at or above the target (null if never)
+    time_to_target: float | None  # first evaluation whose mean worker accuracy reaches the target
     epochs_to_target: int | None
+    time_to_target_avg_model: float | None  # the same for the accuracy of the averaged model
+    epochs_to_target_avg_model: int | None
     final_mean_acc: float | None
     final_avg_model_acc: float | None
     best_mean_acc: float | None
@@ -32,11 +34,14 @@ def summarise(records: Iterable[Record], target_acc: float | None) -> dict[str, 
     out = {}
     for algo in list(dict.fromkeys([*evals, *iters])):
         points, steps = evals.get(algo, []), iters.get(algo, [])
-        hit = next((e for e in points if target_acc is not None and e.mean_acc >= target_acc), None)
+        hit = first_at(points, target_acc, lambda e: e.mean_acc)
+        hit_avg = first_at(points, target_acc, lambda e: e.avg_model_acc)
         last = points[-1] if points else None
         out[algo] = AlgoSummary(
             time_to_target=hit.t if hit else None,
             epochs_to_target=hit.epoch if hit else None,
+            time_to_target_avg_model=hit_avg.t if hit_avg else None,
+            epochs_to_target_avg_model=hit_avg.epoch if hit_avg else None,
             final_mean_acc=last.mean_acc if last else None,
             final_avg_model_acc=last.avg_model_acc if last else None,
             best_mean_acc=max((e.mean_acc for e in points), default=None),
@@ -45,6 +50,14 @@ def summarise(records: Iterable[Record], target_acc: float | None) -> dict[str, 
             duration=max([r.t for r in steps] + [e.t for e in points], default=0.0),
         )
     return out
+
+
+def first_at(
+    evals: list[EvalRecord], target: float | None, accuracy: Callable[[EvalRecord], float]
+) -> EvalRecord | None:
+    if target is None:
+        return None
+    return next((e for e in evals if accuracy(e) >= target), None)
 
 
 def speedups(summaries: dict[str, AlgoSummary]) -> dict[str, dict[str, float | None]]:

@@ -1,0 +1,311 @@
+"""Fault injection as an operator meets faults: SIGKILL, SIGSTOP, a dead Redis, a dead host and
+corrupt keys, against real Redis servers and real Celery processes. Every wait is bounded; no test
+asserts a wall-clock time, only outcomes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import psutil
+import pytest
+
+from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.local_runs import LocalRun, live_runs
+from mpls_celery.settings import Settings
+from mpls_celery.telemetry.records import IterationRecord
+from tests.conftest import REPO, worker_env
+from tests.runtime.helpers import start_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TINY = ("--workers", "2", "--model", "mlp", "--topology", "full", "--json")
+
+
+def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except Exception:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def mpls_up(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mpls_celery", "up", *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def local_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MPLS_REDIS_URL")}
+    env.update(MPLS_STATE_DIR=str(tmp_path / "state"), MPLS_RUNS_DIR=str(tmp_path / "runs"))
+    return env
+
+
+def local_runs(tmp_path: Path) -> list[LocalRun]:
+    return live_runs(Settings(state_dir=tmp_path / "state"))
+
+
+def run_processes(run_id: str) -> list[psutil.Process]:
+    """Every Celery process `mpls up` started for this run (their names carry the run id)."""
+    out = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "celery" in cmdline and f"-{run_id}@" in cmdline:
+            out.append(proc)
+    return out
+
+
+def progress(run, worker: int) -> int:  # type: ignore[no-untyped-def]
+    return int(run.store.node_states([worker])[0].get("k", 0))
+
+
+def iteration_keys(store) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    records, _ = store.read_events()
+    return [(r.worker, r.k) for r in records if isinstance(r, IterationRecord)]
+
+
+# 1 -------------------------------------------------------------------------------------------
+def test_two_local_runs_each_own_their_embedded_redis(tmp_path):
+    """The first run ending (and stopping its Redis) must not stall the second; both stay
+    visible to `mpls runs` and reachable by `mpls down`."""
+    env = local_env(tmp_path)
+    first = mpls_up(env, *TINY, "--iterations", "100000")
+    one = wait_for(lambda: local_runs(tmp_path)[0], 120, "the first run's local file")
+    second = mpls_up(env, *TINY, "--iterations", "100000")
+    two = wait_for(lambda: next(r for r in local_runs(tmp_path) if r != one), 120, "the second")
+    assert one.redis_url != two.redis_url, "each run has its own Redis"
+    listed = mpls(env, "runs", "--json")
+    assert {row["run"] for row in orjson.loads(listed.stdout)} == {one.run_id, two.run_id}
+    assert mpls(env, "down", one.run_id).returncode == 0
+    out1, _ = first.communicate(timeout=120)
+    assert orjson.loads(out1)["reason"] == "run marked stopping"
+    at = wait_for(lambda: _head_version(two, 0), 60, "the second run's head")
+    wait_for(lambda: _head_version(two, 0) > at + 20, 60, "the second run going on alone")
+    status = orjson.loads(mpls(env, "status", "--json").stdout)
+    assert status["run"] == two.run_id
+    assert mpls(env, "down").returncode == 0  # the newest active run: the second
+    out2, err2 = second.communicate(timeout=120)
+    assert second.returncode == 0, err2[-2000:]
+    assert orjson.loads(out2)["reason"] == "run marked stopping"
+    assert local_runs(tmp_path) == []
+
+
+def mpls(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mpls_celery", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+# 2 -------------------------------------------------------------------------------------------
+def test_killed_embedded_redis_is_restarted_from_its_aof_and_the_run_completes(tmp_path):
+    env = local_env(tmp_path)
+    up = mpls_up(env, *TINY, "--iterations", "80")
+    run = wait_for(lambda: local_runs(tmp_path)[0], 120, "the run's local file")
+    assert run.embedded and run.redis_pid
+    wait_for(lambda: _head_version(run, 1) >= 10, 120, "worker 1 at version 10")
+    os.kill(run.redis_pid, signal.SIGKILL)
+    out, err = up.communicate(timeout=240)
+    assert up.returncode == 0, err[-2000:]
+    summary = orjson.loads(out)
+    assert summary["reason"] == "every worker finished"
+    assert [w["iteration"] for w in summary["workers"]] == [80, 80]
+
+
+def test_embedded_redis_that_cannot_come_back_ends_the_run_with_one_line_and_exit_1(tmp_path):
+    env = local_env(tmp_path)
+    up = mpls_up(env, *TINY, "--iterations", "500")
+    run = wait_for(lambda: local_runs(tmp_path)[0], 120, "the run's local file")
+    wait_for(lambda: _head_version(run, 0) >= 3, 120, "worker 0 at version 3")
+    os.kill(up.pid, signal.SIGSTOP)  # hold the launcher while its Redis dies for good
+    try:
+        os.kill(run.redis_pid, signal.SIGKILL)
+        wait_for(lambda: gone(run.redis_pid), 10, "Redis to exit")
+        for path in (tmp_path / "state" / "redis" / run.run_id).rglob("*"):
+            if path.is_file():
+                path.write_bytes(b"this is not an append-only file\n")  # it cannot load this
+    finally:
+        os.kill(up.pid, signal.SIGCONT)
+    out, err = up.communicate(timeout=180)
+    assert up.returncode == 1
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "embedded Redis died" in lines[0], err[-2000:]
+    assert "Traceback" not in err
+    summary = orjson.loads(out)
+    assert summary["failed"] and Path(summary["run_dir"], "summary.json").exists()
+    assert run_processes(run.run_id) == []
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _head_version(run: LocalRun, worker: int) -> int:
+    import redis
+
+    raw = redis.Redis.from_url(run.redis_url).get(f"mpls:{run.run_id}:node:{worker}:head")
+    return int(orjson.loads(raw)["version"]) if raw else -1
+
+
+# 3 -------------------------------------------------------------------------------------------
+def test_a_worker_whose_own_snapshot_is_corrupt_resumes_from_a_kept_version(redis_url, tmp_path):
+    run = start_run(redis_url, tmp_path, iterations=40, slice_seconds=2.0)
+    store = run.store
+    run.wait_until(lambda: progress(run, 1) >= 5, what="worker 1 at k >= 5")
+    pid = int(store.node_states([1])[0]["pid"])
+    os.kill(pid, signal.SIGSTOP)  # freeze it: its head no longer moves
+    try:
+        head = store.head(1)
+        store.r.set(store.layer_key(1, 0, head.version), b"not a snapshot")
+    finally:
+        os.kill(pid, signal.SIGKILL)  # its slice is redelivered and must load that version
+    summary = run.join(timeout=300)
+    assert [w["iteration"] for w in summary["workers"]] == [40, 40, 40]
+    recovered = summary["workers"][1]["recovered"]
+    assert recovered and f"version {head.version - 1}" in recovered, recovered
+
+
+# 4 -------------------------------------------------------------------------------------------
+def test_a_dead_host_is_declared_dead_and_the_live_workers_end_the_run(redis_url, tmp_path):
+    run = start_run(
+        redis_url, tmp_path, local_workers=False, iterations=60, queue_mode="per-worker",
+        peer_timeout=4.0, slice_seconds=2.0, lease_seconds=2.0,
+    )  # fmt: skip
+    node = (sys.executable, "-m", "mpls_celery", "worker", "--concurrency", "8", "--nodes")
+    env = worker_env(redis_url)
+    host_a = subprocess.Popen([*node, "0-1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    host_b = subprocess.Popen([*node, "2"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        run.wait_until(lambda: progress(run, 2) >= 3, what="worker 2 at k >= 3")
+        os.killpg(host_b.pid, signal.SIGKILL)  # host B is gone for good
+        summary = run.join(timeout=300)
+    finally:
+        for proc in (host_a, host_b):
+            proc.kill()
+            proc.wait()
+    assert summary["reason"] == "every live worker finished"
+    assert [d["worker"] for d in summary["dead"]] == [2]
+    assert [w["state"] for w in summary["workers"]] == ["finished", "finished", "dead"]
+    assert [w["iteration"] for w in summary["workers"][:2]] == [60, 60]
+    assert run.store.node_states([2])[0]["state"] == "dead"
+
+
+# 5 -------------------------------------------------------------------------------------------
+def test_a_killed_slice_process_is_replaced_long_before_its_lease_expires(redis_url, tmp_path):
+    """The redelivered slice finds the lease held by a process that no longer exists and takes
+    it over at once, instead of waiting out the lease (60 s here)."""
+    run = start_run(redis_url, tmp_path, iterations=400, lease_seconds=60.0)
+    run.wait_until(lambda: progress(run, 1) >= 5, what="worker 1 at k >= 5")
+    pid = int(run.store.node_states([1])[0]["pid"])
+    at = progress(run, 1)
+    os.kill(pid, signal.SIGKILL)
+    run.wait_until(lambda: progress(run, 1) > at + 5, timeout=30, what="worker 1 moving again")
+    run.store.set_status("stopping", reason="test done")
+    run.join()
+
+
+def test_a_killed_celery_parent_is_replaced_within_a_lease(redis_url, tmp_path):
+    """The whole slice worker dies (its messages sit unacked for the visibility timeout): the
+    launcher restarts it and its watchdog re-sends every slice once their leases lapse."""
+    # a long slice budget: the watchdog must not wait for it (it used to wait 2 leases + 1 slice)
+    run = start_run(redis_url, tmp_path, iterations=400, lease_seconds=3.0, slice_seconds=60.0)
+    run.wait_until(lambda: min(progress(run, w) for w in range(3)) >= 5, what="all at k >= 5")
+    parents = [
+        p
+        for p in run_processes(run.request.run_id)
+        if "nodes-" in " ".join(p.cmdline()) and os.getpgid(p.pid) == p.pid  # the group leader
+    ]
+    assert len(parents) >= 1
+    at = [progress(run, w) for w in range(3)]
+    for parent in parents:
+        os.killpg(parent.pid, signal.SIGKILL)
+    run.wait_until(
+        lambda: all(progress(run, w) > at[w] + 3 for w in range(3)),
+        timeout=60,
+        what="every worker moving again",
+    )
+    run.store.set_status("stopping", reason="test done")
+    run.join()
+
+
+# 7 -------------------------------------------------------------------------------------------
+def test_a_kill_between_publishing_a_version_and_its_record_loses_no_record(ctx):
+    from mpls_celery.runtime.node import NodeRuntime
+    from tests.runtime.helpers import publish_all
+
+    publish_all(ctx)
+    node = NodeRuntime(ctx, 0).resume()
+    real_emit = ctx.store.emit
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise Killed  # the process dies right after the publish
+
+    ctx.store.emit = killed  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        node.iteration(lambda *a: None)
+    ctx.store.emit = real_emit  # type: ignore[method-assign]
+    assert ctx.store.head(0).version == 1
+    assert (0, 0) not in iteration_keys(ctx.store)
+    NodeRuntime(ctx, 0).resume()  # the slice that takes over
+    assert iteration_keys(ctx.store).count((0, 0)) == 1
+    NodeRuntime(ctx, 0).resume()  # and never twice
+    assert iteration_keys(ctx.store).count((0, 0)) == 1
+
+
+# 8 -------------------------------------------------------------------------------------------
+def test_sigterm_while_redis_is_gone_stops_everything_and_writes_a_summary(tmp_path):
+    server = EmbeddedRedis().start()
+    env = local_env(tmp_path)
+    try:
+        up = mpls_up(env, *TINY, "--iterations", "500", "--redis", server.url)
+        run = wait_for(lambda: local_runs(tmp_path)[0], 120, "the run's local file")
+        wait_for(lambda: _head_version(run, 0) >= 3, 120, "worker 0 at version 3")
+        started = run_processes(run.run_id)
+        assert started
+        server._kill()  # Redis is gone (SIGKILL)
+        time.sleep(1.0)
+        up.send_signal(signal.SIGTERM)
+        out, err = up.communicate(timeout=120)
+    finally:
+        server.stop()
+    assert "Traceback" not in err, err[-3000:]
+    summary = orjson.loads(out)
+    assert summary["reason"].startswith("terminated (SIGTERM)")
+    assert Path(summary["run_dir"], "summary.json").exists()
+    assert all(gone(p.pid) for p in started)
+
+
+def test_mpls_down_stops_a_local_run_whose_redis_is_gone(tmp_path):
+    server = EmbeddedRedis().start()
+    env = local_env(tmp_path)
+    try:
+        up = mpls_up(env, *TINY, "--iterations", "500", "--redis", server.url)
+        run = wait_for(lambda: local_runs(tmp_path)[0], 120, "the run's local file")
+        wait_for(lambda: _head_version(run, 0) >= 3, 120, "worker 0 at version 3")
+        server._kill()
+        down = mpls(env, "down", run.run_id, "--redis", server.url)
+        out, _ = up.communicate(timeout=120)
+    finally:
+        server.stop()
+    assert down.returncode == 0, down.stderr
+    assert "asked its launcher" in down.stdout
+    assert orjson.loads(out)["reason"].startswith("terminated (SIGTERM)")

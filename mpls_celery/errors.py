@@ -31,3 +31,21 @@ class RunNotFound(MplsError):
     """A run id (or run directory) that does not exist."""
 
     exit_code = 2
+
+
+class SecureRunError(MplsError):
+    """A process of a --secure run lacks (or was refused) the credentials it needs."""
+
+    exit_code = 2
+
+
+class StaleNode(MplsError):
+    """Another process published this worker's next version first; reload from Redis."""
+
+
+class TelemetryError(MplsError):
+    """A telemetry line that is not a valid record."""
+
+
+class RunAborted(MplsError):
+    """The run cannot go on (e.g. its embedded Redis is gone for good)."""

@@ -61,6 +61,14 @@ class Experiment:
 
 
 def build_experiment(cfg: RunConfig, data_dir: Path, profile_name: str | None = None) -> Experiment:
+    """The config boundary: an inconsistent input found by the core is the user's to fix."""
+    try:
+        return _build(cfg, data_dir, profile_name)
+    except CoreValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _build(cfg: RunConfig, data_dir: Path, profile_name: str | None) -> Experiment:
     data = load_dataset(cfg.dataset, cfg.data_dir or data_dir, seed=cfg.seed)
     n = cfg.workers
     try:

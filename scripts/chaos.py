@@ -169,7 +169,7 @@ def analyse(result: dict[str, Any]) -> dict[str, Any]:
     gaps = []  # (start, end) of every pause between two iterations of one worker
     for times in by_worker.values():
         times.sort()
-        gaps += list(zip([0.0, *times[:-1]], times, strict=True))
+        gaps += list(zip(times[:-1], times[1:], strict=True))
     stalls = {}
     for fault in result["faults"]:
         if fault.happened_at is None or fault.kind == "host-for-good":

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
 import redis
 
-from mpls_celery.runtime.store import RUNS_KEY, RunStore, decode_state
-from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, parse_record
+from mpls_celery.runtime.reader import RunReader
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics
 from tui.model import Dashboard, event_line, heatmap, history, worker_rows
 
@@ -35,88 +34,45 @@ class Source(Protocol):
 
 
 class RedisSource:
-    """Reads only; never writes run state."""
+    """Reads only (through RunReader, which cannot write); never writes run state."""
 
     def __init__(self, client: redis.Redis, stale_after: float = 10.0, dead_after: float = 30.0):
-        self.client = client
+        self.reader = RunReader(client)
         self.stale_after, self.dead_after = stale_after, dead_after
         self._configs: dict[str, dict[str, Any]] = {}
 
     def runs(self) -> list[RunInfo]:
-        ids = [
-            (rid.decode(), score)
-            for rid, score in self.client.zrevrange(RUNS_KEY, 0, 49, withscores=True)
+        now = time.time()
+        return [
+            RunInfo(r.run_id, r.state, r.config["algorithm"], r.config["workers"], now - r.created)
+            for r in self.reader.runs()
         ]
-        pipe = self.client.pipeline(transaction=False)
-        for run_id, _ in ids:
-            pipe.get(f"mpls:{run_id}:config")
-            pipe.hget(f"mpls:{run_id}:status", "state")
-        raw = pipe.execute()
-        out = []
-        for n, (run_id, created) in enumerate(ids):
-            config, state = raw[2 * n], raw[2 * n + 1]
-            if config is None:
-                continue
-            run = orjson.loads(config)["run"]
-            out.append(
-                RunInfo(
-                    run_id,
-                    (state or b"?").decode(),
-                    run["algorithm"],
-                    run["workers"],
-                    time.time() - created,
-                )
-            )
-        return out
 
     def _config(self, run_id: str) -> dict[str, Any]:
         if run_id not in self._configs:
-            raw = self.client.get(f"mpls:{run_id}:config")
-            if raw is None:
+            config = self.reader.config(run_id)
+            if config is None:
                 raise KeyError(run_id)
-            self._configs[run_id] = orjson.loads(raw)["run"]
+            self._configs[run_id] = config
         return self._configs[run_id]
 
     def fetch(self, run_id: str, selected: int) -> Dashboard:
         cfg = self._config(run_id)
-        n = int(cfg["workers"])
-        store = RunStore(self.client, run_id)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(store.key("status"))
-        for w in range(n):
-            pipe.hgetall(store.key("node", w, "state"))
-        for w in range(n):
-            pipe.get(store.key("node", w, "head"))
-        pipe.lrange(store.key("node", selected, "recent"), 0, -1)
-        pipe.lrange(store.key("evals"), 0, -1)
-        pipe.xrevrange(store.key("events"), count=EVENT_TAIL)
-        raw = pipe.execute()  # one round trip
-        status = {k.decode(): v.decode() for k, v in raw[0].items()}
-        nodes = [decode_state(h) for h in raw[1 : 1 + n]]
-        versions = [orjson.loads(h)["version"] if h else None for h in raw[1 + n : 1 + 2 * n]]
-        recent = [
-            r
-            for r in (parse_record(x) for x in reversed(raw[1 + 2 * n]))
-            if isinstance(r, IterationRecord)
-        ]
-        evals = [
-            r
-            for r in (parse_record(x) for x in reversed(raw[2 + 2 * n]))
-            if isinstance(r, EvalRecord)
-        ]
-        events = [parse_record(fields[b"r"]) for _, fields in reversed(raw[3 + 2 * n])]
+        view = self.reader.view(run_id, int(cfg["workers"]), selected, EVENT_TAIL)
+        # the version a worker last published is in its state: right wherever its snapshots live
+        versions = [node.get("version") for node in view.nodes]
         now = time.time()
-        started = float(status.get("started", now))
-        end = float(status["finished"]) if "finished" in status else now
+        started = float(view.status.get("started", now))
+        end = float(view.status["finished"]) if "finished" in view.status else now
         return _dashboard(
             run_id,
             cfg,
-            status.get("state", "?"),
+            view.status.get("state", "?"),
             end - started,
-            worker_rows(nodes, versions, now, self.stale_after, self.dead_after),
-            evals,
-            recent,
-            events,
+            worker_rows(view.nodes, versions, now, self.stale_after, self.dead_after),
+            view.evals,
+            view.recent,
+            view.events,
             selected,
         )
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 
 import typer
-from typer import Abort, Exit
-from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer import Abort, Exit, TyperException
 
 from mpls_celery.cli import (
     config_cmd,
     credentials_cmd,
+    down_cmd,
     profile_cmd,
     redis_cmd,
     report_cmd,
@@ -40,7 +40,7 @@ app.add_typer(redis_cmd.app, name="redis")
 app.command("up")(up_cmd.up)
 app.command("status")(runs_cmd.status)
 app.command("runs")(runs_cmd.runs)
-app.command("down")(runs_cmd.down)
+app.command("down")(down_cmd.down)
 app.command("worker")(worker_cmd.worker)
 app.command("credentials")(credentials_cmd.credentials)
 app.command("tui")(tui_cmd.tui)
@@ -62,21 +62,25 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _fail_click(exc: TyperException) -> None:
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.exit(0)  # the help text is already printed
+    code = int(getattr(exc, "exit_code", 1))
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if code == 2 and ctx is not None else ""
+    _fail(getattr(exc, "format_message", exc.__str__)() + hint, code)
+
+
 def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="mpls", standalone_mode=False)
-    except NoArgsIsHelpError:
-        sys.exit(0)  # the help text is already printed
-    except UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        _fail(exc.format_message() + hint, 2)
-    except ClickException as exc:
-        _fail(exc.format_message(), exc.exit_code)
     except (Abort, KeyboardInterrupt):
         _fail("interrupted", 130)
     except Exit as exc:
         sys.exit(exc.exit_code)
+    except TyperException as exc:  # Click's errors, through Typer's public base class
+        _fail_click(exc)
     except MplsError as exc:
         _fail(str(exc), exc.exit_code)
     sys.exit(result if isinstance(result, int) else 0)

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from mpls_celery.cli.output import console, print_json
-from mpls_celery.config.run_config import RunConfig, load_run_config
+from mpls_celery.config.load import load_run_config
+from mpls_celery.config.run_config import RunConfig
 from mpls_celery.config.seed_dirs import write_seed_dir
 from mpls_celery.config.topology_files import build_topology
 from mpls_celery.errors import ConfigError

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from mpls_celery.config.run_config import RunConfig, load_run_config
+from mpls_celery.config.load import load_run_config
+from mpls_celery.config.run_config import RunConfig
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Run YAML file, or a per-worker config directory.")

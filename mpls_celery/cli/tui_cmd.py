@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mpls_celery.errors import RedisUnavailable, RunNotFound
 from mpls_celery.runtime.connection import check_reachable, redis_client
 from mpls_celery.runtime.local_runs import find
 from mpls_celery.runtime.redis_url import resolve_redis_url
@@ -36,7 +38,12 @@ def tui(
         source = RunDirSource(Path(target))
         create_app(source, source.runs()[0].run_id if source.runs() else None).run()
         return
-    create_app(open_redis_source(redis, dead_after, target), target).run()
+    if target and (os.sep in target or target.startswith(".")):
+        raise RunNotFound(f"no run directory or run id named {target!r}")
+    source = open_redis_source(redis, dead_after, target)
+    if target and target not in {run.run_id for run in source.runs()}:
+        raise RunNotFound(f"no run directory or run id named {target!r}; `mpls runs` lists runs")
+    create_app(source, target).run()
 
 
 def open_redis_source(
@@ -49,7 +56,12 @@ def open_redis_source(
     settings = load_settings()
     local = find(settings, run_id) if run_id and not (redis or settings.redis_url) else None
     url = local.redis_url if local else resolve_redis_url(settings, redis)
-    check_reachable(url, settings)
+    try:
+        check_reachable(url, settings)
+    except RedisUnavailable as exc:
+        if run_id:  # a name that is no directory: say both what is missing and what is down
+            raise RunNotFound(f"no run directory named {run_id!r}, and {exc}") from None
+        raise
     return RedisSource(
         redis_client(url, settings, timeout=1.0, retries=0),
         stale_after=dead_after / 3,

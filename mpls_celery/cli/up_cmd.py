@@ -16,6 +16,7 @@ from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.config.yaml_io import validate
 from mpls_celery.errors import MplsError
+from mpls_celery.runtime.connection import validate_url
 from mpls_celery.runtime.launcher import (
     Snapshot,
     UpRequest,
@@ -141,6 +142,8 @@ def up(
     ] = False,
 ) -> None:
     """Start a run: Redis (reachable or embedded), Celery workers, N DFL workers; ends with a summary."""
+    if redis:
+        validate_url(redis)
     settings = load_settings()
     cfg = ro.config_from_flags(
         config,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mpls_celery.config.yaml_io import read_mapping, validate
+from mpls_celery.config.yaml_io import validate
 from mpls_celery.core.models import MODEL_NAMES
 from mpls_celery.core.step import LinkModel, Mixing, ProgressWindow, PullSees, Semantics
 from mpls_celery.core.strategies import STRATEGY_NAMES
@@ -143,12 +143,3 @@ class RunConfig(_Strict):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
-
-
-def load_run_config(path: Path) -> RunConfig:
-    """A run YAML file, or a seed-style directory of per-worker files."""
-    if path.is_dir():
-        from mpls_celery.config.seed_dirs import load_seed_dir
-
-        return load_seed_dir(path)
-    return validate(RunConfig, read_mapping(path), str(path))

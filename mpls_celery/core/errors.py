@@ -1,9 +1,10 @@
-"""The core's one error type; a subclass of the package's ConfigError so the CLI reports it."""
+"""The core's one error type. A runtime error (exit 1): where a user's input reaches the core
+(building an experiment, reading a topology), that boundary turns it into a ConfigError."""
 
 from __future__ import annotations
 
-from mpls_celery.errors import ConfigError
+from mpls_celery.errors import MplsError
 
 
-class CoreValueError(ConfigError, ValueError):
+class CoreValueError(MplsError, ValueError):
     """Inputs to a core function are inconsistent (shapes, ranges, names)."""

@@ -17,9 +17,9 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import orjson
 import redis
 
-from mpls_celery.errors import ConfigError, MplsError
+from mpls_celery.errors import ConfigError, SecureRunError
+from mpls_celery.runtime.keys import run_key
 from mpls_celery.runtime.private_files import write_private
-from mpls_celery.runtime.store import run_key
 from mpls_celery.settings import Settings
 
 # Read/write key selectors per permission (%R~ / %W~) arrived in Redis 7.0.
@@ -29,10 +29,6 @@ MIN_REDIS = (7, 0)
 # and result keys; pub/sub for remote control and events.
 BROKER_KEYS = ("mpls.*", "_kombu.*", "unacked*", "*.pidbox*", "celery*")
 COMMANDS = ("+@all", "-@dangerous", "-@admin")
-
-
-class SecureRunError(MplsError):
-    exit_code = 2
 
 
 @dataclass(frozen=True)

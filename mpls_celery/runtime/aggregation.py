@@ -9,13 +9,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import orjson
 import torch
 
 from mpls_celery.core.aggregate import stack_copies
 from mpls_celery.errors import PeerUnavailable, SnapshotError
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.layout import Layout
+from mpls_celery.runtime.messages import PullRequest, PullResult
 from mpls_celery.runtime.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -64,45 +64,40 @@ def pull_from_peer(
 
 
 def run_aggregation(
-    store: RunStore,
-    layout: Layout,
-    worker: int,
-    k: int,
-    plan: dict[int, list[int]],
-    emulated: dict[int, float] | None,
-) -> dict[str, object]:
-    """Idempotent: the same inputs rewrite the same keys (the result of (worker, k))."""
+    store: RunStore, layout: Layout, request: PullRequest, compression: str = "lz4"
+) -> PullResult:
+    """Idempotent: the same request rewrites the same keys (the result of (worker, k))."""
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, len(plan))) as pool:
+    emulated = request.emulated_bps or {}
+    with ThreadPoolExecutor(max_workers=max(1, len(request.plan))) as pool:
         futures = [
-            pool.submit(pull_from_peer, store, layout, peer, layers, (emulated or {}).get(peer))
-            for peer, layers in plan.items()
+            pool.submit(pull_from_peer, store, layout, peer, list(layers), emulated.get(peer))
+            for peer, layers in request.plan.items()
         ]
         pulls = [f.result() for f in futures]
     copies: list[list[dict[str, torch.Tensor]]] = [[] for _ in layout]
     for pull in pulls:
         for l_idx, tensors in pull.layers.items():
             copies[l_idx].append(tensors)
-    fields: dict[str, bytes] = {}
+    sums: list[bytes | None] = []
     counts = []
-    for l_idx, layer_copies in enumerate(copies):
+    for layer_copies in copies:
         total, count = stack_copies(layer_copies)
         counts.append(count)
-        if total is not None:
-            fields[f"l{l_idx}"] = encode_tensors(total, {"run": store.run_id, "sum_of": count})
-    measured = {
-        p.peer: p.nbytes / p.seconds
-        for p in pulls
-        if p.nbytes >= MIN_MEASURED_BYTES and p.seconds > 0
-    }
-    meta = {  # the puller folds "speeds" into its link estimates (not under emulation)
-        "counts": counts,
-        "versions": {str(p.peer): p.version for p in pulls},
-        "errors": {str(p.peer): p.error for p in pulls if p.error},
-        "bytes": sum(p.nbytes for p in pulls),
-        "speeds": {str(p): s for p, s in measured.items()},
-        "seconds": time.monotonic() - started,
-    }
-    fields["meta"] = orjson.dumps(meta)
-    store.put_pull_result(worker, k, fields, RESULT_TTL)
-    return meta
+        meta = {"run": store.run_id, "sum_of": count}
+        sums.append(None if total is None else encode_tensors(total, meta, "float32", compression))
+    result = PullResult(  # the puller folds `speeds` into its link estimates (not under emulation)
+        counts=tuple(counts),
+        sums=tuple(sums),
+        versions={p.peer: p.version for p in pulls},
+        errors={p.peer: p.error for p in pulls if p.error},
+        nbytes=sum(p.nbytes for p in pulls),
+        speeds={
+            p.peer: p.nbytes / p.seconds
+            for p in pulls
+            if p.nbytes >= MIN_MEASURED_BYTES and p.seconds > 0
+        },
+        seconds=time.monotonic() - started,
+    )
+    store.put_pull_result(request.worker, request.k, result.to_fields(), RESULT_TTL)
+    return result

@@ -6,8 +6,20 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from mpls_celery.errors import RedisUnavailable
+from mpls_celery.errors import ConfigError, RedisUnavailable
 from mpls_celery.settings import Settings, load_settings
+
+SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def validate_url(url: str) -> str:
+    """A Redis URL the client library will take, or a ConfigError that says what is accepted."""
+    if not url.startswith(SCHEMES) or len(url) <= len(url.split("://", 1)[0]) + 3:
+        raise ConfigError(
+            f"{safe_url(url)!r} is not a Redis URL: use {', '.join(SCHEMES)} "
+            "(e.g. redis://127.0.0.1:6379/0)"
+        )
+    return url
 
 
 def redis_client(
@@ -16,6 +28,7 @@ def redis_client(
     """`retries=0` for readers that poll anyway (the TUI): fail fast, show it, try again.
     rediss:// URLs verify the server against `MPLS_REDIS_CA_CERTS` when it is set."""
     settings = settings or load_settings()
+    validate_url(url)
     kwargs: dict[str, object] = {
         "socket_connect_timeout": timeout,
         "socket_timeout": timeout,  # a hung server surfaces as an error, never a silent hang
@@ -37,7 +50,7 @@ def safe_url(url: str) -> str:
 
 
 def check_reachable(url: str, settings: Settings | None = None, timeout: float = 1.0) -> None:
-    client = redis_client(url, settings, timeout)
+    client = redis_client(url, settings, timeout)  # ConfigError first for a malformed URL
     try:
         client.ping()
     except redis.exceptions.AuthenticationError as exc:

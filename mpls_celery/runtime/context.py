@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import redis
 
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.errors import SecureRunError
 from mpls_celery.experiment import Experiment, build_experiment
-from mpls_celery.runtime.acl import SecureRunError
 from mpls_celery.runtime.connection import redis_client
 from mpls_celery.runtime.layout import Layout, layout_from_json
 from mpls_celery.runtime.options import RuntimeOptions

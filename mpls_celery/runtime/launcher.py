@@ -22,7 +22,7 @@ import numpy as np
 import redis
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.errors import MplsError, RedisUnavailable
+from mpls_celery.errors import RedisUnavailable, RunAborted
 from mpls_celery.experiment import Experiment, build_experiment
 from mpls_celery.runtime.acl import (
     Credentials,
@@ -57,10 +57,6 @@ REDIS_LOST = "its embedded Redis died and could not be restarted"
 # Reasons that mean the run did not end as asked: the summary is written, the exit status is 1.
 FAILED_REASONS = (WORKERS_EXITED, REDIS_LOST)
 STOP_WAIT = 10.0  # seconds finish() waits for workers to stop (after SIGTERM/Ctrl-C too)
-
-
-class RunAborted(MplsError):
-    """The run cannot go on (e.g. its embedded Redis is gone for good)."""
 
 
 class Terminated(Exception):

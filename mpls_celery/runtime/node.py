@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import orjson
 import torch
 
 from mpls_celery.core.aggregate import average_states
@@ -21,20 +20,17 @@ from mpls_celery.core.layering import read_layer, snapshot_state, write_layers
 from mpls_celery.core.step import PeerReport, Progress, PullSees, eval_slice
 from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer, evaluate
-from mpls_celery.errors import MplsError, SnapshotError
+from mpls_celery.errors import SnapshotError, StaleNode
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.context import RunContext
+from mpls_celery.runtime.messages import PullRequest, PullResult
 from mpls_celery.runtime.model_io import load_head, load_version
 from mpls_celery.runtime.store import blend_links
 from mpls_celery.telemetry.records import IterationRecord, parse_record, to_json
 
 log = logging.getLogger(__name__)
 DEFAULT_BPS = 50e6  # prior for a peer whose link was never measured
-EnqueuePull = Callable[[int, dict[int, list[int]], dict[int, float] | None, float], None]
-
-
-class StaleNode(MplsError):
-    """Another process published this worker's next version first; reload from Redis."""
+EnqueuePull = Callable[[PullRequest, float], None]  # the request and its deadline (s)
 
 
 class NodeRuntime:
@@ -138,7 +134,8 @@ class NodeRuntime:
         deadline = max(ctx.options.pull_deadline, 3 * plan.delay)
         emulated = self._emulated_speeds(view, plan) if ctx.experiment.profile else None
         if by_peer:
-            enqueue_pull(k, by_peer, emulated, deadline)
+            wanted = {peer: tuple(layers) for peer, layers in by_peer.items()}
+            enqueue_pull(PullRequest(store.run_id, worker, k, wanted, emulated), deadline)
         pull_started = time.monotonic()
         store.set_node_state(
             worker, state="training", k=k, pid=os.getpid(), host=socket.gethostname()
@@ -148,9 +145,10 @@ class NodeRuntime:
         if self.step.semantics.pull_sees is PullSees.TRAINED:
             self._publish_trained(k, deadline)
         remaining = deadline - (time.monotonic() - pull_started)
-        result = store.wait_pull_result(worker, k, remaining, state="pulling") if by_peer else None
+        fields = store.wait_pull_result(worker, k, remaining, state="pulling") if by_peer else None
+        result = PullResult.from_fields(fields) if fields else None
         waited = time.monotonic() - pull_started
-        pulled_meta = self._average(plan, start, result)
+        self._average(plan, start, result)
         new_state = snapshot_state(self.model)
         progress = self.progress.after(new_state, self.published, self.layers)
         self.published = new_state
@@ -162,7 +160,7 @@ class NodeRuntime:
             epoch=k + 1,
             loss=self.last_loss,
             plan={p: ls for p, ls in by_peer.items()} if result else {},
-            bytes_pulled=float(pulled_meta.get("bytes", 0)),
+            bytes_pulled=float(result.nbytes if result else 0),
             pull_seconds=round(waited if by_peer else 0.0, 4),
             compute_seconds=round(compute, 4),
             peers_reachable=len(view.peers),
@@ -172,7 +170,7 @@ class NodeRuntime:
         if (k + 1) % ctx.options.eval_every == 0 or self._reached_iterations():
             self.accuracy = self._evaluate()
         self.finished = self._reached_iterations()
-        measured = {int(p): float(s) for p, s in (pulled_meta.get("speeds") or {}).items()}
+        measured = dict(result.speeds) if result else {}
         store.emit(
             record,
             links=None if emulated is not None else blend_links(self.known_links, measured),
@@ -185,10 +183,10 @@ class NodeRuntime:
                 last_pull={
                     "peers": len(by_peer),
                     "layers": int(plan.y.sum()),
-                    "bytes": pulled_meta.get("bytes", 0),
+                    "bytes": result.nbytes if result else 0,
                     "seconds": round(waited, 3),
                     "timeout": bool(by_peer) and result is None,
-                    "errors": len(pulled_meta.get("errors", {})),
+                    "errors": len(result.errors) if result else 0,
                 },
                 bandwidth=float(np.mean(view.bandwidth)) if len(view.peers) else None,
             ),
@@ -246,17 +244,15 @@ class NodeRuntime:
         return time.monotonic() - started
 
     def _average(
-        self, plan: Plan, start: list[dict[str, torch.Tensor]], result: dict[str, bytes] | None
-    ) -> dict[str, object]:
+        self, plan: Plan, start: list[dict[str, torch.Tensor]], result: PullResult | None
+    ) -> None:
         """Mix the pulled sums into the model (the shared worker step); without a result the
         model keeps its local update."""
-        if not result or "meta" not in result:
-            return {}
-        meta = orjson.loads(result["meta"])
-        counts = [int(c) for c in meta["counts"]]
+        if result is None:
+            return
+        counts = list(result.counts)
         sums: list[dict[str, torch.Tensor] | None] = []
-        for l_idx, count in enumerate(counts):
-            blob = result.get(f"l{l_idx}")
+        for l_idx, (count, blob) in enumerate(zip(counts, result.sums, strict=True)):
             if count and blob:
                 tensors, _ = decode_tensors(
                     blob, self.ctx.layout[l_idx], {"run": self.ctx.store.run_id}
@@ -269,7 +265,6 @@ class NodeRuntime:
         trained = [read_layer(state, layer) for layer in self.layers]
         mixed = self.step.mix(start, trained, sums, counts, plan.weighting)
         write_layers(self.model, self.layers, mixed)
-        return meta  # type: ignore[no-any-return]
 
     def _encode(self, state: dict[str, torch.Tensor], version: int) -> list[bytes]:
         ctx = self.ctx

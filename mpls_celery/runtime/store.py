@@ -1,25 +1,6 @@
-"""All shared run state in Redis, under `mpls:<run>:`. The one place that knows the key layout.
-
-mpls:runs                             zset run id → created (unix s)
-mpls:<run>:config                     JSON: run config, runtime options, model layout
-mpls:<run>:status                     hash: state, started, finished, ...
-mpls:<run>:node:<i>:head              JSON: version, g, gt, t  (written last: a version is visible
-mpls:<run>:node:<i>:layer:<l>:v<k>    encoded layer             only once all its layers exist)
-mpls:<run>:node:<i>:record            JSON: the iteration record of the head version (written with
-                                      it, so a kill before the record is emitted loses nothing)
-mpls:<run>:node:<i>:trained           JSON: k — with pull_sees: trained, the model trained in
-mpls:<run>:node:<i>:layer:<l>:t<k>    iteration k, read instead of head k until k + 1 is out
-    Head and layers live in the central Redis, or — when the worker's host sets
-    MPLS_SNAPSHOT_REDIS_URL — in that host's own Redis (node state field `store` says which), so a
-    peer's layers travel over the peer's own link.
-mpls:<run>:node:<i>:state             hash: state, k, loss, acc, heartbeat, last pull, pid, host
-mpls:<run>:node:<i>:links             hash: peer → measured bytes/s (EWMA)
-mpls:<run>:node:<i>:gen / :lease      slice generation and the lease of the running slice
-mpls:<run>:pull:<i>:<k>               hash: aggregation result for iteration k (TTL)
-mpls:<run>:node:<i>:recent            list: the worker's last RECENT iteration records
-mpls:<run>:evals                      list: the last RECENT evaluation records
-mpls:<run>:events                     stream of telemetry records (bounded)
-"""
+"""All shared run state of one run in Redis: versions, node state, links, leases, the pull
+mailbox and telemetry writes. Key and queue names come from `keys.py`, the only place that
+knows them; readers that must not write use `reader.py`."""
 
 from __future__ import annotations
 
@@ -32,6 +13,7 @@ import orjson
 import redis
 
 from mpls_celery.runtime.connection import redis_client
+from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state
 from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
 
 # Atomic compare-and-set publish in one round trip: layers, the record of the iteration that made
@@ -79,12 +61,6 @@ return out
 """
 EVENTS_MAXLEN = 20_000  # the launcher drains it to metrics.jsonl continuously
 RECENT = 100
-RUNS_KEY = "mpls:runs"
-
-
-def run_key(run_id: str, *parts: object) -> str:
-    """`mpls:<run>:<part>:<part>…`; also the source of ACL key patterns (parts may be globs)."""
-    return f"mpls:{run_id}:" + ":".join(str(p) for p in parts)
 
 
 @dataclass(frozen=True)
@@ -107,7 +83,8 @@ class RunStore:
     def __init__(self, client: redis.Redis, run_id: str, snapshot_url: str | None = None) -> None:
         self.r = client
         self.run_id = run_id
-        self.prefix = run_key(run_id, "")
+        self.keys = RunKeys(run_id)
+        self.prefix = self.keys.prefix
         self.snapshot_url = snapshot_url or ""  # where this process publishes ('' = central)
         self._clients: dict[str, redis.Redis] = {}
         self._where: dict[int, tuple[str, float]] = {}
@@ -127,7 +104,7 @@ class RunStore:
         if stale:
             pipe = self.r.pipeline(transaction=False)
             for w in stale:
-                pipe.hget(self.key("node", w, "state"), "store")
+                pipe.hget(self.keys.node(w, "state"), "store")
             for w, raw in zip(stale, pipe.execute(), strict=True):
                 self._where[w] = (raw.decode() if raw else "", now)
         return [self._where[w][0] for w in workers]
@@ -135,28 +112,20 @@ class RunStore:
     def snapshot_client(self, worker: int) -> redis.Redis:
         return self._client(self.store_urls([worker])[0])
 
-    # keys ------------------------------------------------------------------------------------
-    def key(self, *parts: object) -> str:
-        return run_key(self.run_id, *parts)
-
-    def layer_key(self, worker: int, layer: int, version: int, kind: str = "v") -> str:
-        """kind 'v': published version; 't': the model trained from that version."""
-        return self.key("node", worker, "layer", layer, f"{kind}{version}")
-
     # run lifecycle -----------------------------------------------------------------------------
     def create(self, config: Mapping[str, Any]) -> None:
         now = time.time()
         pipe = self.r.pipeline()
-        pipe.set(self.key("config"), orjson.dumps(config))
-        pipe.hset(self.key("status"), mapping={"state": "running", "started": now})
+        pipe.set(self.keys.config, orjson.dumps(config))
+        pipe.hset(self.keys.status, mapping={"state": "running", "started": now})
         pipe.zadd(RUNS_KEY, {self.run_id: now})
         pipe.execute()
 
     def exists(self) -> bool:
-        return bool(self.r.exists(self.key("config")))
+        return bool(self.r.exists(self.keys.config))
 
     def config(self) -> dict[str, Any]:
-        raw = self.r.get(self.key("config"))
+        raw = self.r.get(self.keys.config)
         if raw is None:
             from mpls_celery.errors import RunNotFound
 
@@ -165,12 +134,12 @@ class RunStore:
         return data
 
     def status(self) -> dict[str, str]:
-        raw = self.r.hgetall(self.key("status"))
+        raw = self.r.hgetall(self.keys.status)
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def set_status(self, state: str, **fields: object) -> None:
         self.r.hset(
-            self.key("status"), mapping={"state": state, **{k: str(v) for k, v in fields.items()}}
+            self.keys.status, mapping={"state": state, **{k: str(v) for k, v in fields.items()}}
         )
 
     # versions ----------------------------------------------------------------------------------
@@ -192,16 +161,16 @@ class RunStore:
         got there first."""
         gt = list(progress if total is None else total)
         head = orjson.dumps({"version": version, "g": list(progress), "gt": gt, "t": t})
-        new = [self.layer_key(worker, i, version) for i in range(len(layers))]
-        stale = [self.layer_key(worker, i, version - 1, "t") for i in range(len(layers))]
+        new = [self.keys.layer(worker, i, version) for i in range(len(layers))]
+        stale = [self.keys.layer(worker, i, version - 1, "t") for i in range(len(layers))]
         if version >= keep:
-            stale += [self.layer_key(worker, i, version - keep) for i in range(len(layers))]
-        keys = [self.key("node", worker, "head"), self.key("node", worker, "record"), *new, *stale]
+            stale += [self.keys.layer(worker, i, version - keep) for i in range(len(layers))]
+        keys = [self.keys.node(worker, "head"), self.keys.node(worker, "record"), *new, *stale]
         args = [version, mode, head, len(layers), record, *layers]
         if not self._client(self.snapshot_url).eval(_PUBLISH, len(keys), *keys, *args):
             return False
         if self.store_urls([worker])[0] != self.snapshot_url:
-            self.r.hset(self.key("node", worker, "state"), "store", self.snapshot_url)
+            self.r.hset(self.keys.node(worker, "state"), "store", self.snapshot_url)
             self._where[worker] = (self.snapshot_url, time.monotonic())
         return True
 
@@ -214,7 +183,7 @@ class RunStore:
         for url, group in by_store.items():
             pipe = self._client(url).pipeline(transaction=False)
             for w in group:
-                pipe.get(self.key("node", w, "head"))
+                pipe.get(self.keys.node(w, "head"))
             raws.update(zip(group, pipe.execute(), strict=True))
         return [None if raws[w] is None else Head.parse(w, raws[w]) for w in workers]  # type: ignore[arg-type]
 
@@ -226,12 +195,12 @@ class RunStore:
     ) -> tuple[Head | None, list[bytes | None]]:
         """The worker's current head and those layers of that very version (one round trip);
         with `trained`, of the model it trained from that version once that is readable."""
-        prefixes = [self.key("node", worker, "layer", i, "") for i in layers]
+        prefixes = [self.keys.layer_prefix(worker, i) for i in layers]
         reply = self.snapshot_client(worker).eval(
             _READ_VERSION,
             0,
-            self.key("node", worker, "head"),
-            self.key("node", worker, "trained") if trained else "",
+            self.keys.node(worker, "head"),
+            self.keys.node(worker, "trained") if trained else "",
             *prefixes,
         )
         if not reply or reply[0] is None:
@@ -242,23 +211,23 @@ class RunStore:
         """Make the model trained in iteration k readable by pulls (pull_sees: trained) until
         version k + 1 replaces it; False when the head is no longer k."""
         keys = [
-            self.key("node", worker, "head"),
-            self.key("node", worker, "trained"),
-            *(self.layer_key(worker, i, k, "t") for i in range(len(layers))),
+            self.keys.node(worker, "head"),
+            self.keys.node(worker, "trained"),
+            *(self.keys.layer(worker, i, k, "t") for i in range(len(layers))),
         ]
         client = self._client(self.snapshot_url)
         return bool(client.eval(_PUBLISH_TRAINED, len(keys), *keys, k, int(ttl * 1000), *layers))
 
     def last_record(self, worker: int) -> bytes | None:
         """The record of the iteration that made the worker's head version (see publish)."""
-        raw: bytes | None = self.snapshot_client(worker).get(self.key("node", worker, "record"))
+        raw: bytes | None = self.snapshot_client(worker).get(self.keys.node(worker, "record"))
         return raw
 
     def fetch_layers(self, worker: int, version: int, layers: Sequence[int]) -> list[bytes | None]:
         if not layers:
             return []
         values: list[bytes | None] = self.snapshot_client(worker).mget(
-            [self.layer_key(worker, i, version) for i in layers]
+            [self.keys.layer(worker, i, version) for i in layers]
         )
         return values
 
@@ -266,7 +235,7 @@ class RunStore:
     def set_node_state(self, worker: int, beat: bool = True, **fields: object) -> None:
         """`beat`: also refresh the heartbeat (False when someone else writes about a worker)."""
         mapping = _state_mapping(fields, beat)
-        self.r.hset(self.key("node", worker, "state"), mapping=mapping)  # type: ignore[arg-type]
+        self.r.hset(self.keys.node(worker, "state"), mapping=mapping)  # type: ignore[arg-type]
 
     def peer_view(
         self, worker: int, peers: Sequence[int]
@@ -275,8 +244,8 @@ class RunStore:
         snapshot is central (plus one per other snapshot store)."""
         pipe = self.r.pipeline(transaction=False)
         for w in peers:
-            pipe.hgetall(self.key("node", w, "state"))
-        pipe.hgetall(self.key("node", worker, "links"))
+            pipe.hgetall(self.keys.node(w, "state"))
+        pipe.hgetall(self.keys.node(worker, "links"))
         raw = pipe.execute()
         states = [decode_state(h) for h in raw[: len(peers)]]
         for w, state in zip(peers, states, strict=True):
@@ -288,24 +257,24 @@ class RunStore:
         ids = list(workers)
         pipe = self.r.pipeline(transaction=False)
         for w in ids:
-            pipe.hgetall(self.key("node", w, "state"))
+            pipe.hgetall(self.keys.node(w, "state"))
         return [decode_state(raw) for raw in pipe.execute()]
 
     def links(self, worker: int) -> dict[int, float]:
-        raw = self.r.hgetall(self.key("node", worker, "links"))
+        raw = self.r.hgetall(self.keys.node(worker, "links"))
         return {int(k): float(v) for k, v in raw.items()}
 
     def generation(self, worker: int) -> int:
-        raw = self.r.get(self.key("node", worker, "gen"))
+        raw = self.r.get(self.keys.node(worker, "gen"))
         return int(raw) if raw is not None else 0
 
     def advance_generation(self, worker: int, expected: int) -> bool:
         script = "if tonumber(redis.call('GET', KEYS[1]) or '0') == tonumber(ARGV[1]) then " \
                  "redis.call('SET', KEYS[1], ARGV[1] + 1) return 1 end return 0"  # fmt: skip
-        return bool(self.r.eval(script, 1, self.key("node", worker, "gen"), expected))
+        return bool(self.r.eval(script, 1, self.keys.node(worker, "gen"), expected))
 
     def acquire_lease(self, worker: int, token: str, seconds: float) -> bool:
-        key = self.key("node", worker, "lease")
+        key = self.keys.node(worker, "lease")
         if self.r.set(key, token, nx=True, px=int(seconds * 1000)):
             return True
         return self.renew_lease(worker, token, seconds)
@@ -313,34 +282,35 @@ class RunStore:
     def renew_lease(self, worker: int, token: str, seconds: float) -> bool:
         script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
                  "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"  # fmt: skip
-        key = self.key("node", worker, "lease")
+        key = self.keys.node(worker, "lease")
         return bool(self.r.eval(script, 1, key, token, int(seconds * 1000)))
 
     def release_lease(self, worker: int, token: str) -> None:
         script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
                  "return redis.call('DEL', KEYS[1]) end return 0"  # fmt: skip
-        self.r.eval(script, 1, self.key("node", worker, "lease"), token)
+        self.r.eval(script, 1, self.keys.node(worker, "lease"), token)
 
     def lease_holder(self, worker: int) -> str | None:
-        raw = self.r.get(self.key("node", worker, "lease"))
+        raw = self.r.get(self.keys.node(worker, "lease"))
         return raw.decode() if raw is not None else None
 
     def take_over_lease(self, worker: int, holder: str, token: str, seconds: float) -> bool:
         """Replace a lease whose holder is known to be dead (compare-and-set on the holder)."""
         script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
                  "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0"  # fmt: skip
-        key = self.key("node", worker, "lease")
+        key = self.keys.node(worker, "lease")
         return bool(self.r.eval(script, 1, key, holder, token, int(seconds * 1000)))
 
     def lease_ttl(self, worker: int) -> float:
-        ms = self.r.pttl(self.key("node", worker, "lease"))
+        ms = self.r.pttl(self.keys.node(worker, "lease"))
         return max(ms, 0) / 1000
 
     # aggregation results -----------------------------------------------------------------------
     def put_pull_result(self, worker: int, k: int, fields: Mapping[str, bytes], ttl: float) -> None:
-        key = self.key("pull", worker, k)
-        ready = self.key("pull", worker, k, "ready")
-        pipe = self.r.pipeline()
+        """Into the puller's mailbox, which lives where its snapshots live (its host's Redis)."""
+        key = self.keys.pull(worker, k)
+        ready = self.keys.pull_ready(worker, k)
+        pipe = self.snapshot_client(worker).pipeline()
         pipe.delete(key)
         pipe.hset(key, mapping=dict(fields))
         pipe.pexpire(key, int(ttl * 1000))
@@ -352,25 +322,24 @@ class RunStore:
     def wait_pull_result(
         self, worker: int, k: int, timeout: float, **state: object
     ) -> dict[str, bytes] | None:
-        """Block on a Redis list (never on AsyncResult.get) until the result or the deadline; the
-        state update, the wait and the read go in one pipeline (BLPOP blocks server-side). The
+        """Block on a Redis list (never on AsyncResult.get) until the result or the deadline. The
         wait goes in chunks shorter than the clients' socket timeout, which a longer BLPOP would
         hit (and fail the slice) on any slow link."""
-        ready = self.key("pull", worker, k, "ready")
-        result = self.key("pull", worker, k)
+        if state:
+            self.set_node_state(worker, **state)
+        mailbox = self.snapshot_client(worker)
+        ready = self.keys.pull_ready(worker, k)
+        result = self.keys.pull(worker, k)
         deadline = time.monotonic() + timeout
-        chunk = 0.4 * (self.r.connection_pool.connection_kwargs.get("socket_timeout") or 5.0)
+        chunk = 0.4 * (mailbox.connection_pool.connection_kwargs.get("socket_timeout") or 5.0)
         while True:
             remaining = deadline - time.monotonic()
-            pipe = self.r.pipeline(transaction=False)
-            if state:
-                pipe.hset(self.key("node", worker, "state"), mapping=_state_mapping(state))  # type: ignore[arg-type]
-                state = {}
+            pipe = mailbox.pipeline(transaction=False)
             pipe.blpop([ready], timeout=min(max(remaining, 0.01), chunk))
             pipe.hgetall(result)
             raw = pipe.execute()[-1]
             if raw or remaining <= chunk:
-                self.r.delete(result, ready)  # a late result is never applied to a later wait
+                mailbox.delete(result, ready)  # a late result is never applied to a later wait
                 return {key.decode(): value for key, value in raw.items()} or None
 
     # telemetry ---------------------------------------------------------------------------------
@@ -384,22 +353,22 @@ class RunStore:
         worker's state hash) in one round trip."""
         data = to_json(record)
         if isinstance(record, IterationRecord):
-            recent = self.key("node", record.worker, "recent")
+            recent = self.keys.node(record.worker, "recent")
         else:
-            recent = self.key("evals")
+            recent = self.keys.evals
         pipe = self.r.pipeline(transaction=True)  # the record and the state's k land together
-        pipe.xadd(self.key("events"), {"r": data}, maxlen=EVENTS_MAXLEN, approximate=True)
+        pipe.xadd(self.keys.events, {"r": data}, maxlen=EVENTS_MAXLEN, approximate=True)
         pipe.lpush(recent, data)
         pipe.ltrim(recent, 0, RECENT - 1)
         if node_state is not None and isinstance(record, IterationRecord):
-            pipe.hset(self.key("node", record.worker, "state"), mapping=_state_mapping(node_state))  # type: ignore[arg-type]
+            pipe.hset(self.keys.node(record.worker, "state"), mapping=_state_mapping(node_state))  # type: ignore[arg-type]
         if links and isinstance(record, IterationRecord):
-            pipe.hset(self.key("node", record.worker, "links"), mapping=links)  # type: ignore[arg-type]
+            pipe.hset(self.keys.node(record.worker, "links"), mapping=links)  # type: ignore[arg-type]
         pipe.execute()
 
     def read_events(self, after: str = "0-0", count: int = 10_000) -> tuple[list[Record], str]:
         entries = self.r.xrange(
-            self.key("events"), min=f"({after}" if after != "0-0" else "-", count=count
+            self.keys.events, min=f"({after}" if after != "0-0" else "-", count=count
         )
         records = [parse_record(fields[b"r"]) for _, fields in entries]
         last = entries[-1][0].decode() if entries else after
@@ -436,28 +405,11 @@ class RunStore:
         return deleted
 
 
-def list_runs(client: redis.Redis) -> list[tuple[str, float]]:
-    return [
-        (rid.decode(), score) for rid, score in client.zrevrange(RUNS_KEY, 0, -1, withscores=True)
-    ]
-
-
 def _state_mapping(fields: Mapping[str, object], beat: bool = True) -> dict[str, bytes | str]:
     mapping = {k: v if isinstance(v, bytes | str) else orjson.dumps(v) for k, v in fields.items()}
     if beat:
         mapping["heartbeat"] = orjson.dumps(time.time())
     return mapping
-
-
-def decode_state(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
-    """A node state hash as written by set_node_state (JSON values, plain strings kept)."""
-    state: dict[str, Any] = {}
-    for k, v in raw.items():
-        try:
-            state[k.decode()] = orjson.loads(v)
-        except orjson.JSONDecodeError:
-            state[k.decode()] = v.decode(errors="replace")
-    return state
 
 
 def blend_links(

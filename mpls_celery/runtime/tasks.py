@@ -3,7 +3,7 @@ the package lives here, and it logs.
 
   mpls.node.slice(run, worker, gen)       a bounded run of worker's local iterations, then its
                                           continuation (gen + 1); a lease keeps one slice per worker
-  mpls.pull.aggregate(run, worker, k, …)  fetch the planned layers, store sums and counts
+  mpls.pull.aggregate(PullRequest JSON)   fetch the planned layers, store sums and counts
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from mpls_celery.errors import StaleNode
 from mpls_celery.runtime.acl import Credentials, load_credentials
 from mpls_celery.runtime.aggregation import run_aggregation
 from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE, app
 from mpls_celery.runtime.context import RunContext, open_context
 from mpls_celery.runtime.lease import LeaseKeeper, acquire, lease_token
-from mpls_celery.runtime.node import NodeRuntime, StaleNode
+from mpls_celery.runtime.messages import PullRequest
+from mpls_celery.runtime.node import NodeRuntime
 from mpls_celery.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -111,17 +113,10 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
             node = _node(ctx, worker)  # loads data on a process's first slice: under the lease
             budget_end = time.monotonic() + opts.slice_seconds
 
-            def enqueue_pull(
-                k: int,
-                plan: dict[int, list[int]],
-                emulated: dict[int, float] | None,
-                deadline: float,
-            ) -> None:
+            def enqueue_pull(request: PullRequest, deadline: float) -> None:
                 aggregate.apply_async(
-                    args=[run_id, worker, k, {str(p): ls for p, ls in plan.items()},
-                          {str(p): s for p, s in emulated.items()} if emulated else None],
-                    queue=pull_queue(ctx, worker), expires=deadline,
-                )  # fmt: skip
+                    args=[request.to_json()], queue=pull_queue(ctx, worker), expires=deadline
+                )
 
             while time.monotonic() < budget_end:
                 if node.finished:
@@ -151,21 +146,14 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
 
 
 @app.task(name="mpls.pull.aggregate", ignore_result=True)  # the result travels via Redis keys
-def aggregate(
-    run_id: str,
-    worker: int,
-    k: int,
-    plan: dict[str, list[int]],
-    emulated: dict[str, float] | None = None,
-) -> dict[str, object]:
-    ctx = _context(run_id, worker)
-    head = ctx.store.head(worker)
-    if head is not None and head.version > k:  # the iteration it was for is over: discard
-        return {"stale": True}
-    peers = {int(p): [int(x) for x in ls] for p, ls in plan.items()}
-    speeds = {int(p): float(s) for p, s in emulated.items()} if emulated else None
+def aggregate(message: dict[str, Any]) -> None:
+    request = PullRequest.from_json(message)
+    ctx = _context(request.run_id, request.worker)
+    head = ctx.store.head(request.worker)
+    if head is not None and head.version > request.k:  # the iteration it was for is over
+        return
     try:
-        return run_aggregation(ctx.store, ctx.layout, worker, k, peers, speeds)
+        run_aggregation(ctx.store, ctx.layout, request, ctx.config.compression)
     except Exception:
-        log.exception("aggregation for worker %s iteration %s failed", worker, k)
+        log.exception("aggregation for worker %s iteration %s failed", request.worker, request.k)
         raise

@@ -7,11 +7,7 @@ from typing import Any, Literal
 
 import orjson
 
-from mpls_celery.errors import MplsError
-
-
-class TelemetryError(MplsError):
-    """A telemetry line that is not a valid record."""
+from mpls_celery.errors import TelemetryError
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,12 @@ SIM = [
         (["topology", "show", "--kind", "random", "--p", "1.5"], "p"),
         (["up", "--workers", "0"], "workers"),
         (["profile", "show", "paper30", "--workers", "0"], "--workers"),
+        (["up", "--redis", "notaurl"], "'notaurl' is not a Redis URL: use redis://, rediss://"),
+        (["up", "--redis", "http://127.0.0.1:6379"], "is not a Redis URL: use redis://"),
+        (["runs", "--redis", "http://127.0.0.1:6379"], "is not a Redis URL"),
+        (["tui", "./runs/no-such-dir"], "no run directory or run id named './runs/no-such-dir'"),
+        (["repro", "lenet"], "unknown preset 'lenet'; choose one of: lenet-full"),
+        ([*SIM, "--mixing", "average"], "mixing: Input should be 'average-then-step'"),
     ],
 )
 def test_bad_flags_get_one_line_and_exit_2(argv, needle, capsys, tmp_path, monkeypatch):
@@ -111,3 +117,16 @@ def test_an_unknown_run_is_named(capsys, redis_url):
 def test_report_on_a_folder_that_is_no_run(capsys, tmp_path: Path):
     code, err = run(["report", str(tmp_path)], capsys)
     assert (code == 2 and "does not exist" in err) or "not a run directory" in err
+
+
+def test_tui_on_a_name_that_is_neither_a_run_dir_nor_a_run(capsys, redis_url):
+    code, err = run(["tui", "no-such-run", "--redis", redis_url], capsys)
+    assert code == 2 and "no run directory or run id named 'no-such-run'" in err
+    code, err = run(["tui", "no-such-run", "--redis", "redis://127.0.0.1:1/0"], capsys)
+    assert code == 2 and "no run directory named 'no-such-run', and cannot reach Redis" in err
+
+
+def test_a_preset_whose_dataset_is_missing_says_so(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLS_DATA_DIR", str(tmp_path))
+    code, err = run(["repro", "nin-cifar10"], capsys)
+    assert code == 2 and err.startswith("error: repro nin-cifar10: cifar10: dataset files")

@@ -17,9 +17,9 @@ import orjson  # noqa: F401
 import torch
 
 with atheris.instrument_imports():
-    from mpls_celery.errors import SnapshotError
+    from mpls_celery.errors import SnapshotError, TelemetryError
     from mpls_celery.runtime.codec import decode_tensors, encode_tensors
-    from mpls_celery.telemetry.records import TelemetryError, parse_record
+    from mpls_celery.telemetry.records import parse_record
 
 SHAPES = {"w": (8, 5), "b": (8,)}
 META = {"run": "r1", "worker": 3, "layer": 1, "version": 7}

@@ -33,7 +33,7 @@ def test_fuzz_target_never_crashes(target, tmp_path):
     corpus = seed_corpus(target, tmp_path / "corpus")
     done = subprocess.run(
         [sys.executable, "-m", "tests.fuzz.atheris_targets", target, f"-runs={RUNS}",
-         "-max_len=4096", "-rss_limit_mb=2048", str(corpus)],
+         "-max_len=4096", "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/", str(corpus)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -69,6 +69,6 @@ def test_every_command_in_the_compose_files_is_supported(capsys, monkeypatch):
 
 
 def test_compose_run_config_is_valid():
-    from mpls_celery.config.run_config import load_run_config
+    from mpls_celery.config.load import load_run_config
 
     assert load_run_config(REPO / "infra" / "run.yaml").workers == 6

@@ -17,7 +17,7 @@ def evaluator(ctx) -> Evaluator:
 
 def test_a_worker_whose_head_cannot_be_read_is_left_out_not_scored_zero(ctx):
     publish_all(ctx)
-    ctx.store.r.delete(ctx.store.layer_key(2, 1, 0))  # worker 2's version 0 loses a layer
+    ctx.store.r.delete(ctx.store.keys.layer(2, 1, 0))  # worker 2's version 0 loses a layer
     record = evaluator(ctx).evaluate(1.0, epoch=0, mean_loss=0.0)
     assert record is not None
     assert record.worker_acc[2] is None

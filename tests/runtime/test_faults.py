@@ -170,7 +170,7 @@ def test_a_worker_whose_own_snapshot_is_corrupt_resumes_from_a_kept_version(redi
     os.kill(pid, signal.SIGSTOP)  # freeze it: its head no longer moves
     try:
         head = store.head(1)
-        store.r.set(store.layer_key(1, 0, head.version), b"not a snapshot")
+        store.r.set(store.keys.layer(1, 0, head.version), b"not a snapshot")
     finally:
         os.kill(pid, signal.SIGKILL)  # its slice is redelivered and must load that version
     summary = run.join(timeout=300)

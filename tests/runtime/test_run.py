@@ -104,3 +104,23 @@ def test_emulated_network_delays_pulls_and_stretches_compute(redis_url, tmp_path
     # (~200 kB) takes > 0.1 s there, far above loopback's < 5 ms.
     assert max(r.pull_seconds for r in pulled) > 0.1
     assert run.store.links(0) == {}  # under emulation nothing is measured
+
+
+def test_the_iteration_options_run_in_the_runtime_too(redis_url, tmp_path):
+    """Every non-default option of spec "Iteration semantics" at once, with the paper30
+    emulation (so `links: shared` stretches the emulated pulls)."""
+    from tests.runtime.helpers import SMALL
+
+    cfg = SMALL.with_overrides(
+        mixing="train-then-average",
+        pull_sees="published",
+        progress_window="version",
+        links="shared",
+        **{"network.profile": "paper30"},
+    )
+    other = cfg.with_overrides(mixing="average-then-step", pull_sees="trained")
+    for config in (cfg, other):
+        run = start_run(redis_url, tmp_path / config.mixing, config=config, iterations=6)
+        summary = run.join()
+        assert [w["iteration"] for w in summary["workers"]] == [6, 6, 6]
+        assert any(r.plan for r in iteration_records(run.store))

@@ -62,14 +62,14 @@ def test_worker_credentials_cannot_overwrite_a_peer(admin_redis, tmp_path):
     with pytest.raises(redis.exceptions.NoPermissionError):
         as_w0.publish(1, 1, [b"forged"], [0.0], 0.0, 2)
     with pytest.raises(redis.exceptions.NoPermissionError):
-        as_w0.r.set(as_w0.layer_key(1, 0, 0), b"forged")
+        as_w0.r.set(as_w0.keys.layer(1, 0, 0), b"forged")
     with pytest.raises(redis.exceptions.NoPermissionError):
         as_w0.set_status("finished")  # the run's status belongs to the launcher
     with pytest.raises(redis.exceptions.NoPermissionError):
         as_w0.r.flushall()
     with pytest.raises(redis.exceptions.NoPermissionError):  # Celery's user sees no model
-        redis.Redis.from_url(creds.broker_url).get(as_w0.layer_key(1, 0, 0))
-    assert admin.get(as_w0.layer_key(1, 0, 0)) == b"w1-layer"  # nothing was lost
+        redis.Redis.from_url(creds.broker_url).get(as_w0.keys.layer(1, 0, 0))
+    assert admin.get(as_w0.keys.layer(1, 0, 0)) == b"w1-layer"  # nothing was lost
 
 
 def test_credentials_command_hands_a_host_only_its_workers(

@@ -12,6 +12,7 @@ from mpls_celery.core.layering import read_layer, snapshot_state
 from mpls_celery.runtime.aggregation import run_aggregation
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.connection import redis_client
+from mpls_celery.runtime.messages import PullRequest, PullResult
 from mpls_celery.runtime.node import NodeRuntime
 from mpls_celery.runtime.store import RunStore
 from tests.runtime.helpers import publish_all
@@ -35,14 +36,14 @@ def test_publish_is_compare_and_set_and_collects_old_versions(ctx):
 def test_aggregation_sums_exactly_the_planned_layers_and_is_idempotent(ctx):
     nodes = publish_all(ctx)
     plan = {1: [0, 1], 2: [1]}
-    first = run_aggregation(ctx.store, ctx.layout, 0, 0, plan, None)
+    first = run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, plan))
     keys_once = sorted(ctx.store.run_keys())
-    result_once = ctx.store.r.hgetall(ctx.store.key("pull", 0, 0))
-    run_aggregation(ctx.store, ctx.layout, 0, 0, plan, None)
+    result_once = ctx.store.r.hgetall(ctx.store.keys.pull(0, 0))
+    run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, plan))
     assert sorted(ctx.store.run_keys()) == keys_once
-    result_twice = ctx.store.r.hgetall(ctx.store.key("pull", 0, 0))
+    result_twice = ctx.store.r.hgetall(ctx.store.keys.pull(0, 0))
     assert result_twice.keys() == result_once.keys()
-    assert first["counts"] == [1, 2]
+    assert first.counts == (1, 2)
     sums, _ = decode_tensors(result_twice[b"l1"], ctx.layout[1])
     expected = {k: nodes[1].published[k] + nodes[2].published[k] for k in ctx.layout[1]}
     for name, tensor in expected.items():
@@ -51,17 +52,17 @@ def test_aggregation_sums_exactly_the_planned_layers_and_is_idempotent(ctx):
 
 def test_a_corrupt_snapshot_is_refused_and_reported_never_averaged(ctx):
     publish_all(ctx)
-    key = ctx.store.layer_key(1, 0, 0)
+    key = ctx.store.keys.layer(1, 0, 0)
     ctx.store.r.set(key, ctx.store.r.get(key)[:-20])
-    meta = run_aggregation(ctx.store, ctx.layout, 0, 0, {1: [0], 2: [0]}, None)
-    assert meta["counts"][0] == 1
-    assert "SnapshotError" in meta["errors"]["1"]
+    result = run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, {1: (0,), 2: (0,)}))
+    assert result.counts[0] == 1
+    assert "SnapshotError" in result.errors[1]
 
 
 def test_a_silent_peer_is_excluded_after_peer_timeout(ctx):
     nodes = publish_all(ctx)
     assert nodes[0]._view(0.0).peers == (1, 2)
-    ctx.store.r.hset(ctx.store.key("node", 2, "state"), "heartbeat", orjson.dumps(time.time() - 3))
+    ctx.store.r.hset(ctx.store.keys.node(2, "state"), "heartbeat", orjson.dumps(time.time() - 3))
     assert nodes[0]._view(0.0).peers == (1,)
 
 
@@ -79,9 +80,9 @@ def test_nan_layer_is_refused_by_a_puller(ctx):
     publish_all(ctx)
     poisoned = {k: torch.full(s, float("nan")) for k, s in ctx.layout[1].items()}
     meta = {"run": "unit", "worker": 2, "layer": 1, "version": 0}
-    ctx.store.r.set(ctx.store.layer_key(2, 1, 0), encode_tensors(poisoned, meta))
-    result = run_aggregation(ctx.store, ctx.layout, 0, 0, {2: [0, 1]}, None)
-    assert result["counts"] == [0, 0] and "NaN" in result["errors"]["2"]
+    ctx.store.r.set(ctx.store.keys.layer(2, 1, 0), encode_tensors(poisoned, meta))
+    result = run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, {2: (0, 1)}))
+    assert result.counts == (0, 0) and "NaN" in result.errors[2]
 
 
 def test_a_pull_wait_longer_than_the_socket_timeout_still_gets_its_result(redis_url):
@@ -97,7 +98,7 @@ def test_a_pull_wait_longer_than_the_socket_timeout_still_gets_its_result(redis_
     finally:
         late.cancel()
     assert store.wait_pull_result(3, 8, timeout=1.0) is None  # the deadline, not an error
-    assert not writer.r.exists(writer.key("pull", 3, 7), writer.key("pull", 3, 7, "ready"))
+    assert not writer.r.exists(writer.keys.pull(3, 7), writer.keys.pull_ready(3, 7))
 
 
 @pytest.mark.parametrize("mixing", ["average-then-step", "train-then-average"])
@@ -136,8 +137,8 @@ def test_simulator_and_runtime_mix_the_same_state(ctx, mixing):
             pulled[l_idx].append(read_layer(nodes[peer].published, me.layers[l_idx]))
     sim_layers = mix_copies(me.step, me.layers, start_state, trained_state, pulled, plan.weighting)
 
-    run_aggregation(ctx.store, ctx.layout, 0, 0, by_peer, None)
-    result = ctx.store.wait_pull_result(0, 0, 5.0)
+    run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, by_peer))
+    result = PullResult.from_fields(ctx.store.wait_pull_result(0, 0, 5.0))
     start = [read_layer(start_state, layer) for layer in me.layers]
     me._average(plan, start, result)
     runtime_state = me.model.state_dict()
@@ -147,3 +148,34 @@ def test_simulator_and_runtime_mix_the_same_state(ctx, mixing):
             assert torch.equal(runtime_state[key], mixed[key]), key
     first = me.layers[0].keys[0]
     assert not torch.equal(sim_layers[0][first], trained_state[first]), "the pull changed nothing"
+
+
+def test_pulls_read_a_peers_trained_model_until_its_next_version_is_out(ctx):
+    """pull_sees: trained — the parameter store holds the trained model of iteration k from
+    the end of local training until version k + 1 replaces it; memory stays bounded."""
+    store = ctx.store
+    assert store.publish(4, 0, [b"v0-a", b"v0-b"], [0.0, 0.0], 0.0, keep=2)
+    assert store.latest_layers(4, [0, 1])[1] == [b"v0-a", b"v0-b"]
+    assert store.publish_trained(4, 0, [b"t0-a", b"t0-b"], ttl=30)
+    head, blobs = store.latest_layers(4, [1, 0])
+    assert head.version == 0 and blobs == [b"t0-b", b"t0-a"]
+    assert store.latest_layers(4, [0], trained=False)[1] == [b"v0-a"]  # evaluations: published
+    assert not store.publish_trained(4, 3, [b"x", b"y"], ttl=30), "only for the head version"
+    assert store.publish(4, 1, [b"v1-a", b"v1-b"], [1.0, 1.0], 1.0, keep=2)
+    assert store.latest_layers(4, [0, 1])[1] == [b"v1-a", b"v1-b"]
+    assert not [k for k in store.run_keys() if b":t0" in k], "the trained copy is collected"
+
+
+def test_pull_messages_survive_celerys_json_and_a_bad_mailbox_is_refused():
+    import json
+
+    request = PullRequest("r", 3, 7, {1: (0, 2), 12: (1,)}, {1: 1e6, 12: 2.5e5})
+    assert PullRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
+    result = PullResult(
+        (1, 0), (b"sum", None), {1: 4}, {2: "PeerUnavailable: x"}, 10, {1: 3.0}, 0.5
+    )
+    assert PullResult.from_fields(result.to_fields()) == result
+    from mpls_celery.errors import SnapshotError
+
+    with pytest.raises(SnapshotError):
+        PullResult.from_fields({"meta": b"[1, 2]"})

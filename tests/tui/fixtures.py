@@ -26,10 +26,11 @@ def populate(
                                      {p: [k % 2, 1] for p in peers}, 1e5, 0.1, 0.05, len(peers))  # fmt: skip
             store.emit(record)
             store.r.set(
-                store.key("node", w, "head"),
+                store.keys.node(w, "head"),
                 orjson.dumps({"version": k + 1, "g": [0.0, 0.0], "t": 0.0}),
             )
-            store.set_node_state(w, state="idle", k=k + 1, loss=record.loss, acc=0.1 * (k + 1),
+            store.set_node_state(w, state="idle", k=k + 1, version=k + 1, loss=record.loss,
+                                 acc=0.1 * (k + 1),
                                  last_pull={"peers": 2, "layers": 3, "bytes": 1e5, "seconds": 0.1})  # fmt: skip
         store.emit(
             EvalRecord(
@@ -46,9 +47,7 @@ def populate(
 
 
 def age(store: RunStore, worker: int, seconds: float) -> None:
-    store.r.hset(
-        store.key("node", worker, "state"), "heartbeat", orjson.dumps(time.time() - seconds)
-    )
+    store.r.hset(store.keys.node(worker, "state"), "heartbeat", orjson.dumps(time.time() - seconds))
 
 
 class StaticSource:

@@ -107,7 +107,7 @@ def test_one_refresh_of_100_workers_is_one_round_trip(redis_url):
     store = populate(plain, "big", workers=100, iterations=3)
     for k in range(2000):  # a busy events stream
         store.r.xadd(
-            store.key("events"), {"r": store.r.lindex(store.key("node", k % 100, "recent"), 0)}
+            store.keys.events, {"r": store.r.lindex(store.keys.node(k % 100, "recent"), 0)}
         )
     pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
     source = RedisSource(redis.Redis(connection_pool=pool))

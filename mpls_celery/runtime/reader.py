@@ -1,0 +1,99 @@
+"""A read-only view of the runs in one Redis, for the dashboard and `mpls status/runs`. It has no
+method that writes, and it knows no key string (those come from keys.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+
+from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, parse_record
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    created: float  # unix s
+    state: str
+    config: dict[str, Any]  # the run config (RunConfig as JSON)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run as the dashboard shows it, read in one round trip."""
+
+    status: dict[str, str]
+    nodes: list[dict[str, Any]]  # state hashes; each carries its worker's published `version`
+    recent: list[IterationRecord]  # the selected worker's last iterations, oldest first
+    evals: list[EvalRecord]  # oldest first
+    events: list[Record]  # the stream's tail, oldest first
+
+
+class RunReader:
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+
+    def runs(self, limit: int = 50) -> list[RunRow]:
+        """Newest first; runs whose keys have expired are left out."""
+        ids = [
+            (rid.decode(), float(score))
+            for rid, score in self._r.zrevrange(RUNS_KEY, 0, limit - 1, withscores=True)
+        ]
+        pipe = self._r.pipeline(transaction=False)
+        for run_id, _ in ids:
+            keys = RunKeys(run_id)
+            pipe.get(keys.config)
+            pipe.hget(keys.status, "state")
+        raw = pipe.execute()
+        rows = []
+        for n, (run_id, created) in enumerate(ids):
+            config, state = raw[2 * n], raw[2 * n + 1]
+            if config is not None:
+                run = orjson.loads(config)["run"]
+                rows.append(RunRow(run_id, created, (state or b"?").decode(), run))
+        return rows
+
+    def config(self, run_id: str) -> dict[str, Any] | None:
+        raw = self._r.get(RunKeys(run_id).config)
+        return None if raw is None else dict(orjson.loads(raw)["run"])
+
+    def status(self, run_id: str) -> dict[str, str]:
+        raw = self._r.hgetall(RunKeys(run_id).status)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def node_states(self, run_id: str, workers: int) -> list[dict[str, Any]]:
+        keys = RunKeys(run_id)
+        pipe = self._r.pipeline(transaction=False)
+        for w in range(workers):
+            pipe.hgetall(keys.node(w, "state"))
+        return [decode_state(raw) for raw in pipe.execute()]
+
+    def view(self, run_id: str, workers: int, selected: int, event_tail: int) -> RunView:
+        keys = RunKeys(run_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hgetall(keys.status)
+        for w in range(workers):
+            pipe.hgetall(keys.node(w, "state"))
+        pipe.lrange(keys.node(selected, "recent"), 0, -1)
+        pipe.lrange(keys.evals, 0, -1)
+        pipe.xrevrange(keys.events, count=event_tail)
+        raw = pipe.execute()
+        n = workers
+        return RunView(
+            status={k.decode(): v.decode() for k, v in raw[0].items()},
+            nodes=[decode_state(h) for h in raw[1 : 1 + n]],
+            recent=[
+                r
+                for r in (parse_record(x) for x in reversed(raw[1 + n]))
+                if isinstance(r, IterationRecord)
+            ],
+            evals=[
+                r
+                for r in (parse_record(x) for x in reversed(raw[2 + n]))
+                if isinstance(r, EvalRecord)
+            ],
+            events=[parse_record(fields[b"r"]) for _, fields in reversed(raw[3 + n])],
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -169,7 +170,7 @@ def analyse(result: dict[str, Any]) -> dict[str, Any]:
     gaps = []  # (start, end) of every pause between two iterations of one worker
     for times in by_worker.values():
         times.sort()
-        gaps += list(zip(times[:-1], times[1:], strict=True))
+        gaps += list(itertools.pairwise(times))
     stalls = {}
     for fault in result["faults"]:
         if fault.happened_at is None or fault.kind == "host-for-good":

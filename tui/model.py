@@ -5,25 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from mpls_celery.telemetry.pulls import pull_counts
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
-
-DONE = ("finished", "stopped")
-
-
-@dataclass(frozen=True)
-class WorkerRow:
-    worker: int
-    state: str  # training / pulling / averaging / idle / queued / finished / stopped / stale / dead
-    k: int
-    version: int | None
-    loss: float | None
-    acc: float | None
-    last_pull: str
-    bandwidth: float | None  # bytes/s estimate used by the scheduler
-    heartbeat_age: float | None
+from mpls_celery.telemetry.worker_table import WorkerRow
 
 
 @dataclass(frozen=True)
@@ -47,54 +32,6 @@ class Dashboard:
     events: list[str] = field(default_factory=list)
     connected: bool = True
     message: str = ""
-
-
-def liveness(state: str, age: float | None, stale_after: float, dead_after: float) -> str:
-    if state in DONE or age is None:
-        return state
-    if age > dead_after:
-        return "dead"
-    if age > stale_after:
-        return "stale"
-    return state
-
-
-def pull_text(pull: dict[str, Any] | None) -> str:
-    if not pull:
-        return "—"
-    text = f"{pull.get('peers', 0)}p×{pull.get('layers', 0)}l {pull.get('bytes', 0) / 1e3:.0f}kB {pull.get('seconds', 0):.2f}s"
-    return text + (" timeout" if pull.get("timeout") else "")
-
-
-def worker_rows(
-    nodes: Sequence[dict[str, Any]],
-    versions: Sequence[int | None],
-    now: float,
-    stale_after: float,
-    dead_after: float,
-) -> list[WorkerRow]:
-    rows = []
-    for worker, (node, version) in enumerate(zip(nodes, versions, strict=True)):
-        beat = node.get("heartbeat")
-        age = max(0.0, now - float(beat)) if beat is not None else None
-        rows.append(
-            WorkerRow(
-                worker=worker,
-                state=liveness(str(node.get("state", "?")), age, stale_after, dead_after),
-                k=int(node.get("k", 0)),
-                version=version,
-                loss=_float(node.get("loss")),
-                acc=_float(node.get("acc")),
-                last_pull=pull_text(node.get("last_pull")),
-                bandwidth=_float(node.get("bandwidth")),
-                heartbeat_age=age,
-            )
-        )
-    return rows
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def heatmap(records: Iterable[IterationRecord]) -> tuple[list[int], list[list[int]]]:

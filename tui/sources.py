@@ -13,7 +13,8 @@ import redis
 from mpls_celery.runtime.reader import RunReader
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics
-from tui.model import Dashboard, event_line, heatmap, history, worker_rows
+from mpls_celery.telemetry.worker_table import worker_rows
+from tui.model import Dashboard, event_line, heatmap, history
 
 EVENT_TAIL = 30
 

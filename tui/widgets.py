@@ -6,15 +6,10 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from tui.model import Dashboard, WorkerRow
+from mpls_celery.telemetry.worker_table import COLUMNS, WorkerRow, worker_cells
+from tui.model import Dashboard
 
 SORT_KEYS = ("worker", "iter", "loss", "acc", "heartbeat")
-STATE_STYLE = {
-    "dead": "bold white on red",
-    "stale": "black on yellow",
-    "finished": "green",
-    "stopped": "dim",
-}
 SHADES = " ░▒▓█"
 
 
@@ -43,17 +38,7 @@ def sort_rows(rows: list[WorkerRow], key: str) -> list[WorkerRow]:
 
 
 class WorkersTable(DataTable[Text | str]):
-    COLUMNS = (
-        "worker",
-        "state",
-        "iter",
-        "version",
-        "loss",
-        "acc",
-        "last pull",
-        "link",
-        "heartbeat",
-    )
+    COLUMNS = COLUMNS
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -65,7 +50,7 @@ class WorkersTable(DataTable[Text | str]):
         """Update cells in place while the row order holds (no cursor events); rebuild otherwise,
         without announcing the programmatic cursor moves as user selections."""
         keys = [str(r.worker) for r in rows]
-        cells = {str(r.worker): _cells(r) for r in rows}
+        cells = {str(r.worker): worker_cells(r) for r in rows}
         if keys == [row.value for row in self.rows]:
             for key, values in cells.items():
                 for column, value in zip(self.COLUMNS, values, strict=True):
@@ -78,20 +63,6 @@ class WorkersTable(DataTable[Text | str]):
             index = next((i for i, r in enumerate(rows) if r.worker == selected), 0)
             if rows:
                 self.move_cursor(row=index, animate=False)
-
-
-def _cells(row: WorkerRow) -> tuple[Text | str, ...]:
-    return (
-        str(row.worker),
-        Text(row.state, style=STATE_STYLE.get(row.state, "")),
-        str(row.k),
-        "—" if row.version is None else str(row.version),
-        "—" if row.loss is None else f"{row.loss:.3f}",
-        "—" if row.acc is None else f"{100 * row.acc:.1f} %",
-        row.last_pull,
-        "—" if row.bandwidth is None else f"{row.bandwidth / 1e6:.1f} MB/s",
-        "—" if row.heartbeat_age is None else f"{row.heartbeat_age:.1f}s",
-    )
 
 
 def sparkline(values: list[float], width: int = 40) -> str:

@@ -3,8 +3,12 @@ per-field overrides, validated into one RunConfig."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -54,6 +58,10 @@ WindowOpt = Annotated[
 LinksOpt = Annotated[
     str | None, typer.Option(help="independent | shared: concurrent pulls share the inbound rate.")
 ]
+Phase2Opt = Annotated[
+    bool | None,
+    typer.Option("--phase2-fill/--no-phase2-fill", help="MPLS Algorithm 1 phase 2 (default on)."),
+]
 DataDirOpt = Annotated[Path | None, typer.Option(help="Datasets root (default: MPLS_DATA_DIR).")]
 
 
@@ -65,44 +73,110 @@ def topology_overrides(topology: str | None, p: float | None) -> dict[str, objec
     return {"topology.kind": "file", "topology.path": topology, "topology.p": p}
 
 
-def build_run_config(config: Path | None, **overrides: object) -> RunConfig:
-    base = load_run_config(config) if config else RunConfig()
-    return base.with_overrides(**overrides)
+SHARED_FLAGS: tuple[tuple[str, Any], ...] = (
+    ("config", ConfigOpt),
+    ("workers", WorkersOpt),
+    ("model", ModelOpt),
+    ("dataset", DatasetOpt),
+    ("topology", TopologyOpt),
+    ("p", ProbOpt),
+    ("partition", PartitionOpt),
+    ("chi", ChiOpt),
+    ("alpha", AlphaOpt),
+    ("seed", SeedOpt),
+    ("lr", LrOpt),
+    ("batch_size", BatchOpt),
+    ("local_steps", StepsOpt),
+    ("tau1", Tau1Opt),
+    ("tau2", Tau2Opt),
+    ("wire_dtype", WireOpt),
+    ("data_dir", DataDirOpt),
+    ("mixing", MixingOpt),
+    ("pull_sees", PullSeesOpt),
+    ("progress_window", WindowOpt),
+    ("links", LinksOpt),
+    ("phase2_fill", Phase2Opt),
+)
 
 
-def config_from_flags(
-    config: Path | None,
-    defaults: dict[str, object],
-    *,
-    topology: str | None,
-    p: float | None,
-    data_dir: Path | None,
-    profile: str | None,
-    partition: str | None,
-    chi: float | None,
-    alpha: float | None,
-    lr: float | None,
-    batch_size: int | None,
-    local_steps: int | None,
-    **flags: object,
-) -> RunConfig:
-    """The run config of a command: --config (or the built-in defaults), then every flag given.
-    `defaults` are the command's own defaults, used only without --config; flag names use
-    RunConfig's dotted keys ('training.lr')."""
-    overrides = {
-        **flags,
-        "data_dir": str(data_dir) if data_dir else None,
-        "network.profile": profile,
-        "partition.kind": partition,
-        "partition.chi": chi,
-        "partition.alpha": alpha,
-        "training.lr": lr,
-        "training.batch_size": batch_size,
-        "training.local_steps": local_steps,
-        **topology_overrides(topology, p),
-    }
-    if config is None:
-        for key, value in defaults.items():
-            if overrides.get(key) is None:
-                overrides[key] = value
-    return build_run_config(config, **overrides)
+@dataclass(frozen=True)
+class RunFlags:
+    """The run-config flags `mpls sim` and `mpls up` share, as given (None = not given)."""
+
+    config: Path | None = None
+    workers: int | None = None
+    model: str | None = None
+    dataset: str | None = None
+    topology: str | None = None
+    p: float | None = None
+    partition: str | None = None
+    chi: float | None = None
+    alpha: float | None = None
+    seed: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    local_steps: int | None = None
+    tau1: float | None = None
+    tau2: float | None = None
+    wire_dtype: str | None = None
+    data_dir: Path | None = None
+    mixing: str | None = None
+    pull_sees: str | None = None
+    progress_window: str | None = None
+    links: str | None = None
+    phase2_fill: bool | None = None
+
+    def to_config(self, defaults: dict[str, object], **extra: object) -> RunConfig:
+        """--config (or the built-in defaults), then every flag given. `defaults` are the
+        command's own defaults, used only without --config; `extra` are command-specific
+        fields in RunConfig's dotted keys ('network.profile')."""
+        overrides = {
+            "workers": self.workers,
+            "model": self.model,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "tau1": self.tau1,
+            "tau2": self.tau2,
+            "wire_dtype": self.wire_dtype,
+            "mixing": self.mixing,
+            "pull_sees": self.pull_sees,
+            "progress_window": self.progress_window,
+            "links": self.links,
+            "phase2_fill": self.phase2_fill,
+            "data_dir": str(self.data_dir) if self.data_dir else None,
+            "partition.kind": self.partition,
+            "partition.chi": self.chi,
+            "partition.alpha": self.alpha,
+            "training.lr": self.lr,
+            "training.batch_size": self.batch_size,
+            "training.local_steps": self.local_steps,
+            **topology_overrides(self.topology, self.p),
+            **extra,
+        }
+        if self.config is None:
+            for key, value in defaults.items():
+                if overrides.get(key) is None:
+                    overrides[key] = value
+        base = load_run_config(self.config) if self.config else RunConfig()
+        return base.with_overrides(**overrides)
+
+
+def with_run_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Declare the shared flags once: the Typer command gets them (after its own options) and
+    its function receives them as one `flags: RunFlags` argument."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "flags"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
+        for name, hint in SHARED_FLAGS
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        flags = RunFlags(**{name: kwargs.pop(name) for name, _ in SHARED_FLAGS})
+        command(flags=flags, **kwargs)
+
+    params = [*own, *shared]
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper

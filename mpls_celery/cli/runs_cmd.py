@@ -16,6 +16,7 @@ from mpls_celery.runtime.connection import check_reachable, redis_client, safe_u
 from mpls_celery.runtime.reader import RunReader, RunRow
 from mpls_celery.runtime.redis_url import candidate_urls
 from mpls_celery.settings import load_settings
+from mpls_celery.telemetry.worker_table import node_rows, rich_worker_table
 
 RedisOpt = Annotated[
     str | None, typer.Option("--redis", help="Redis URL (default: REDIS_URL or the local mpls up).")
@@ -107,14 +108,5 @@ def status(
         return
     console.print(f"run {row.run_id} · {doc['status'].get('state')} · {cfg['algorithm']} · "
                   f"{cfg['model']}/{cfg['dataset']} · Redis {safe_url(url)}")  # fmt: skip
-    table = Table("worker", "state", "iter", "loss", "acc", "heartbeat age")
-    now = time.time()
-    for w, node in enumerate(nodes):
-        beat = node.get("heartbeat")
-        table.add_row(
-            str(w), str(node.get("state", "?")), str(node.get("k", 0)),
-            f"{node['loss']:.3f}" if node.get("loss") is not None else "—",
-            f"{100 * node['acc']:.1f} %" if node.get("acc") is not None else "—",
-            f"{now - float(beat):.1f}s" if beat else "—",
-        )  # fmt: skip
+    table = rich_worker_table(node_rows(nodes, time.time(), dead_after=30.0))
     console.print(table)

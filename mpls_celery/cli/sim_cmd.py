@@ -30,40 +30,15 @@ def parse_algorithms(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+@ro.with_run_flags
 def sim(
+    flags: ro.RunFlags,
     algo: Annotated[
         str, typer.Option(help="Comma-separated algorithms to compare.")
     ] = "mpls,appg,netmax,rand-mpls",
-    config: ro.ConfigOpt = None,
-    workers: ro.WorkersOpt = None,
-    model: ro.ModelOpt = None,
-    dataset: ro.DatasetOpt = None,
     profile: Annotated[
         str | None, typer.Option(help="uniform | random | paper30 | profile YAML")
     ] = None,
-    topology: ro.TopologyOpt = None,
-    p: ro.ProbOpt = None,
-    partition: ro.PartitionOpt = None,
-    chi: ro.ChiOpt = None,
-    alpha: ro.AlphaOpt = None,
-    seed: ro.SeedOpt = None,
-    lr: ro.LrOpt = None,
-    batch_size: ro.BatchOpt = None,
-    local_steps: ro.StepsOpt = None,
-    tau1: ro.Tau1Opt = None,
-    tau2: ro.Tau2Opt = None,
-    wire_dtype: ro.WireOpt = None,
-    phase2_fill: Annotated[
-        bool | None,
-        typer.Option(
-            "--phase2-fill/--no-phase2-fill", help="MPLS Algorithm 1 phase 2 (default on)."
-        ),
-    ] = None,
-    data_dir: ro.DataDirOpt = None,
-    mixing: ro.MixingOpt = None,
-    pull_sees: ro.PullSeesOpt = None,
-    progress_window: ro.WindowOpt = None,
-    links: ro.LinksOpt = None,
     until: Annotated[str | None, typer.Option(help="Virtual duration: 300s, 5m, 1h.")] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Stop after T iterations over all workers.")
@@ -94,31 +69,9 @@ def sim(
     """Simulate algorithms in virtual time on one machine (real SGD, modelled network)."""
     settings = load_settings()
     algorithms = parse_algorithms(algo)
-    cfg = ro.config_from_flags(
-        config,
+    cfg = flags.to_config(
         {"workers": 30, "dataset": "mnist", "network.profile": "paper30"},
-        topology=topology,
-        p=p,
-        data_dir=data_dir,
-        workers=workers,
-        model=model,
-        dataset=dataset,
-        seed=seed,
-        tau1=tau1,
-        tau2=tau2,
-        wire_dtype=wire_dtype,
-        phase2_fill=phase2_fill,
-        profile=profile,
-        partition=partition,
-        chi=chi,
-        alpha=alpha,
-        lr=lr,
-        batch_size=batch_size,
-        local_steps=local_steps,
-        mixing=mixing,
-        pull_sees=pull_sees,
-        progress_window=progress_window,
-        links=links,
+        **{"network.profile": profile},
     )
     horizon = parse_duration(until) if until else (None if epochs else 300.0)
     if eval_every is not None and eval_every <= 0:
@@ -128,7 +81,7 @@ def sim(
         algorithm=algorithms[0],
         until=horizon,
         epochs=epochs,
-        eval_every=eval_every or max((horizon or 300.0) / 60, 0.5),
+        eval_every=eval_every or min(max((horizon or 300.0) / 300, 0.5), 5.0),
         eval_every_epochs=eval_every_epochs,
         eval_samples=eval_samples,
         step_seconds=resolve_step_seconds(cfg, net, step_seconds),

@@ -14,7 +14,6 @@ from rich.table import Table
 from mpls_celery.cli import run_options as ro
 from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
-from mpls_celery.config.yaml_io import validate
 from mpls_celery.errors import MplsError
 from mpls_celery.runtime.connection import validate_url
 from mpls_celery.runtime.launcher import (
@@ -25,6 +24,9 @@ from mpls_celery.runtime.launcher import (
 )
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.settings import load_settings
+from mpls_celery.telemetry.worker_table import node_rows, rich_worker_table
+
+DEAD_AFTER = 30.0  # the tables show a worker silent this long as dead
 
 
 def workers_table(snap: Snapshot) -> Table:
@@ -34,29 +36,8 @@ def workers_table(snap: Snapshot) -> Table:
         if ev
         else ""
     )
-    table = Table(title=f"run {snap.run_id} · {snap.status} · {snap.elapsed:.0f}s{acc}")
-    for col in ("worker", "state", "iter", "loss", "acc", "last pull", "heartbeat"):
-        table.add_column(col)
-    now = time.time()
-    for worker, node in enumerate(snap.nodes):
-        pull = node.get("last_pull") or {}
-        pull_text = (
-            f"{pull.get('peers', 0)}p×{pull.get('layers', 0)}l {pull.get('bytes', 0) / 1e3:.0f} kB "
-            f"{pull.get('seconds', 0):.2f}s" + (" timeout" if pull.get("timeout") else "")
-            if pull
-            else "—"
-        )
-        beat = node.get("heartbeat")
-        table.add_row(
-            str(worker),
-            str(node.get("state", "?")),
-            str(node.get("k", 0)),
-            f"{node['loss']:.3f}" if node.get("loss") is not None else "—",
-            f"{100 * node['acc']:.1f} %" if node.get("acc") is not None else "—",
-            pull_text,
-            f"{now - float(beat):.1f}s" if beat else "—",
-        )
-    return table
+    title = f"run {snap.run_id} · {snap.status} · {snap.elapsed:.0f}s{acc}"
+    return rich_worker_table(node_rows(snap.nodes, time.time(), DEAD_AFTER), title)
 
 
 # Demo defaults for a bare `mpls up` (no --config): enough signal to learn in a minute. The spec's
@@ -64,35 +45,16 @@ def workers_table(snap: Snapshot) -> Table:
 DEMO_LR, DEMO_ITERATIONS = 0.1, 100
 
 
+@ro.with_run_flags
 def up(
-    config: ro.ConfigOpt = None,
-    workers: ro.WorkersOpt = None,
+    flags: ro.RunFlags,
     algo: ro.AlgoOpt = None,
-    model: ro.ModelOpt = None,
-    dataset: ro.DatasetOpt = None,
-    topology: ro.TopologyOpt = None,
-    p: ro.ProbOpt = None,
     network: Annotated[
         str | None,
         typer.Option(
             help="Emulate a profile: uniform | random | paper30 | YAML; 'none' measures real links."
         ),
     ] = None,
-    partition: ro.PartitionOpt = None,
-    chi: ro.ChiOpt = None,
-    alpha: ro.AlphaOpt = None,
-    seed: ro.SeedOpt = None,
-    lr: ro.LrOpt = None,
-    batch_size: ro.BatchOpt = None,
-    local_steps: ro.StepsOpt = None,
-    tau1: ro.Tau1Opt = None,
-    tau2: ro.Tau2Opt = None,
-    wire_dtype: ro.WireOpt = None,
-    data_dir: ro.DataDirOpt = None,
-    mixing: ro.MixingOpt = None,
-    pull_sees: ro.PullSeesOpt = None,
-    progress_window: ro.WindowOpt = None,
-    links: ro.LinksOpt = None,
     iterations: Annotated[
         int | None, typer.Option(min=1, help="Local iterations per worker.")
     ] = None,
@@ -145,52 +107,23 @@ def up(
     if redis:
         validate_url(redis)
     settings = load_settings()
-    cfg = ro.config_from_flags(
-        config,
+    cfg = flags.to_config(
         {"training.lr": DEMO_LR, "training.iterations": DEMO_ITERATIONS},
-        topology=topology,
-        p=p,
-        data_dir=data_dir,
-        workers=workers,
         algorithm=algo,
-        model=model,
-        dataset=dataset,
-        seed=seed,
-        tau1=tau1,
-        tau2=tau2,
-        wire_dtype=wire_dtype,
-        profile=network,
-        partition=partition,
-        chi=chi,
-        alpha=alpha,
-        lr=lr,
-        batch_size=batch_size,
-        local_steps=local_steps,
-        mixing=mixing,
-        pull_sees=pull_sees,
-        progress_window=progress_window,
-        links=links,
-        **{"training.iterations": iterations},
+        **{"network.profile": network, "training.iterations": iterations},
     )
-    option_fields: dict[str, Any] = {
-        "iterations": None
-        if (until or target_acc) and iterations is None
-        else cfg.training.iterations,
-        "until_seconds": parse_duration(until) if until else None,
-        "target_acc": target_acc,
-        "eval_every": cfg.training.eval_every,
-        "slice_seconds": slice_seconds,
-        "pull_deadline": pull_deadline,
-        "queue_mode": queue_mode,
-        "dead_after": dead_after,
-        "min_workers": min_workers,
-        "secure": secure,
-    }
-    options = validate(
-        RuntimeOptions, {k: v for k, v in option_fields.items() if v is not None}, "options"
+    options = RuntimeOptions.for_run(
+        cfg,
+        iterations_given=iterations is not None,
+        until_seconds=parse_duration(until) if until else None,
+        target_acc=target_acc,
+        slice_seconds=slice_seconds,
+        pull_deadline=pull_deadline,
+        queue_mode=queue_mode,
+        dead_after=dead_after,
+        min_workers=min_workers,
+        secure=secure,
     )
-    if options.iterations is None and options.until_seconds is None and options.target_acc is None:
-        options = options.model_copy(update={"iterations": cfg.training.iterations or 30})
     rid = run_id or new_run_id()
     if detach:
         _detach(rid, settings.state_dir)

@@ -40,12 +40,12 @@ from mpls_celery.runtime.local_workers import LocalWorkers
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.redis_url import resolve_redis_url
 from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.telemetry_sink import TelemetrySink
 from mpls_celery.settings import Settings
-from mpls_celery.telemetry.records import EvalRecord, IterationRecord
+from mpls_celery.telemetry.records import EvalRecord
 from mpls_celery.telemetry.rundir import (
     METRICS,
     SUMMARY,
-    append_metrics,
     write_json,
     write_manifest,
 )
@@ -102,7 +102,7 @@ class Launcher:
         self.store: RunStore | None = None
         self.evaluator: Evaluator | None = None
         self.run_dir = request.settings.runs_dir / f"run-{request.run_id}"
-        self._events_after = "0-0"
+        self.sink: TelemetrySink | None = None
         self._last_eval: EvalRecord | None = None
         self._next_eval = 0.0
         self._watchdog: dict[int, float] = {}
@@ -167,6 +167,12 @@ class Launcher:
             self._send_slice(worker, 0)
         self._started = time.monotonic()
 
+    def _sink(self) -> TelemetrySink:
+        assert self.store is not None
+        if self.sink is None:
+            self.sink = TelemetrySink(self.store, self.run_dir)
+        return self.sink
+
     def _register(self) -> None:
         """This run's file for `mpls status/runs/down/tui` (and chaos tests: the Redis pid)."""
         register(
@@ -226,7 +232,7 @@ class Launcher:
             log.warning("Redis is back after %.1f s", time.monotonic() - self._outage_since)
             self._outage_since = None
             self._redis_back_at = time.monotonic()
-        self._drain_events()
+        self._sink().drain()
         elapsed = time.monotonic() - self._started
         self._mark_dead(nodes, elapsed)
         if elapsed >= self._next_eval:
@@ -259,15 +265,6 @@ class Launcher:
         if self.workers is not None and not self.workers.revive():
             return WORKERS_EXITED
         return None
-
-    def _drain_events(self) -> None:
-        assert self.store is not None
-        while True:
-            records, self._events_after = self.store.read_events(self._events_after)
-            iterations = [r for r in records if isinstance(r, IterationRecord)]
-            append_metrics(self.run_dir / METRICS, iterations)
-            if len(records) < 10_000:
-                return
 
     def _silent(self, node: dict[str, Any], now: float, seconds: float) -> bool:
         return now - float(node.get("heartbeat", now)) > seconds
@@ -338,8 +335,7 @@ class Launcher:
         )
         if record is None:
             return None
-        self.store.emit(record)
-        append_metrics(self.run_dir / METRICS, [record])
+        self.store.emit(record)  # the sink writes it to metrics.jsonl with the rest
         self._last_eval = record
         return record
 
@@ -382,8 +378,8 @@ class Launcher:
         ):
             time.sleep(0.5)
             nodes = store.node_states(range(self.req.config.workers))
-        self._drain_events()
         final = self._evaluate(nodes, time.monotonic() - self._started, full=True)
+        self._sink().drain()
         summary = self._summary(reason, nodes, final)
         store.set_status("finished", finished=time.time(), reason=reason)
         store.expire(self.req.options.run_ttl)

@@ -25,11 +25,11 @@ from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.messages import PullRequest, PullResult
 from mpls_celery.runtime.model_io import load_head, load_version
+from mpls_celery.runtime.network import network_for
 from mpls_celery.runtime.store import blend_links
 from mpls_celery.telemetry.records import IterationRecord, parse_record, to_json
 
 log = logging.getLogger(__name__)
-DEFAULT_BPS = 50e6  # prior for a peer whose link was never measured
 EnqueuePull = Callable[[PullRequest, float], None]  # the request and its deadline (s)
 
 
@@ -43,6 +43,7 @@ class NodeRuntime:
         local = exp.data.train.subset(exp.partition.indices[worker])
         self.trainer = LocalTrainer(self.model, local.x, local.y, exp.train_config, seed=cfg.seed)
         self.step = exp.worker_step(worker)
+        self.network = network_for(exp.profile)
         self.version = -1
         self.published: dict[str, torch.Tensor] = {}
         self.progress = Progress.zero(len(self.layers))
@@ -132,7 +133,7 @@ class NodeRuntime:
         plan = self.step.plan(view, rng)
         by_peer = plan.layers_by_peer()
         deadline = max(ctx.options.pull_deadline, 3 * plan.delay)
-        emulated = self._emulated_speeds(view, plan) if ctx.experiment.profile else None
+        emulated = self.network.emulated_bps(self.step, view, plan)
         if by_peer:
             wanted = {peer: tuple(layers) for peer, layers in by_peer.items()}
             enqueue_pull(PullRequest(store.run_id, worker, k, wanted, emulated), deadline)
@@ -173,7 +174,7 @@ class NodeRuntime:
         measured = dict(result.speeds) if result else {}
         store.emit(
             record,
-            links=None if emulated is not None else blend_links(self.known_links, measured),
+            links=blend_links(self.known_links, measured) if self.network.measures else None,
             node_state=dict(
                 state="finished" if self.finished else "idle",
                 k=k + 1,
@@ -194,8 +195,8 @@ class NodeRuntime:
         return record
 
     def _view(self, now: float) -> WorkerView:
-        """Peers with a head, a recent heartbeat and (when emulated) an up link; their link speed
-        from the profile when emulating, else from this worker's measured estimates."""
+        """Peers with a head, a recent heartbeat and a link that is up; speeds from the network
+        (measured estimates, or the emulated profile)."""
         ctx, exp = self.ctx, self.ctx.experiment
         neighbours = list(exp.topology.neighbours(self.worker))
         heads, states, known = ctx.store.peer_view(self.worker, neighbours)
@@ -208,15 +209,10 @@ class NodeRuntime:
             and wall - float(state.get("heartbeat", 0.0)) <= ctx.options.peer_timeout
             and len(head.progress) == len(self.layers)
         ]
-        if exp.profile is not None and alive:
-            up = exp.profile.links_up(self.worker, [h.worker for h in alive], now)
-            alive = [head for head, ok in zip(alive, up, strict=True) if ok]
+        up = self.network.reachable(self.worker, [h.worker for h in alive], now)
+        alive = [head for head, ok in zip(alive, up, strict=True) if ok]
         ids = [h.worker for h in alive]
-        if exp.profile is not None:
-            bandwidth = exp.profile.link_speeds(self.worker, ids, now).tolist()
-        else:
-            prior = float(np.median(list(known.values()))) if known else DEFAULT_BPS
-            bandwidth = [known.get(p, prior) for p in ids]
+        bandwidth = self.network.speeds(self.worker, ids, now, known)
         return self.step.view(
             [
                 PeerReport(h.worker, Progress(np.asarray(h.progress), np.asarray(h.total)), b)
@@ -224,23 +220,10 @@ class NodeRuntime:
             ]
         )
 
-    def _emulated_speeds(self, view: WorkerView, plan: Plan) -> dict[int, float]:
-        """Per peer, the rate that makes the emulated pull take as long as the link model says
-        (its own link's rate, or its share of the inbound rate when links are shared)."""
-        seconds = self.step.pull_seconds(view, plan)
-        sizes = (plan.y * view.layer_bytes[None, :]).sum(axis=1)
-        return {
-            peer: float(size / sec) if sec > 0 else float(b)
-            for peer, size, sec, b in zip(view.peers, sizes, seconds, view.bandwidth, strict=True)
-        }
-
     def _train(self) -> float:
         started = time.monotonic()
         self.last_loss = self.trainer.train()
-        elapsed = time.monotonic() - started
-        profile = self.ctx.experiment.profile
-        if profile is not None:  # emulate a slower device: stretch by 1 / compute speed
-            time.sleep(max(0.0, elapsed * (1.0 / profile.compute(self.worker) - 1.0)))
+        self.network.stretch(self.worker, time.monotonic() - started)
         return time.monotonic() - started
 
     def _average(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.config.yaml_io import validate
 
 
 class RuntimeOptions(BaseModel):
@@ -38,3 +41,16 @@ class RuntimeOptions(BaseModel):
         return self.dead_after if self.dead_after is not None else self.peer_timeout
 
     run_ttl: int = Field(86_400, ge=60, description="seconds a finished run's keys are kept")
+
+    @classmethod
+    def for_run(cls, cfg: RunConfig, iterations_given: bool, **given: Any) -> RuntimeOptions:
+        """The options of `mpls up` (None = not given). A time limit or an accuracy target
+        replaces the iteration limit unless --iterations is given too; with none of the three,
+        the run config's iterations (or 30) end the run."""
+        stops_otherwise = given.get("until_seconds") or given.get("target_acc")
+        fields = {k: v for k, v in given.items() if v is not None}
+        fields["iterations"] = (
+            None if stops_otherwise and not iterations_given else cfg.training.iterations or 30
+        )
+        fields["eval_every"] = cfg.training.eval_every
+        return validate(cls, fields, "options")

@@ -151,7 +151,7 @@ def test_train_then_average_reproduces_the_recorded_metrics_byte_for_byte(tmp_pa
     "option, value",
     [
         ("mixing", "train-then-average"),
-        ("pull_sees", "trained"),
+        ("pull_sees", "published"),
         ("progress_window", "version"),
         ("links", "shared"),
     ],

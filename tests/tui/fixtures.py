@@ -10,7 +10,8 @@ import redis
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord
-from tui.model import Dashboard, WorkerRow
+from mpls_celery.telemetry.worker_table import WorkerRow
+from tui.model import Dashboard
 
 
 def populate(

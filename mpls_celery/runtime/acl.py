@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import orjson
@@ -20,6 +21,7 @@ import redis
 from mpls_celery.errors import ConfigError, SecureRunError
 from mpls_celery.runtime.keys import run_key
 from mpls_celery.runtime.private_files import write_private
+from mpls_celery.runtime.replies import text
 from mpls_celery.settings import Settings
 
 # Read/write key selectors per permission (%R~ / %W~) arrived in Redis 7.0.
@@ -123,8 +125,8 @@ def require_acl_support(client: redis.Redis) -> None:
 
 def require_default_password(client: redis.Redis) -> None:
     """ACL users protect nothing while anyone can still log in as the password-less default."""
-    flags = client.acl_getuser("default").get("flags", [])
-    if "nopass" in [f.decode() if isinstance(f, bytes) else f for f in flags]:
+    user = cast(dict[str, Any], client.acl_getuser("default") or {})
+    if "nopass" in [text(f) for f in user.get("flags", [])]:
         raise SecureRunError(
             "--secure: this Redis lets anyone in as the default user without a password; "
             "set requirepass (or leave --redis out to use an embedded one with a password)"
@@ -161,4 +163,6 @@ def delete_users(client: redis.Redis, run_id: str, workers: int) -> None:
 
 
 def _set_user(client: redis.Redis, user: str, password: str, rules: list[str]) -> None:
-    client.execute_command("ACL", "SETUSER", user, "reset", "on", f">{password}", *rules)
+    client.execute_command(  # type: ignore[no-untyped-call]
+        "ACL", "SETUSER", user, "reset", "on", f">{password}", *rules
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]  # kombu exports it untyped
 
 from mpls_celery.runtime.redis_url import resolve_redis_url
 from mpls_celery.settings import Settings, load_settings

@@ -70,10 +70,10 @@ def encode_tensors(
         "wire_dtype": wire_dtype,
         "tensors": specs,
         "nbytes": int(raw.size),
-        "crc32": zlib.crc32(memoryview(raw)) & 0xFFFFFFFF,
+        "crc32": zlib.crc32(raw.data) & 0xFFFFFFFF,
     }
     head = orjson.dumps(header)
-    return MAGIC + _HEADER_LEN.pack(len(head)) + head + payload
+    return bytes(MAGIC + _HEADER_LEN.pack(len(head)) + head + payload)
 
 
 def read_header(blob: bytes) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def decode_tensors(
         raw = _unshuffle(shuffled, itemsize).reshape(-1) if nbytes else np.zeros(0, np.uint8)
     else:
         raise SnapshotError(f"unknown compression {compression!r}")
-    if zlib.crc32(memoryview(raw)) & 0xFFFFFFFF != header["crc32"]:
+    if zlib.crc32(raw.data) & 0xFFFFFFFF != header["crc32"]:
         raise SnapshotError("snapshot checksum mismatch")
     flat = torch.from_numpy(raw).view(wire)
     out, offset = {}, 0

@@ -38,7 +38,7 @@ def redis_client(
         kwargs["retry"] = Retry(NoBackoff(), retries)
     if url.startswith("rediss://") and settings.redis_ca_certs:
         kwargs["ssl_ca_certs"] = settings.redis_ca_certs
-    return redis.Redis.from_url(url, **kwargs)  # type: ignore[arg-type]
+    return redis.Redis.from_url(url, **kwargs)
 
 
 def safe_url(url: str) -> str:

@@ -10,6 +10,7 @@ import orjson
 import redis
 
 from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state
+from mpls_celery.runtime.replies import scored, text_hash
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, parse_record
 
 
@@ -38,10 +39,7 @@ class RunReader:
 
     def runs(self, limit: int = 50) -> list[RunRow]:
         """Newest first; runs whose keys have expired are left out."""
-        ids = [
-            (rid.decode(), float(score))
-            for rid, score in self._r.zrevrange(RUNS_KEY, 0, limit - 1, withscores=True)
-        ]
+        ids = scored(self._r.zrevrange(RUNS_KEY, 0, limit - 1, withscores=True))
         pipe = self._r.pipeline(transaction=False)
         for run_id, _ in ids:
             keys = RunKeys(run_id)
@@ -61,8 +59,7 @@ class RunReader:
         return None if raw is None else dict(orjson.loads(raw)["run"])
 
     def status(self, run_id: str) -> dict[str, str]:
-        raw = self._r.hgetall(RunKeys(run_id).status)
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return text_hash(self._r.hgetall(RunKeys(run_id).status))
 
     def node_states(self, run_id: str, workers: int) -> list[dict[str, Any]]:
         keys = RunKeys(run_id)

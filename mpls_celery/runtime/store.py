@@ -14,6 +14,7 @@ import redis
 
 from mpls_celery.runtime.connection import redis_client
 from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state
+from mpls_celery.runtime.replies import blob, blobs, stream_entries, text, text_hash
 from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
 
 # Atomic compare-and-set publish in one round trip: layers, the record of the iteration that made
@@ -135,7 +136,7 @@ class RunStore:
 
     def status(self) -> dict[str, str]:
         raw = self.r.hgetall(self.keys.status)
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return text_hash(raw)
 
     def set_status(self, state: str, **fields: object) -> None:
         self.r.hset(
@@ -166,7 +167,7 @@ class RunStore:
         if version >= keep:
             stale += [self.keys.layer(worker, i, version - keep) for i in range(len(layers))]
         keys = [self.keys.node(worker, "head"), self.keys.node(worker, "record"), *new, *stale]
-        args = [version, mode, head, len(layers), record, *layers]
+        args: list[bytes | str | int] = [version, mode, head, len(layers), record, *layers]
         if not self._client(self.snapshot_url).eval(_PUBLISH, len(keys), *keys, *args):
             return False
         if self.store_urls([worker])[0] != self.snapshot_url:
@@ -220,16 +221,14 @@ class RunStore:
 
     def last_record(self, worker: int) -> bytes | None:
         """The record of the iteration that made the worker's head version (see publish)."""
-        raw: bytes | None = self.snapshot_client(worker).get(self.keys.node(worker, "record"))
+        raw = blob(self.snapshot_client(worker).get(self.keys.node(worker, "record")))
         return raw
 
     def fetch_layers(self, worker: int, version: int, layers: Sequence[int]) -> list[bytes | None]:
         if not layers:
             return []
-        values: list[bytes | None] = self.snapshot_client(worker).mget(
-            [self.keys.layer(worker, i, version) for i in layers]
-        )
-        return values
+        keys = [self.keys.layer(worker, i, version) for i in layers]
+        return blobs(self.snapshot_client(worker).mget(keys))
 
     # node state, links, leases -----------------------------------------------------------------
     def set_node_state(self, worker: int, beat: bool = True, **fields: object) -> None:
@@ -292,7 +291,7 @@ class RunStore:
 
     def lease_holder(self, worker: int) -> str | None:
         raw = self.r.get(self.keys.node(worker, "lease"))
-        return raw.decode() if raw is not None else None
+        return None if raw is None else text(raw)
 
     def take_over_lease(self, worker: int, holder: str, token: str, seconds: float) -> bool:
         """Replace a lease whose holder is known to be dead (compare-and-set on the holder)."""
@@ -312,7 +311,7 @@ class RunStore:
         ready = self.keys.pull_ready(worker, k)
         pipe = self.snapshot_client(worker).pipeline()
         pipe.delete(key)
-        pipe.hset(key, mapping=dict(fields))
+        pipe.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
         pipe.pexpire(key, int(ttl * 1000))
         pipe.delete(ready)
         pipe.rpush(ready, b"1")
@@ -326,7 +325,7 @@ class RunStore:
         wait goes in chunks shorter than the clients' socket timeout, which a longer BLPOP would
         hit (and fail the slice) on any slow link."""
         if state:
-            self.set_node_state(worker, **state)
+            self.set_node_state(worker, True, **state)
         mailbox = self.snapshot_client(worker)
         ready = self.keys.pull_ready(worker, k)
         result = self.keys.pull(worker, k)
@@ -367,11 +366,11 @@ class RunStore:
         pipe.execute()
 
     def read_events(self, after: str = "0-0", count: int = 10_000) -> tuple[list[Record], str]:
-        entries = self.r.xrange(
-            self.keys.events, min=f"({after}" if after != "0-0" else "-", count=count
+        entries = stream_entries(
+            self.r.xrange(self.keys.events, min=f"({after}" if after != "0-0" else "-", count=count)
         )
         records = [parse_record(fields[b"r"]) for _, fields in entries]
-        last = entries[-1][0].decode() if entries else after
+        last = entries[-1][0] if entries else after
         return records, last
 
     # housekeeping ------------------------------------------------------------------------------

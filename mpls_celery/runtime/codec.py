@@ -1,6 +1,12 @@
-"""Tensors on the wire, without pickle: magic + header JSON + LZ4 frame of byte-shuffled raw
-bytes. Decoding verifies magic, header, expected identity, names/shapes/dtypes, sizes, checksum
-and finiteness, and raises SnapshotError (from the cause) on any failure."""
+"""Tensors on the wire, without pickle: magic + header JSON + payload. Decoding verifies magic,
+header, expected identity, names/shapes/dtypes, sizes, checksum and finiteness, and raises
+SnapshotError (from the cause) on any failure.
+
+Payloads: 'none' is the raw little-endian bytes. 'hi-lz4' (what compression 'lz4' produces where
+it pays) splits each element's most significant byte — sign and exponent, the only byte plane of
+trained weights that compresses (measured: 1.4× on ResNet-18's, the other planes 1.00×) — into an
+LZ4 frame, and keeps the other bytes raw: [u32 frame length][LZ4(high bytes)][low bytes]. It
+costs one pass over a quarter of the bytes instead of a shuffle and LZ4 over all of them."""
 
 from __future__ import annotations
 
@@ -28,18 +34,9 @@ WIRE_DTYPES: dict[str, torch.dtype] = {
 Expected = Mapping[str, tuple[int, ...]]  # tensor name → shape
 
 
-def _shuffle(raw: np.ndarray, itemsize: int) -> bytes:
-    """Group the i-th byte of every element together: floats compress better (FIELD-NOTES)."""
-    return raw.reshape(-1, itemsize).T.tobytes()
-
-
-def _unshuffle(data: bytes | bytearray, itemsize: int) -> np.ndarray:
-    """Inverse of _shuffle; one strided write per byte plane (2-3× faster than .T.copy())."""
-    planes = np.frombuffer(data, dtype=np.uint8).reshape(itemsize, -1)
-    out = np.empty((planes.shape[1], itemsize), dtype=np.uint8)
-    for i in range(itemsize):
-        out[:, i] = planes[i]
-    return out
+# the high-byte plane must shrink at least this much, or the layer goes raw (LZ4 costs CPU)
+MIN_PLANE_RATIO = 1.05
+_FRAME_LEN = struct.Struct("<I")
 
 
 def encode_tensors(
@@ -48,32 +45,83 @@ def encode_tensors(
     wire_dtype: str = "float32",
     compression: str = "lz4",
 ) -> bytes:
-    """'lz4': byte-shuffle + LZ4 frame (fewer bytes for slow links); 'none': raw bytes (loopback
-    and fast LANs, where LZ4's ~1 GB/s costs more time than its ~8 % saving buys)."""
+    """'lz4': the high-byte plane LZ4-compressed where that pays (fewer bytes for slow links);
+    'none': raw bytes (loopback and fast LANs). The actual payload kind is in the header."""
     dtype = WIRE_DTYPES[wire_dtype]
     itemsize = torch.empty(0, dtype=dtype).element_size()
     specs, chunks = [], []
+    crc = 0
     for name, tensor in tensors.items():
         flat = tensor.detach().to(dtype).contiguous().reshape(-1)
-        chunks.append(flat.view(torch.uint8).numpy())
+        chunk = flat.view(torch.uint8).numpy()
+        crc = zlib.crc32(chunk.data, crc)
+        chunks.append(chunk)
         specs.append({"name": name, "shape": list(tensor.shape)})
-    raw = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint8)
-    if compression == "lz4":
-        payload = lz4.frame.compress(  # our CRC covers the data: no second LZ4 checksum
-            _shuffle(raw, itemsize), compression_level=0, content_checksum=False, block_linked=False
-        )
-    else:
-        payload = raw.tobytes()
+    nbytes = sum(c.size for c in chunks)
+    payload: list[Any] = [c.data for c in chunks]
+    kind = "none"
+    if compression == "lz4" and nbytes:
+        packed = _pack_high_plane(chunks, itemsize)
+        if packed is not None:
+            payload, kind = packed, "hi-lz4"
     header = {
         "meta": dict(meta),
-        "compression": compression,
+        "compression": kind,
         "wire_dtype": wire_dtype,
         "tensors": specs,
-        "nbytes": int(raw.size),
-        "crc32": zlib.crc32(raw.data) & 0xFFFFFFFF,
+        "nbytes": int(nbytes),
+        "crc32": crc & 0xFFFFFFFF,
     }
     head = orjson.dumps(header)
-    return bytes(MAGIC + _HEADER_LEN.pack(len(head)) + head + payload)
+    return b"".join([MAGIC, _HEADER_LEN.pack(len(head)), head, *payload])
+
+
+def _plane_views(data: np.ndarray, itemsize: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Strided views of `data` (uint8, little-endian elements): the high byte of each element,
+    and the rest as few wide planes (two low bytes as one uint16 plane), so gathering and
+    scattering them are a handful of vectorised copies."""
+    high = data[itemsize - 1 :: itemsize]
+    if itemsize == 4:
+        return high, [data.view(np.uint16)[0::2], data[2::4]]
+    return high, [data[0::2]]
+
+
+def _pack_high_plane(chunks: list[np.ndarray], itemsize: int) -> list[Any] | None:
+    views = [_plane_views(c, itemsize) for c in chunks]
+    high = np.concatenate([h for h, _ in views])
+    frame = lz4.frame.compress(  # our CRC covers the data: no second LZ4 checksum
+        high.data, compression_level=0, content_checksum=False, block_linked=False
+    )
+    if len(frame) * MIN_PLANE_RATIO > high.size:
+        return None
+    lows = [np.concatenate([lows[i] for _, lows in views]) for i in range(len(views[0][1]))]
+    return [_FRAME_LEN.pack(len(frame)), frame, *(low.data for low in lows)]
+
+
+def _unpack_high_plane(body: memoryview, nbytes: int, itemsize: int) -> np.ndarray:
+    count = nbytes // itemsize
+    if len(body) < _FRAME_LEN.size:
+        raise SnapshotError("snapshot payload is truncated")
+    (frame_len,) = _FRAME_LEN.unpack_from(body)
+    frame_end = _FRAME_LEN.size + frame_len
+    if frame_end > len(body) or len(body) - frame_end != count * (itemsize - 1):
+        raise SnapshotError(f"snapshot payload is {len(body)} bytes, its layout needs more")
+    try:
+        decompressor = lz4.frame.LZ4FrameDecompressor()
+        high = decompressor.decompress(body[_FRAME_LEN.size : frame_end], max_length=count + 1)
+    except RuntimeError as exc:
+        raise SnapshotError("snapshot payload is not a valid LZ4 frame") from exc
+    if len(high) != count or (count and not decompressor.eof):
+        raise SnapshotError(f"snapshot high bytes are {len(high)}+, expected {count}")
+    out = np.empty(nbytes, dtype=np.uint8)
+    high_view, low_views = _plane_views(out, itemsize)
+    high_view[:] = np.frombuffer(high, dtype=np.uint8)
+    offset = frame_end
+    for view in low_views:
+        size = view.size * view.itemsize
+        view[:] = np.frombuffer(body[offset : offset + size], dtype=view.dtype)
+        offset += size
+    return out
 
 
 def read_header(blob: bytes) -> dict[str, Any]:
@@ -128,20 +176,13 @@ def decode_tensors(
     if header["nbytes"] != nbytes:
         raise SnapshotError(f"snapshot declares {header['nbytes']} bytes, shapes need {nbytes}")
     body = memoryview(blob)[header["_payload_at"] :]
-    compression = header.get("compression", "lz4")
+    compression = header.get("compression")
     if compression == "none":
         if len(body) != nbytes:
             raise SnapshotError(f"snapshot payload is {len(body)} bytes, expected {nbytes}")
         raw = np.frombuffer(body, dtype=np.uint8).copy()
-    elif compression == "lz4":
-        try:
-            decompressor = lz4.frame.LZ4FrameDecompressor()
-            shuffled = decompressor.decompress(body, max_length=nbytes + 1)
-        except RuntimeError as exc:
-            raise SnapshotError("snapshot payload is not a valid LZ4 frame") from exc
-        if len(shuffled) != nbytes or (nbytes and not decompressor.eof):
-            raise SnapshotError(f"snapshot payload is {len(shuffled)}+ bytes, expected {nbytes}")
-        raw = _unshuffle(shuffled, itemsize).reshape(-1) if nbytes else np.zeros(0, np.uint8)
+    elif compression == "hi-lz4":
+        raw = _unpack_high_plane(body, nbytes, itemsize)
     else:
         raise SnapshotError(f"unknown compression {compression!r}")
     if zlib.crc32(raw.data) & 0xFFFFFFFF != header["crc32"]:

@@ -4,6 +4,7 @@ knows them; readers that must not write use `reader.py`."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,26 +18,33 @@ from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state
 from mpls_celery.runtime.replies import blob, blobs, stream_entries, text, text_hash
 from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
 
-# Atomic compare-and-set publish in one round trip: layers, the record of the iteration that made
-# the version, then the head; then collect version - keep (and the trained copy of the iteration
-# just ended). Modes: 'next' needs head v - 1 (or none for v = 0); 'seed' any older head (a worker
-# moved to a new snapshot store); 'repair' head v itself (its layers were found corrupt).
+# Atomic compare-and-set publish. The layers arrive first under this writer's own temporary keys
+# (plain pipelined SETs: big values never pass through Lua); the script then checks the head and
+# renames them into place with the record and the head, or drops them; then it collects version
+# - keep (and the trained copy of the iteration just ended). Modes: 'next' needs head v - 1 (or
+# none for v = 0); 'seed' any older head (a worker moved to a new snapshot store); 'repair' head
+# v itself (its layers were found corrupt). KEYS: head, record, n temporaries, n finals, stale.
 _PUBLISH = """
 local cur = redis.call('GET', KEYS[1])
 local curv = -1
 if cur then curv = cjson.decode(cur)['version'] end
 local v = tonumber(ARGV[1])
 local mode = ARGV[2]
+local n = tonumber(ARGV[4])
 if not (curv == v - 1 or (mode == 'seed' and curv < v) or (mode == 'repair' and curv == v)) then
+  for i = 1, n do redis.call('DEL', KEYS[2 + i]) end
   return 0
 end
-local n = tonumber(ARGV[4])
-for i = 1, n do redis.call('SET', KEYS[2 + i], ARGV[5 + i]) end
+for i = 1, n do
+  redis.call('RENAME', KEYS[2 + i], KEYS[2 + n + i])
+  redis.call('PERSIST', KEYS[2 + n + i])
+end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[5]) end
 redis.call('SET', KEYS[1], ARGV[3])
-for i = 3 + n, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 3 + 2 * n, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 """
+TEMP_TTL_MS = 120_000  # temporaries of a writer killed mid-publish expire by themselves
 # The trained model of iteration k, readable until version k + 1 is published; only while the
 # worker's head is still k (a stale process writes nothing). KEYS: head, trained, layers t<k>.
 _PUBLISH_TRAINED = """
@@ -46,20 +54,8 @@ for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[2]) end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 """
-# A peer's latest head and the requested layers of exactly that version — or of the model it
-# trained from that version, when that is readable — in one round trip. No declared KEYS: EVAL
-# declares its keys read-write, which a read-only ACL user may not touch.
-_READ_VERSION = """
-local head = redis.call('GET', ARGV[1])
-if not head then return {false} end
-local name = 'v' .. cjson.decode(head)['version']
-local trained = false
-if ARGV[2] ~= '' then trained = redis.call('GET', ARGV[2]) end
-if trained and tonumber(trained) >= cjson.decode(head)['version'] then name = 't' .. trained end
-local out = {head, name}
-for i = 3, #ARGV do out[i] = redis.call('GET', ARGV[i] .. name) end
-return out
-"""
+# a version can be collected between reading its head and its layers: read again
+READ_ATTEMPTS = 3
 EVENTS_MAXLEN = 20_000  # the launcher drains it to metrics.jsonl continuously
 RECENT = 100
 
@@ -166,9 +162,15 @@ class RunStore:
         stale = [self.keys.layer(worker, i, version - 1, "t") for i in range(len(layers))]
         if version >= keep:
             stale += [self.keys.layer(worker, i, version - keep) for i in range(len(layers))]
-        keys = [self.keys.node(worker, "head"), self.keys.node(worker, "record"), *new, *stale]
-        args: list[bytes | str | int] = [version, mode, head, len(layers), record, *layers]
-        if not self._client(self.snapshot_url).eval(_PUBLISH, len(keys), *keys, *args):
+        token = secrets.token_hex(6)
+        temps = [self.keys.node(worker, f"tmp:{token}:{i}") for i in range(len(layers))]
+        keys = [self.keys.node(worker, "head"), self.keys.node(worker, "record"), *temps, *new]
+        args: list[bytes | str | int] = [version, mode, head, len(layers), record]
+        pipe = self._client(self.snapshot_url).pipeline(transaction=False)
+        for temp, blob_ in zip(temps, layers, strict=True):
+            pipe.set(temp, blob_, px=TEMP_TTL_MS)
+        pipe.eval(_PUBLISH, len(keys) + len(stale), *keys, *stale, *args)
+        if not pipe.execute()[-1]:
             return False
         if self.store_urls([worker])[0] != self.snapshot_url:
             self.r.hset(self.keys.node(worker, "state"), "store", self.snapshot_url)
@@ -194,19 +196,25 @@ class RunStore:
     def latest_layers(
         self, worker: int, layers: Sequence[int], trained: bool = True
     ) -> tuple[Head | None, list[bytes | None]]:
-        """The worker's current head and those layers of that very version (one round trip);
-        with `trained`, of the model it trained from that version once that is readable."""
+        """The worker's current head and those layers of that very version; with `trained`, of
+        the model it trained from that version once that is readable. Two round trips (the
+        head, then the layers); read again if that version was collected in between."""
+        client = self.snapshot_client(worker)
         prefixes = [self.keys.layer_prefix(worker, i) for i in layers]
-        reply = self.snapshot_client(worker).eval(
-            _READ_VERSION,
-            0,
-            self.keys.node(worker, "head"),
-            self.keys.node(worker, "trained") if trained else "",
-            *prefixes,
-        )
-        if not reply or reply[0] is None:
-            return None, []
-        return Head.parse(worker, reply[0]), [b if b else None for b in reply[2:]]
+        for attempt in range(READ_ATTEMPTS):
+            wanted = ["head", "trained"] if trained else ["head"]
+            raw_head, *raw_rest = blobs(client.mget([self.keys.node(worker, k) for k in wanted]))
+            raw_trained = raw_rest[0] if raw_rest else None
+            if raw_head is None:
+                return None, []
+            head = Head.parse(worker, raw_head)
+            name = f"v{head.version}"
+            if raw_trained is not None and int(raw_trained) >= head.version:
+                name = f"t{int(raw_trained)}"
+            values = blobs(client.mget([prefix + name for prefix in prefixes])) if layers else []
+            if all(v is not None for v in values) or attempt == READ_ATTEMPTS - 1:
+                return head, values
+        raise AssertionError("unreachable")
 
     def publish_trained(self, worker: int, k: int, layers: Sequence[bytes], ttl: float) -> bool:
         """Make the model trained in iteration k readable by pulls (pull_sees: trained) until

@@ -98,3 +98,41 @@ def test_uncompressed_payload_round_trips_and_is_verified():
         decode_tensors(blob[:-4], SHAPES)
     with pytest.raises(SnapshotError, match="checksum"):
         decode_tensors(blob[:-4] + b"\x00\x00\x80\x7f", SHAPES)
+
+
+@pytest.mark.parametrize("wire", ["float32", "bfloat16"])
+def test_trained_weights_send_their_high_bytes_compressed_and_round_trip(wire):
+    """The sign/exponent byte of trained weights compresses (float16's high byte holds mantissa
+    bits too, and mostly does not); the payload says how it was sent."""
+    from mpls_celery.runtime.codec import read_header
+
+    layer = {"w": torch.randn(64, 64) * 0.01, "b": torch.randn(64) * 0.01}
+    blob = encode_tensors(layer, META, wire)
+    assert read_header(blob)["compression"] == "hi-lz4"
+    raw = (
+        sum(t.numel() for t in layer.values())
+        * torch.empty(0, dtype=getattr(torch, wire)).element_size()
+    )
+    assert len(blob) < raw  # fewer bytes than the raw payload alone
+    out, _ = decode_tensors(blob, {"w": (64, 64), "b": (64,)}, META)
+    expect = {k: v.to(getattr(torch, wire)).float() for k, v in layer.items()}
+    for name in layer:
+        assert torch.equal(out[name], expect[name])
+    for cut in (1, 100, len(blob) // 2):
+        with pytest.raises(SnapshotError):
+            decode_tensors(blob[:-cut], {"w": (64, 64), "b": (64,)})
+    flipped = bytearray(blob)
+    flipped[-1] ^= 0x01  # a low byte: only the checksum can tell
+    with pytest.raises(SnapshotError, match="checksum"):
+        decode_tensors(bytes(flipped), {"w": (64, 64), "b": (64,)})
+
+
+def test_bytes_that_do_not_compress_go_raw():
+    from mpls_celery.runtime.codec import read_header
+
+    noise = {"w": torch.from_numpy(np.random.default_rng(0).random(4096, dtype=np.float32) * 8 - 4)}
+    noise["w"] = noise["w"] * torch.exp2(torch.randint(-60, 60, (4096,)).float())
+    blob = encode_tensors(noise, META)
+    assert read_header(blob)["compression"] == "none"
+    out, _ = decode_tensors(blob, {"w": (4096,)})
+    assert torch.equal(out["w"], noise["w"])

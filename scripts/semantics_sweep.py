@@ -18,6 +18,7 @@ import itertools
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.core.step import LinkModel, Mixing, ProgressWindow, PullSees
@@ -102,6 +103,32 @@ def markdown(result: dict[str, object], checkpoints: list[int]) -> str:
     return "\n".join(lines)
 
 
+def evidence_table(results: list[dict[str, Any]], epoch: int) -> str:
+    """One row per variant: each algorithm's mean accuracy at `epoch`, the spread between the
+    best and the worst, and whether APPG is at least as good as NetMax (the paper's evidence)."""
+    algos = list(results[0]["accuracy"])
+    lines = [
+        "| mixing / pull_sees / progress_window / links | "
+        + " | ".join(algos)
+        + " | spread | APPG ≥ NetMax |",
+        "|---" * (len(algos) + 3) + "|",
+    ]
+    for result in results:
+        row = {a: result["accuracy"][a].get(str(epoch)) for a in algos}
+        accs = {a: 100 * v[0] for a, v in row.items() if v is not None}
+        spread = max(accs.values()) - min(accs.values()) if accs else float("nan")
+        appg_ok = accs.get("appg", 0.0) >= accs.get("netmax", 0.0)
+        cells = [f"{accs[a]:.1f}" if a in accs else "—" for a in algos]
+        lines.append(
+            f"| {result['variant']} | "
+            + " | ".join(cells)
+            + f" | {spread:.1f} | "
+            + ("yes" if appg_ok else "no")
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--topology", choices=("full", "random", "ring"), default="full")
@@ -113,7 +140,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/sweep"))
+    parser.add_argument("--table", type=Path, help="print the evidence table of a sweep.json")
+    parser.add_argument("--table-epoch", type=int, default=10_000)
     args = parser.parse_args()
+    if args.table:
+        print(evidence_table(json.loads(args.table.read_text()), args.table_epoch))
+        return
     args.algos = args.algos.split(",")
     variants = all_variants() if args.variants == "all" else args.variants.split(",")
     checkpoints = [c for c in map(int, args.checkpoints.split(",")) if c <= args.epochs]

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.runtime.connection import redis_client
 from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.launcher import UpRequest, run_up
+from mpls_celery.runtime.layout import layout_of, layout_to_json
 from mpls_celery.runtime.node import NodeRuntime
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.store import RunStore
@@ -82,3 +85,25 @@ def publish_all(ctx: RunContext) -> list[NodeRuntime]:
     for node in nodes:
         ctx.store.set_node_state(node.worker, state="idle")
     return nodes
+
+
+def make_context(
+    client: redis.Redis,
+    run_id: str,
+    options: RuntimeOptions,
+    config: RunConfig = SMALL,
+    snapshot_url: str | None = None,
+) -> RunContext:
+    """A run created in Redis and its context, as a Celery process would load it."""
+    store = RunStore(client, run_id, snapshot_url=snapshot_url)
+    context = RunContext(store, config, options, [], time.time())
+    exp = context.experiment
+    context.layout = layout_of(exp.layers, exp.new_model().state_dict())
+    store.create(
+        {
+            "run": config.model_dump(mode="json"),
+            "options": {},
+            "layout": layout_to_json(context.layout),
+        }
+    )
+    return context

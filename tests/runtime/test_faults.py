@@ -4,6 +4,7 @@ asserts a wall-clock time, only outcomes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -272,7 +273,9 @@ def test_a_kill_between_publishing_a_version_and_its_record_loses_no_record(ctx)
 
 
 # 8 -------------------------------------------------------------------------------------------
-def test_sigterm_while_redis_is_gone_stops_everything_and_writes_a_summary(tmp_path):
+@contextlib.contextmanager
+def run_whose_redis_dies(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A local run on a Redis of the test's own, which is killed (SIGKILL) once the run moves."""
     server = EmbeddedRedis().start()
     env = local_env(tmp_path)
     try:
@@ -280,13 +283,18 @@ def test_sigterm_while_redis_is_gone_stops_everything_and_writes_a_summary(tmp_p
         run = wait_for(lambda: local_runs(tmp_path)[0], 120, "the run's local file")
         wait_for(lambda: _head_version(run, 0) >= 3, 120, "worker 0 at version 3")
         started = run_processes(run.run_id)
+        server._kill()
+        yield up, run, env, server.url, started
+    finally:
+        server.stop()
+
+
+def test_sigterm_while_redis_is_gone_stops_everything_and_writes_a_summary(tmp_path):
+    with run_whose_redis_dies(tmp_path) as (up, _, _, _, started):
         assert started
-        server._kill()  # Redis is gone (SIGKILL)
         time.sleep(1.0)
         up.send_signal(signal.SIGTERM)
         out, err = up.communicate(timeout=120)
-    finally:
-        server.stop()
     assert "Traceback" not in err, err[-3000:]
     summary = orjson.loads(out)
     assert summary["reason"].startswith("terminated (SIGTERM)")
@@ -295,17 +303,9 @@ def test_sigterm_while_redis_is_gone_stops_everything_and_writes_a_summary(tmp_p
 
 
 def test_mpls_down_stops_a_local_run_whose_redis_is_gone(tmp_path):
-    server = EmbeddedRedis().start()
-    env = local_env(tmp_path)
-    try:
-        up = mpls_up(env, *TINY, "--iterations", "500", "--redis", server.url)
-        run = wait_for(lambda: local_runs(tmp_path)[0], 120, "the run's local file")
-        wait_for(lambda: _head_version(run, 0) >= 3, 120, "worker 0 at version 3")
-        server._kill()
-        down = mpls(env, "down", run.run_id, "--redis", server.url)
+    with run_whose_redis_dies(tmp_path) as (up, run, env, url, _):
+        down = mpls(env, "down", run.run_id, "--redis", url)
         out, _ = up.communicate(timeout=120)
-    finally:
-        server.stop()
     assert down.returncode == 0, down.stderr
     assert "asked its launcher" in down.stdout
     assert orjson.loads(out)["reason"].startswith("terminated (SIGTERM)")

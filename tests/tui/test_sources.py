@@ -1,17 +1,12 @@
 """The dashboard's Redis source against real Redis servers."""
 
-import time
-
 import pytest
 import redis
 
-from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.embedded_redis import EmbeddedRedis
-from mpls_celery.runtime.layout import layout_of, layout_to_json
 from mpls_celery.runtime.node import NodeRuntime
 from mpls_celery.runtime.options import RuntimeOptions
-from mpls_celery.runtime.store import RunStore
-from tests.runtime.helpers import SMALL
+from tests.runtime.helpers import make_context
 from tui.sources import RedisSource
 
 pytestmark = pytest.mark.integration
@@ -22,17 +17,10 @@ def test_versions_show_when_snapshots_live_in_a_per_host_redis(redis_url):
     the dashboard reads: the version column must still be filled."""
     central = redis.Redis.from_url(redis_url)
     with EmbeddedRedis() as host_redis:
-        store = RunStore(central, "per-host", snapshot_url=host_redis.url)
-        ctx = RunContext(store, SMALL, RuntimeOptions(pull_deadline=0.2), [], time.time())
-        exp = ctx.experiment
-        ctx.layout = layout_of(exp.layers, exp.new_model().state_dict())
-        store.create(
-            {
-                "run": SMALL.model_dump(mode="json"),
-                "options": {},
-                "layout": layout_to_json(ctx.layout),
-            }
+        ctx = make_context(
+            central, "per-host", RuntimeOptions(pull_deadline=0.2), snapshot_url=host_redis.url
         )
+        store = ctx.store
         nodes = [NodeRuntime(ctx, w).resume() for w in range(3)]
         for node in nodes:
             node.iteration(lambda request, deadline: None)

@@ -4,7 +4,7 @@ host workers (restarted two seconds later, as systemd would), SIGKILL of the emb
 one host killed for good — then the same seed without faults. Reports iterations lost, the
 longest stall around each fault, final accuracy against the clean run, and whether anything hung.
 
-    .venv/bin/python scripts/chaos.py --iterations 150 --seed 1
+    .venv/bin/python scripts/chaos.py --iterations 2000 --seed 1
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def analyse(result: dict[str, Any]) -> dict[str, Any]:
         if fault.happened_at is None or fault.kind == "host-for-good":
             continue
         around = [end - start for start, end in gaps if start <= fault.happened_at <= end]
-        stalls[f"{fault.kind} {fault.target}".strip()] = round(max(around, default=0.0), 2)
+        label = f"{fault.kind} {fault.target}".strip() + f" at {fault.happened_at:.0f} s"
+        stalls[label] = round(max(around, default=0.0), 2)
     workers = summary.get("workers", [])
     lost = sum(max(0, int(w["iteration"]) - len(ks.get(w["worker"], ()))) for w in workers)
     return {
@@ -195,7 +196,7 @@ def analyse(result: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--model", default="mlp")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=600.0, help="a run longer than this hung")

@@ -35,6 +35,7 @@ from mpls_celery.runtime.connection import check_reachable, redis_client, safe_u
 from mpls_celery.runtime.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.evaluator import Evaluator
 from mpls_celery.runtime.layout import Layout, layout_of, layout_to_json
+from mpls_celery.runtime.lease import holder_is_dead
 from mpls_celery.runtime.local_runs import LocalRun, register, unregister
 from mpls_celery.runtime.local_workers import LocalWorkers
 from mpls_celery.runtime.options import RuntimeOptions
@@ -281,14 +282,15 @@ class Launcher:
                 continue
             patience = opts.lease_seconds * (3 if node.get("state") == "queued" else 1) + 1.0
             recently = now - self._watchdog.get(worker, 0.0) < patience
-            if (
-                self._silent(node, now, patience)
-                and not recently
-                and self.store.lease_ttl(worker) == 0
-                and not self._slice_waiting(worker)
-            ):
-                self._watchdog[worker] = now
-                self._send_slice(worker, self.store.generation(worker))
+            if recently or self._slice_waiting(worker):
+                continue
+            holder = self.store.lease_holder(worker)
+            if holder is not None and holder_is_dead(holder):  # a process of this host died
+                self.store.release_lease(worker, holder)
+            elif not self._silent(node, now, patience) or self.store.lease_ttl(worker) > 0:
+                continue
+            self._watchdog[worker] = now
+            self._send_slice(worker, self.store.generation(worker))
 
     def _slice_waiting(self, worker: int) -> bool:
         """A slice of this worker already waits in its own queue (per-worker queues only: a

@@ -70,7 +70,7 @@ def run_iterations(ctx: RunContext, iterations: int, enqueue: Any, bookkeeping: 
         for node in nodes:
             if bookkeeping:  # what a slice does around every iteration
                 ctx.store.status()
-                ctx.store.acquire_lease(node.worker, token, 6.0)
+                ctx.store.leases.acquire(node.worker, token, 6.0)
             node.iteration(enqueue)
     return (time.perf_counter() - started) / (iterations * WORKERS)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mpls_celery.errors import ConfigError
-from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE
+from mpls_celery.runtime.keys import host_queues
 
 
 def parse_nodes(text: str) -> list[int]:
@@ -37,9 +37,7 @@ def worker(
 ) -> None:
     """Run `celery -A mpls_celery worker` for this host (thread pool; slices and pulls)."""
     ids = parse_nodes(nodes) if nodes else []
-    queues = [f"mpls.node.{i}" for i in ids] if nodes else [NODE_QUEUE]
-    if pull:
-        queues += [f"mpls.pull.{i}" for i in ids] if nodes else [PULL_QUEUE]
+    queues = host_queues(ids if nodes else None, pulls=pull)
     if redis:
         os.environ["MPLS_REDIS_URL"] = redis
     from mpls_celery.runtime.celery_app import app

@@ -99,5 +99,5 @@ def run_aggregation(
         },
         seconds=time.monotonic() - started,
     )
-    store.put_pull_result(request.worker, request.k, result.to_fields(), RESULT_TTL)
+    store.mailbox.put(request.worker, request.k, result.to_fields(), RESULT_TTL)
     return result

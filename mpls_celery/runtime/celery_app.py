@@ -10,11 +10,9 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 from kombu import Queue  # type: ignore[attr-defined]  # kombu exports it untyped
 
+from mpls_celery.runtime.keys import NODE_QUEUE, PULL_QUEUE
 from mpls_celery.runtime.redis_url import resolve_redis_url
 from mpls_celery.settings import Settings, load_settings
-
-NODE_QUEUE = "mpls.nodes"
-PULL_QUEUE = "mpls.pull"
 
 
 def celery_config(settings: Settings, redis_url: str | None = None) -> dict[str, Any]:

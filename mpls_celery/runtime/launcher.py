@@ -34,8 +34,9 @@ from mpls_celery.runtime.acl import (
 from mpls_celery.runtime.connection import check_reachable, redis_client, safe_url
 from mpls_celery.runtime.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.evaluator import Evaluator
+from mpls_celery.runtime.keys import slice_queue
 from mpls_celery.runtime.layout import Layout, layout_of, layout_to_json
-from mpls_celery.runtime.lease import holder_is_dead
+from mpls_celery.runtime.leases import holder_is_dead
 from mpls_celery.runtime.local_runs import LocalRun, register, unregister
 from mpls_celery.runtime.local_workers import LocalWorkers
 from mpls_celery.runtime.options import RuntimeOptions
@@ -195,11 +196,10 @@ class Launcher:
 
         if self._broker is None:
             self._broker = app.connection_for_write(self.redis_url)
-        per_worker = self.req.options.queue_mode == "per-worker"
         app.send_task(
             "mpls.node.slice",
             args=[self.req.run_id, worker, gen],
-            queue=f"mpls.node.{worker}" if per_worker else "mpls.nodes",
+            queue=slice_queue(worker, self.req.options.per_worker_queues),
             connection=self._broker,
             ignore_result=True,
         )
@@ -284,10 +284,10 @@ class Launcher:
             recently = now - self._watchdog.get(worker, 0.0) < patience
             if recently or self._slice_waiting(worker):
                 continue
-            holder = self.store.lease_holder(worker)
+            holder = self.store.leases.holder(worker)
             if holder is not None and holder_is_dead(holder):  # a process of this host died
-                self.store.release_lease(worker, holder)
-            elif not self._silent(node, now, patience) or self.store.lease_ttl(worker) > 0:
+                self.store.leases.release(worker, holder)
+            elif not self._silent(node, now, patience) or self.store.leases.ttl(worker) > 0:
                 continue
             self._watchdog[worker] = now
             self._send_slice(worker, self.store.generation(worker))
@@ -296,9 +296,9 @@ class Launcher:
         """A slice of this worker already waits in its own queue (per-worker queues only: a
         shared queue is served by every live host, so nothing piles up there)."""
         assert self.store is not None
-        if self.req.options.queue_mode != "per-worker":
+        if not self.req.options.per_worker_queues:
             return False
-        return bool(self.store.r.llen(f"mpls.node.{worker}"))
+        return bool(self.store.r.llen(slice_queue(worker, True)))
 
     def _mark_dead(self, nodes: list[dict[str, Any]], elapsed: float) -> None:
         """A worker silent for dead_after seconds with nobody holding its lease is dead (its host
@@ -316,7 +316,7 @@ class Launcher:
             if worker in self._dead:  # it was dead and reported again
                 log.warning("worker %s is alive again", worker)
                 del self._dead[worker]
-            if self._silent(node, now, opts.dead_seconds) and self.store.lease_ttl(worker) == 0:
+            if self._silent(node, now, opts.dead_seconds) and self.store.leases.ttl(worker) == 0:
                 self._dead[worker] = round(elapsed, 1)
                 node["state"] = "dead"
                 self.store.set_node_state(

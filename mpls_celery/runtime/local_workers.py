@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE
+from mpls_celery.runtime.keys import NODE_QUEUE, PULL_QUEUE
 
 log = logging.getLogger(__name__)
 

@@ -146,7 +146,10 @@ class NodeRuntime:
         if self.step.semantics.pull_sees is PullSees.TRAINED:
             self._publish_trained(k, deadline)
         remaining = deadline - (time.monotonic() - pull_started)
-        fields = store.wait_pull_result(worker, k, remaining, state="pulling") if by_peer else None
+        fields = None
+        if by_peer:
+            store.set_node_state(worker, state="pulling")
+            fields = store.mailbox.wait(worker, k, remaining)
         result = PullResult.from_fields(fields) if fields else None
         waited = time.monotonic() - pull_started
         self._average(plan, start, result)

@@ -37,6 +37,10 @@ class RuntimeOptions(BaseModel):
     secure: bool = Field(False, description="per-worker Redis ACL users (Redis >= 7)")
 
     @property
+    def per_worker_queues(self) -> bool:
+        return self.queue_mode == "per-worker"
+
+    @property
     def dead_seconds(self) -> float:
         return self.dead_after if self.dead_after is not None else self.peer_timeout
 

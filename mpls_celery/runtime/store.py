@@ -15,7 +15,9 @@ import redis
 
 from mpls_celery.runtime.connection import redis_client
 from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state
-from mpls_celery.runtime.replies import blob, blobs, stream_entries, text, text_hash
+from mpls_celery.runtime.leases import Leases
+from mpls_celery.runtime.mailbox import Mailbox
+from mpls_celery.runtime.replies import blob, blobs, stream_entries, text_hash
 from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
 
 # Atomic compare-and-set publish. The layers arrive first under this writer's own temporary keys
@@ -81,6 +83,8 @@ class RunStore:
         self.r = client
         self.run_id = run_id
         self.keys = RunKeys(run_id)
+        self.leases = Leases(client, self.keys)
+        self.mailbox = Mailbox(self.keys, self.snapshot_client)
         self.prefix = self.keys.prefix
         self.snapshot_url = snapshot_url or ""  # where this process publishes ('' = central)
         self._clients: dict[str, redis.Redis] = {}
@@ -279,75 +283,6 @@ class RunStore:
         script = "if tonumber(redis.call('GET', KEYS[1]) or '0') == tonumber(ARGV[1]) then " \
                  "redis.call('SET', KEYS[1], ARGV[1] + 1) return 1 end return 0"  # fmt: skip
         return bool(self.r.eval(script, 1, self.keys.node(worker, "gen"), expected))
-
-    def acquire_lease(self, worker: int, token: str, seconds: float) -> bool:
-        key = self.keys.node(worker, "lease")
-        if self.r.set(key, token, nx=True, px=int(seconds * 1000)):
-            return True
-        return self.renew_lease(worker, token, seconds)
-
-    def renew_lease(self, worker: int, token: str, seconds: float) -> bool:
-        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
-                 "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"  # fmt: skip
-        key = self.keys.node(worker, "lease")
-        return bool(self.r.eval(script, 1, key, token, int(seconds * 1000)))
-
-    def release_lease(self, worker: int, token: str) -> None:
-        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
-                 "return redis.call('DEL', KEYS[1]) end return 0"  # fmt: skip
-        self.r.eval(script, 1, self.keys.node(worker, "lease"), token)
-
-    def lease_holder(self, worker: int) -> str | None:
-        raw = self.r.get(self.keys.node(worker, "lease"))
-        return None if raw is None else text(raw)
-
-    def take_over_lease(self, worker: int, holder: str, token: str, seconds: float) -> bool:
-        """Replace a lease whose holder is known to be dead (compare-and-set on the holder)."""
-        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
-                 "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0"  # fmt: skip
-        key = self.keys.node(worker, "lease")
-        return bool(self.r.eval(script, 1, key, holder, token, int(seconds * 1000)))
-
-    def lease_ttl(self, worker: int) -> float:
-        ms = self.r.pttl(self.keys.node(worker, "lease"))
-        return max(ms, 0) / 1000
-
-    # aggregation results -----------------------------------------------------------------------
-    def put_pull_result(self, worker: int, k: int, fields: Mapping[str, bytes], ttl: float) -> None:
-        """Into the puller's mailbox, which lives where its snapshots live (its host's Redis)."""
-        key = self.keys.pull(worker, k)
-        ready = self.keys.pull_ready(worker, k)
-        pipe = self.snapshot_client(worker).pipeline()
-        pipe.delete(key)
-        pipe.hset(key, mapping=dict(fields))  # type: ignore[arg-type]
-        pipe.pexpire(key, int(ttl * 1000))
-        pipe.delete(ready)
-        pipe.rpush(ready, b"1")
-        pipe.pexpire(ready, int(ttl * 1000))
-        pipe.execute()
-
-    def wait_pull_result(
-        self, worker: int, k: int, timeout: float, **state: object
-    ) -> dict[str, bytes] | None:
-        """Block on a Redis list (never on AsyncResult.get) until the result or the deadline. The
-        wait goes in chunks shorter than the clients' socket timeout, which a longer BLPOP would
-        hit (and fail the slice) on any slow link."""
-        if state:
-            self.set_node_state(worker, True, **state)
-        mailbox = self.snapshot_client(worker)
-        ready = self.keys.pull_ready(worker, k)
-        result = self.keys.pull(worker, k)
-        deadline = time.monotonic() + timeout
-        chunk = 0.4 * (mailbox.connection_pool.connection_kwargs.get("socket_timeout") or 5.0)
-        while True:
-            remaining = deadline - time.monotonic()
-            pipe = mailbox.pipeline(transaction=False)
-            pipe.blpop([ready], timeout=min(max(remaining, 0.01), chunk))
-            pipe.hgetall(result)
-            raw = pipe.execute()[-1]
-            if raw or remaining <= chunk:
-                mailbox.delete(result, ready)  # a late result is never applied to a later wait
-                return {key.decode(): value for key, value in raw.items()} or None
 
     # telemetry ---------------------------------------------------------------------------------
     def emit(

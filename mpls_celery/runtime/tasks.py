@@ -19,9 +19,10 @@ from typing import Any
 from mpls_celery.errors import StaleNode
 from mpls_celery.runtime.acl import Credentials, load_credentials
 from mpls_celery.runtime.aggregation import run_aggregation
-from mpls_celery.runtime.celery_app import NODE_QUEUE, PULL_QUEUE, app
+from mpls_celery.runtime.celery_app import app
 from mpls_celery.runtime.context import RunContext, open_context
-from mpls_celery.runtime.lease import LeaseKeeper, acquire, lease_token
+from mpls_celery.runtime.keys import pull_queue, slice_queue
+from mpls_celery.runtime.leases import LeaseKeeper, acquire, lease_token
 from mpls_celery.runtime.messages import PullRequest
 from mpls_celery.runtime.node import NodeRuntime
 from mpls_celery.settings import load_settings
@@ -80,18 +81,11 @@ def _node(ctx: RunContext, worker: int) -> NodeRuntime:
     return node
 
 
-def slice_queue(ctx: RunContext, worker: int) -> str:
-    return f"mpls.node.{worker}" if ctx.options.queue_mode == "per-worker" else NODE_QUEUE
-
-
-def pull_queue(ctx: RunContext, worker: int) -> str:
-    """Per-worker mode: the pull runs on the puller's host, so it measures that host's links."""
-    return f"mpls.pull.{worker}" if ctx.options.queue_mode == "per-worker" else PULL_QUEUE
-
-
 def enqueue_slice(ctx: RunContext, worker: int, gen: int, countdown: float = 0.0) -> None:
     node_slice.apply_async(
-        args=[ctx.store.run_id, worker, gen], queue=slice_queue(ctx, worker), countdown=countdown
+        args=[ctx.store.run_id, worker, gen],
+        queue=slice_queue(worker, ctx.options.per_worker_queues),
+        countdown=countdown,
     )
 
 
@@ -105,17 +99,19 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
     if store.generation(worker) != gen:
         return {"stale": True}
     token = lease_token(self.request.id)
-    if not acquire(store, worker, token, opts.lease_seconds):
-        raise self.retry(countdown=store.lease_ttl(worker) + 0.5)
+    if not acquire(store.leases, worker, token, opts.lease_seconds):
+        raise self.retry(countdown=store.leases.ttl(worker) + 0.5)
     iterations, ended = 0, None
-    with LeaseKeeper(store, worker, token, opts.lease_seconds) as lease:
+    with LeaseKeeper(store.leases, worker, token, opts.lease_seconds) as lease:
         try:
             node = _node(ctx, worker)  # loads data on a process's first slice: under the lease
             budget_end = time.monotonic() + opts.slice_seconds
 
             def enqueue_pull(request: PullRequest, deadline: float) -> None:
                 aggregate.apply_async(
-                    args=[request.to_json()], queue=pull_queue(ctx, worker), expires=deadline
+                    args=[request.to_json()],
+                    queue=pull_queue(worker, ctx.options.per_worker_queues),
+                    expires=deadline,
                 )
 
             while time.monotonic() < budget_end:
@@ -124,7 +120,7 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
                 if store.status().get("state") != "running":
                     ended = "stopped"
                     break
-                if lease.lost.is_set() or not store.renew_lease(worker, token, opts.lease_seconds):
+                if lease.lost.is_set() or not store.leases.renew(worker, token, opts.lease_seconds):
                     return {"lease_lost": True, "iterations": iterations}  # another slice runs
                 node.iteration(enqueue_pull)
                 iterations += 1

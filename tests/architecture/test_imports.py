@@ -16,7 +16,8 @@ WRITERS = {
     "mpls_celery.runtime.node",
     "mpls_celery.runtime.tasks",
     "mpls_celery.runtime.aggregation",
-    "mpls_celery.runtime.lease",
+    "mpls_celery.runtime.leases",
+    "mpls_celery.runtime.mailbox",
     "mpls_celery.runtime.acl",
 }
 READ_ONLY = ["tui.app", "tui.sources", "mpls_celery.cli.runs_cmd", "mpls_celery.cli.tui_cmd"]

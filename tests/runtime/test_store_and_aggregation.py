@@ -91,13 +91,13 @@ def test_a_pull_wait_longer_than_the_socket_timeout_still_gets_its_result(redis_
     with pytest.raises(redis.exceptions.TimeoutError):  # what a plain 1 s BLPOP would meet
         store.r.blpop(["nothing"], timeout=1)
     writer = RunStore(redis.Redis.from_url(redis_url), "wait")
-    late = threading.Timer(1.2, writer.put_pull_result, (3, 7, {"meta": b"{}"}, 30.0))
+    late = threading.Timer(1.2, writer.mailbox.put, (3, 7, {"meta": b"{}"}, 30.0))
     late.start()
     try:
-        assert store.wait_pull_result(3, 7, timeout=5.0, state="pulling") == {"meta": b"{}"}
+        assert store.mailbox.wait(3, 7, timeout=5.0) == {"meta": b"{}"}
     finally:
         late.cancel()
-    assert store.wait_pull_result(3, 8, timeout=1.0) is None  # the deadline, not an error
+    assert store.mailbox.wait(3, 8, timeout=1.0) is None  # the deadline, not an error
     assert not writer.r.exists(writer.keys.pull(3, 7), writer.keys.pull_ready(3, 7))
 
 
@@ -138,7 +138,7 @@ def test_simulator_and_runtime_mix_the_same_state(ctx, mixing):
     sim_layers = mix_copies(me.step, me.layers, start_state, trained_state, pulled, plan.weighting)
 
     run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, by_peer))
-    result = PullResult.from_fields(ctx.store.wait_pull_result(0, 0, 5.0))
+    result = PullResult.from_fields(ctx.store.mailbox.wait(0, 0, 5.0))
     start = [read_layer(start_state, layer) for layer in me.layers]
     me._average(plan, start, result)
     runtime_state = me.model.state_dict()

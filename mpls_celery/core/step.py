@@ -57,12 +57,6 @@ class Semantics:
     links: LinkModel = LinkModel.INDEPENDENT
 
 
-# Spec step 9 exactly as first resolved: what the engines did before "Iteration semantics".
-LITERAL = Semantics(
-    Mixing.TRAIN_THEN_AVERAGE, PullSees.PUBLISHED, ProgressWindow.VERSION, LinkModel.INDEPENDENT
-)
-
-
 @dataclass(frozen=True)
 class Progress:
     """Published with each version: g(l) of that version (spec step 2) and the running sum of g

@@ -3,8 +3,10 @@ per-field overrides, validated into one RunConfig."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,58 +75,33 @@ def topology_overrides(topology: str | None, p: float | None) -> dict[str, objec
     return {"topology.kind": "file", "topology.path": topology, "topology.p": p}
 
 
-SHARED_FLAGS: tuple[tuple[str, Any], ...] = (
-    ("config", ConfigOpt),
-    ("workers", WorkersOpt),
-    ("model", ModelOpt),
-    ("dataset", DatasetOpt),
-    ("topology", TopologyOpt),
-    ("p", ProbOpt),
-    ("partition", PartitionOpt),
-    ("chi", ChiOpt),
-    ("alpha", AlphaOpt),
-    ("seed", SeedOpt),
-    ("lr", LrOpt),
-    ("batch_size", BatchOpt),
-    ("local_steps", StepsOpt),
-    ("tau1", Tau1Opt),
-    ("tau2", Tau2Opt),
-    ("wire_dtype", WireOpt),
-    ("data_dir", DataDirOpt),
-    ("mixing", MixingOpt),
-    ("pull_sees", PullSeesOpt),
-    ("progress_window", WindowOpt),
-    ("links", LinksOpt),
-    ("phase2_fill", Phase2Opt),
-)
-
-
 @dataclass(frozen=True)
 class RunFlags:
-    """The run-config flags `mpls sim` and `mpls up` share, as given (None = not given)."""
+    """The run-config flags `mpls sim` and `mpls up` share, as given (None = not given); each
+    field's annotation is also its Typer option."""
 
-    config: Path | None = None
-    workers: int | None = None
-    model: str | None = None
-    dataset: str | None = None
-    topology: str | None = None
-    p: float | None = None
-    partition: str | None = None
-    chi: float | None = None
-    alpha: float | None = None
-    seed: int | None = None
-    lr: float | None = None
-    batch_size: int | None = None
-    local_steps: int | None = None
-    tau1: float | None = None
-    tau2: float | None = None
-    wire_dtype: str | None = None
-    data_dir: Path | None = None
-    mixing: str | None = None
-    pull_sees: str | None = None
-    progress_window: str | None = None
-    links: str | None = None
-    phase2_fill: bool | None = None
+    config: ConfigOpt = None
+    workers: WorkersOpt = None
+    model: ModelOpt = None
+    dataset: DatasetOpt = None
+    topology: TopologyOpt = None
+    p: ProbOpt = None
+    partition: PartitionOpt = None
+    chi: ChiOpt = None
+    alpha: AlphaOpt = None
+    seed: SeedOpt = None
+    lr: LrOpt = None
+    batch_size: BatchOpt = None
+    local_steps: StepsOpt = None
+    tau1: Tau1Opt = None
+    tau2: Tau2Opt = None
+    wire_dtype: WireOpt = None
+    data_dir: DataDirOpt = None
+    mixing: MixingOpt = None
+    pull_sees: PullSeesOpt = None
+    progress_window: WindowOpt = None
+    links: LinksOpt = None
+    phase2_fill: Phase2Opt = None
 
     def to_config(self, defaults: dict[str, object], **extra: object) -> RunConfig:
         """--config (or the built-in defaults), then every flag given. `defaults` are the
@@ -166,14 +143,17 @@ def with_run_flags(command: Callable[..., None]) -> Callable[..., None]:
     its function receives them as one `flags: RunFlags` argument."""
     signature = inspect.signature(command, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name != "flags"]
+    hints = typing.get_type_hints(RunFlags, include_extras=True)
     shared = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
-        for name, hint in SHARED_FLAGS
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hints[f.name]
+        )
+        for f in dataclasses.fields(RunFlags)
     ]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> None:
-        flags = RunFlags(**{name: kwargs.pop(name) for name, _ in SHARED_FLAGS})
+        flags = RunFlags(**{p.name: kwargs.pop(p.name) for p in shared})
         command(flags=flags, **kwargs)
 
     params = [*own, *shared]

@@ -59,6 +59,7 @@ REDIS_LOST = "its embedded Redis died and could not be restarted"
 # Reasons that mean the run did not end as asked: the summary is written, the exit status is 1.
 FAILED_REASONS = (WORKERS_EXITED, REDIS_LOST)
 STOP_WAIT = 10.0  # seconds finish() waits for workers to stop (after SIGTERM/Ctrl-C too)
+QUIET = 1.0  # a worker silent for less than this is working: the watchdog does not look closer
 
 
 class Terminated(Exception):
@@ -126,6 +127,7 @@ class Launcher:
         self.redis_url = self._redis()
         client = redis_client(self.redis_url, req.settings)
         self.store = RunStore(client, req.run_id)
+        self.sink = TelemetrySink(self.store, self.run_dir)
         worker_env: dict[str, str] = {}
         worker_url = self.redis_url
         if req.options.secure:
@@ -168,12 +170,6 @@ class Launcher:
             self.store.set_node_state(worker, state="queued", k=0)
             self._send_slice(worker, 0)
         self._started = time.monotonic()
-
-    def _sink(self) -> TelemetrySink:
-        assert self.store is not None
-        if self.sink is None:
-            self.sink = TelemetrySink(self.store, self.run_dir)
-        return self.sink
 
     def _register(self) -> None:
         """This run's file for `mpls status/runs/down/tui` (and chaos tests: the Redis pid)."""
@@ -226,14 +222,14 @@ class Launcher:
 
     # watch -------------------------------------------------------------------------------------
     def poll(self) -> Snapshot:
-        assert self.store is not None
+        assert self.store is not None and self.sink is not None
         n = self.req.config.workers
         nodes = self.store.node_states(range(n))
         if self._outage_since is not None:
             log.warning("Redis is back after %.1f s", time.monotonic() - self._outage_since)
             self._outage_since = None
             self._redis_back_at = time.monotonic()
-        self._sink().drain()
+        self.sink.drain()
         elapsed = time.monotonic() - self._started
         self._mark_dead(nodes, elapsed)
         if elapsed >= self._next_eval:
@@ -282,12 +278,14 @@ class Launcher:
                 continue
             patience = opts.lease_seconds * (3 if node.get("state") == "queued" else 1) + 1.0
             recently = now - self._watchdog.get(worker, 0.0) < patience
-            if recently or self._slice_waiting(worker):
+            if recently or not self._silent(node, now, QUIET):  # the common case: no Redis call
                 continue
             holder = self.store.leases.holder(worker)
             if holder is not None and holder_is_dead(holder):  # a process of this host died
                 self.store.leases.release(worker, holder)
             elif not self._silent(node, now, patience) or self.store.leases.ttl(worker) > 0:
+                continue
+            if self._slice_waiting(worker):
                 continue
             self._watchdog[worker] = now
             self._send_slice(worker, self.store.generation(worker))
@@ -369,7 +367,7 @@ class Launcher:
             return self._summary(f"{reason}; Redis unreachable at the end", self._nodes, None)
 
     def _finish(self, reason: str, wait: float) -> dict[str, Any]:
-        assert self.store is not None
+        assert self.store is not None and self.sink is not None
         store = self.store
         if store.status().get("state") == "running":
             store.set_status("stopping", reason=reason)
@@ -381,7 +379,7 @@ class Launcher:
             time.sleep(0.5)
             nodes = store.node_states(range(self.req.config.workers))
         final = self._evaluate(nodes, time.monotonic() - self._started, full=True)
-        self._sink().drain()
+        self.sink.drain()
         summary = self._summary(reason, nodes, final)
         store.set_status("finished", finished=time.time(), reason=reason)
         store.expire(self.req.options.run_ttl)

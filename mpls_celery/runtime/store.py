@@ -48,11 +48,19 @@ return 1
 """
 TEMP_TTL_MS = 120_000  # temporaries of a writer killed mid-publish expire by themselves
 # The trained model of iteration k, readable until version k + 1 is published; only while the
-# worker's head is still k (a stale process writes nothing). KEYS: head, trained, layers t<k>.
+# worker's head is still k (a stale process writes nothing). Staged like a publish. KEYS: head,
+# trained, n temporaries, n finals (layers t<k>).
 _PUBLISH_TRAINED = """
 local cur = redis.call('GET', KEYS[1])
-if not cur or cjson.decode(cur)['version'] ~= tonumber(ARGV[1]) then return 0 end
-for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[2]) end
+local n = tonumber(ARGV[3])
+if not cur or cjson.decode(cur)['version'] ~= tonumber(ARGV[1]) then
+  for i = 1, n do redis.call('DEL', KEYS[2 + i]) end
+  return 0
+end
+for i = 1, n do
+  redis.call('RENAME', KEYS[2 + i], KEYS[2 + n + i])
+  redis.call('PEXPIRE', KEYS[2 + n + i], ARGV[2])
+end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 """
@@ -85,7 +93,6 @@ class RunStore:
         self.keys = RunKeys(run_id)
         self.leases = Leases(client, self.keys)
         self.mailbox = Mailbox(self.keys, self.snapshot_client)
-        self.prefix = self.keys.prefix
         self.snapshot_url = snapshot_url or ""  # where this process publishes ('' = central)
         self._clients: dict[str, redis.Redis] = {}
         self._where: dict[int, tuple[str, float]] = {}
@@ -121,9 +128,6 @@ class RunStore:
         pipe.hset(self.keys.status, mapping={"state": "running", "started": now})
         pipe.zadd(RUNS_KEY, {self.run_id: now})
         pipe.execute()
-
-    def exists(self) -> bool:
-        return bool(self.r.exists(self.keys.config))
 
     def config(self) -> dict[str, Any]:
         raw = self.r.get(self.keys.config)
@@ -166,15 +170,9 @@ class RunStore:
         stale = [self.keys.layer(worker, i, version - 1, "t") for i in range(len(layers))]
         if version >= keep:
             stale += [self.keys.layer(worker, i, version - keep) for i in range(len(layers))]
-        token = secrets.token_hex(6)
-        temps = [self.keys.node(worker, f"tmp:{token}:{i}") for i in range(len(layers))]
-        keys = [self.keys.node(worker, "head"), self.keys.node(worker, "record"), *temps, *new]
+        keys = [self.keys.node(worker, "head"), self.keys.node(worker, "record")]
         args: list[bytes | str | int] = [version, mode, head, len(layers), record]
-        pipe = self._client(self.snapshot_url).pipeline(transaction=False)
-        for temp, blob_ in zip(temps, layers, strict=True):
-            pipe.set(temp, blob_, px=TEMP_TTL_MS)
-        pipe.eval(_PUBLISH, len(keys) + len(stale), *keys, *stale, *args)
-        if not pipe.execute()[-1]:
+        if not self._staged(worker, layers, _PUBLISH, keys, new, stale, args):
             return False
         if self.store_urls([worker])[0] != self.snapshot_url:
             self.r.hset(self.keys.node(worker, "state"), "store", self.snapshot_url)
@@ -223,18 +221,36 @@ class RunStore:
     def publish_trained(self, worker: int, k: int, layers: Sequence[bytes], ttl: float) -> bool:
         """Make the model trained in iteration k readable by pulls (pull_sees: trained) until
         version k + 1 replaces it; False when the head is no longer k."""
-        keys = [
-            self.keys.node(worker, "head"),
-            self.keys.node(worker, "trained"),
-            *(self.keys.layer(worker, i, k, "t") for i in range(len(layers))),
-        ]
-        client = self._client(self.snapshot_url)
-        return bool(client.eval(_PUBLISH_TRAINED, len(keys), *keys, k, int(ttl * 1000), *layers))
+        keys = [self.keys.node(worker, "head"), self.keys.node(worker, "trained")]
+        finals = [self.keys.layer(worker, i, k, "t") for i in range(len(layers))]
+        args: list[bytes | str | int] = [k, int(ttl * 1000), len(layers)]
+        return self._staged(worker, layers, _PUBLISH_TRAINED, keys, finals, [], args)
+
+    def _staged(
+        self,
+        worker: int,
+        layers: Sequence[bytes],
+        script: str,
+        keys: list[str],
+        finals: list[str],
+        extra: list[str],
+        args: list[bytes | str | int],
+    ) -> bool:
+        """Write `layers` to this writer's own temporary keys (plain pipelined SETs: big values
+        never pass through Lua), then run `script` on KEYS = keys + temporaries + finals +
+        extra, which renames them into place or drops them — one round trip."""
+        token = secrets.token_hex(6)
+        temps = [self.keys.node(worker, f"tmp:{token}:{i}") for i in range(len(layers))]
+        every = [*keys, *temps, *finals, *extra]
+        pipe = self._client(self.snapshot_url).pipeline(transaction=False)
+        for temp, value in zip(temps, layers, strict=True):
+            pipe.set(temp, value, px=TEMP_TTL_MS)
+        pipe.eval(script, len(every), *every, *args)
+        return bool(pipe.execute()[-1])
 
     def last_record(self, worker: int) -> bytes | None:
         """The record of the iteration that made the worker's head version (see publish)."""
-        raw = blob(self.snapshot_client(worker).get(self.keys.node(worker, "record")))
-        return raw
+        return blob(self.snapshot_client(worker).get(self.keys.node(worker, "record")))
 
     def fetch_layers(self, worker: int, version: int, layers: Sequence[int]) -> list[bytes | None]:
         if not layers:
@@ -318,7 +334,7 @@ class RunStore:
 
     # housekeeping ------------------------------------------------------------------------------
     def run_keys(self, client: redis.Redis | None = None) -> list[bytes]:
-        return list((client or self.r).scan_iter(match=f"{self.prefix}*", count=1000))
+        return list((client or self.r).scan_iter(match=f"{self.keys.prefix}*", count=1000))
 
     def _all_clients(self) -> list[redis.Redis]:
         """The central Redis and every snapshot store a worker of this run recorded."""

@@ -41,7 +41,7 @@ def test_a_preset_reports_the_papers_numbers_beside_ours(tmp_path: Path):
     ).exists()
 
 
-def test_cases_run_one_simulation_each():
+def test_nin_noniid_has_one_case_and_one_paper_number_per_chi():
     preset = PRESETS["nin-noniid"]
     assert [c.label for c in preset.cases] == ["chi=0.3", "chi=0.5", "chi=0.7"]
     assert all(isinstance(c, Case) for c in preset.cases)

@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	for b in scripts/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	for b in scripts/bench_*.py; do $(BIN)/python -m scripts.$$(basename $$b .py) || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

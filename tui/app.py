@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Log
 
 from tui.model import Dashboard
-from tui.screens import HelpScreen, RunPicker, WorkerScreen
+from tui.screens import HelpScreen, LinksScreen, RunPicker, WorkerScreen
 from tui.sources import Source
 from tui.widgets import SORT_KEYS, HeaderBar, Heatmap, Trends, WorkersTable, sort_rows
 
@@ -25,6 +25,7 @@ class MplsTui(App[None]):
         Binding("k", "cursor(-1)", "up", show=False),
         Binding("enter", "detail", "detail"),
         Binding("h", "toggle_heatmap", "heatmap"),
+        Binding("l", "links", "links"),
         Binding("s", "sort", "sort"),
         Binding("p", "pause", "pause"),
         Binding("r", "switch_run", "runs"),
@@ -126,6 +127,9 @@ class MplsTui(App[None]):
 
     def action_detail(self) -> None:
         self.push_screen(WorkerScreen(self.data, self.selected))
+
+    def action_links(self) -> None:
+        self.push_screen(LinksScreen(self.data))
 
     def action_toggle_heatmap(self) -> None:
         self.heatmap.toggle_class("hidden")

@@ -3,12 +3,40 @@ so the Redis source and the run-directory source render identically."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from mpls_celery.telemetry.links import LinkTraffic
 from mpls_celery.telemetry.pulls import pull_counts
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.worker_table import WorkerRow
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """One puller ← peer link: the speed the puller's scheduler uses now (its estimate; in a
+    finished run, the speed measured over the run), what crossed it, and when it last did."""
+
+    puller: int
+    peer: int
+    mbit: float | None
+    megabytes: float
+    pulls: int
+    last_t: float | None
+
+
+def link_rows(
+    links: Iterable[LinkTraffic], estimates: Mapping[tuple[int, int], float] | None = None
+) -> list[LinkRow]:
+    estimates = estimates or {}
+    rows = []
+    for link in links:
+        estimate = estimates.get((link.puller, link.peer))
+        mbit = estimate * 8 / 1e6 if estimate is not None else link.mbit
+        rows.append(
+            LinkRow(link.puller, link.peer, mbit, link.bytes / 1e6, link.pulls, link.last_t)
+        )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -30,6 +58,7 @@ class Dashboard:
     heatmap_peers: list[int] = field(default_factory=list)
     heatmap: list[list[int]] = field(default_factory=list)  # peers × layers
     events: list[str] = field(default_factory=list)
+    links: list[LinkRow] = field(default_factory=list)
     connected: bool = True
     message: str = ""
 

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.model import Dashboard
@@ -17,6 +17,7 @@ HELP = """\
 [b]mpls tui[/b] — keys
   ↑/↓ or j/k   select a worker        enter   worker detail
   h            toggle the heatmap     s       cycle the sort column
+  l            links (puller ← peer: speed, bytes, last pull)
   p            pause / resume         r       switch run
   ?            this help              q       quit
 States: training, pulling (waiting for its aggregation), idle, finished; [black on yellow]stale[/] after the stale
@@ -58,6 +59,38 @@ class WorkerScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one(Trends).show(self.data, self.worker)
         self.query_one(Heatmap).show(self.data, self.worker)
+
+
+class LinksScreen(ModalScreen[None]):
+    """Every link that carried a pull: puller ← peer, the speed the puller's scheduler uses for
+    it, the bytes and pulls that crossed it, and the run time of the last one."""
+
+    BINDINGS = [Binding("escape,q,l", "dismiss", "back")]
+    COLUMNS = ("puller", "peer", "Mbit/s", "MB pulled", "pulls", "last pull (s)")
+
+    def __init__(self, data: Dashboard) -> None:
+        super().__init__()
+        self.data = data
+
+    def compose(self) -> ComposeResult:
+        title = f"[b]links of {self.data.run_id}[/]" + ("" if self.data.links else ": no pulls yet")
+        with Vertical(id="links-box"):
+            yield Static(title)
+            yield DataTable(id="links-table", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#links-table", DataTable)
+        table.add_columns(*self.COLUMNS)
+        for row in self.data.links:
+            table.add_row(
+                str(row.puller),
+                str(row.peer),
+                "—" if row.mbit is None else f"{row.mbit:.2f}",
+                f"{row.megabytes:.2f}",
+                str(row.pulls),
+                "—" if row.last_t is None else f"{row.last_t:.1f}",
+            )
 
 
 class RunPicker(ModalScreen[str | None]):

@@ -11,10 +11,11 @@ from typing import Any, Protocol
 import redis
 
 from mpls_celery.runtime.reader import RunReader
+from mpls_celery.telemetry.links import link_traffic
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics
 from mpls_celery.telemetry.worker_table import worker_rows
-from tui.model import Dashboard, event_line, heatmap, history
+from tui.model import Dashboard, LinkRow, event_line, heatmap, history, link_rows
 
 EVENT_TAIL = 30
 
@@ -75,6 +76,7 @@ class RedisSource:
             view.recent,
             view.events,
             selected,
+            link_rows(view.links, view.estimates),
         )
 
 
@@ -88,6 +90,7 @@ def _dashboard(
     recent: list[IterationRecord],
     events: list[Record],
     selected: int,
+    links: list[LinkRow],
 ) -> Dashboard:
     accs, losses, mean_acc, best_acc = history(evals)
     peers, matrix = heatmap(recent)
@@ -113,6 +116,7 @@ def _dashboard(
         heatmap_peers=peers,
         heatmap=matrix,
         events=[event_line(r) for r in events],
+        links=links,
     )
 
 
@@ -158,6 +162,16 @@ class RunDirSource:
         recent = [r for r in iterations if r.worker == selected][-self.recent :]
         duration = max([r.t for r in mine], default=0.0)
         cfg = {**self.config, "algorithm": algo}
+        links = link_rows(link_traffic(mine))
         return _dashboard(
-            run_id, cfg, "finished", duration, rows, evals, recent, mine[-EVENT_TAIL:], selected
+            run_id,
+            cfg,
+            "finished",
+            duration,
+            rows,
+            evals,
+            recent,
+            mine[-EVENT_TAIL:],
+            selected,
+            links,
         )

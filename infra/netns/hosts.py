@@ -1,7 +1,9 @@
 """Emulated hosts on one machine: network namespaces on one bridge, each host's link shaped with
-tc (both directions). Needs root and iproute2.
+tc in both directions (rate with tbf; delay and jitter with netem in front of it). A link between
+two hosts therefore runs at the slower host's rate, as behind one Wi-Fi access point. Needs root
+and iproute2.
 
-    python -m infra.netns.hosts up      # A 40, B 10, C 2 Mbit/s on 10.77.0.0/24
+    python -m infra.netns.hosts up [PRESET]    # three (A 40, B 10, C 2 Mbit/s) | rooms
     python -m infra.netns.hosts down
 """
 
@@ -23,6 +25,8 @@ class Host:
     name: str
     ip: str
     mbit: float
+    delay_ms: float = 0.0  # one way, each direction of the host's link
+    jitter_ms: float = 0.0
 
     @property
     def ns(self) -> str:
@@ -37,6 +41,15 @@ class Host:
 
 
 DEFAULT_HOSTS = (Host("a", "10.77.0.1", 40), Host("b", "10.77.0.2", 10), Host("c", "10.77.0.3", 2))
+# paper30's rooms A / B / C (50 / 30 / 15 Mbit/s at the access point, two hops: 25 / 15 / 7.5 per
+# link) at half scale, so that a LeNet-5 pull takes about as long, relative to the 2 cores' training,
+# as on the paper's Jetsons. No delay: the kernel of the machines this is tested on has no netem.
+ROOMS_HOSTS = (
+    Host("a", "10.77.0.1", 12.5),
+    Host("b", "10.77.0.2", 7.5),
+    Host("c", "10.77.0.3", 3.75),
+)
+PRESETS = {"three": DEFAULT_HOSTS, "rooms": ROOMS_HOSTS}
 
 
 def available() -> str | None:
@@ -48,12 +61,20 @@ def available() -> str | None:
 
 
 def _run(argv: Sequence[str], check: bool = True) -> None:
-    subprocess.run(list(argv), check=check, capture_output=True, text=True)
+    done = subprocess.run(list(argv), capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
 
 
-def _shape(prefix: list[str], dev: str, mbit: float) -> None:
-    _run([*prefix, "tc", "qdisc", "add", "dev", dev, "root", "tbf",
-          "rate", f"{mbit}mbit", "burst", "32kbit", "latency", "400ms"])  # fmt: skip
+def _shape(prefix: list[str], dev: str, host: Host) -> None:
+    tc = [*prefix, "tc", "qdisc", "add", "dev", dev]
+    parent = ["root"]
+    if host.delay_ms or host.jitter_ms:  # needs the kernel's sch_netem
+        _run([*tc, "root", "handle", "1:", "netem", "delay", f"{host.delay_ms}ms",
+              f"{host.jitter_ms}ms", "limit", "10000"])  # fmt: skip
+        parent = ["parent", "1:1", "handle", "10:"]
+    _run([*tc, *parent, "tbf", "rate", f"{host.mbit}mbit", "burst", "32kbit",
+          "latency", "400ms"])  # fmt: skip
 
 
 def up(hosts: Sequence[Host] = DEFAULT_HOSTS) -> None:
@@ -71,8 +92,8 @@ def up(hosts: Sequence[Host] = DEFAULT_HOSTS) -> None:
         _run([*inside, "ip", "addr", "add", f"{host.ip}/24", "dev", host.veth])
         _run([*inside, "ip", "link", "set", host.veth, "up"])
         _run([*inside, "ip", "link", "set", "lo", "up"])
-        _shape(inside, host.veth, host.mbit)  # what the host sends
-        _shape([], f"{host.veth}br", host.mbit)  # what the host receives
+        _shape(inside, host.veth, host)  # what the host sends
+        _shape([], f"{host.veth}br", host)  # what the host receives
 
 
 def down(hosts: Sequence[Host] = DEFAULT_HOSTS) -> None:
@@ -87,4 +108,8 @@ if __name__ == "__main__":
     reason = available()
     if reason:
         sys.exit(f"error: {reason}")
-    {"up": up, "down": down}[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    action = sys.argv[1] if len(sys.argv) > 1 else "up"
+    preset = sys.argv[2] if len(sys.argv) > 2 else "three"
+    if action not in ("up", "down") or preset not in PRESETS:
+        sys.exit(f"usage: python -m infra.netns.hosts up|down [{'|'.join(PRESETS)}]")
+    (up if action == "up" else down)(PRESETS[preset])

@@ -1,17 +1,22 @@
-"""`mpls profile show NAME`: the link-speed matrix summarised, and each worker's compute speed."""
+"""`mpls profile show NAME`: the link-speed matrix summarised, and each worker's compute speed;
+`mpls profile fit RUN_DIR -o FILE`: a profile fitted to a real run's trace."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
+import yaml
 from rich.table import Table
 
 from mpls_celery.cli.output import console, print_json
+from mpls_celery.config.profile_fit import fit_profile
 from mpls_celery.config.profiles import load_profile
 from mpls_celery.core.network import MBIT
 from mpls_celery.errors import ConfigError
+from mpls_celery.sim.replay import load_recorded_run
 
 app = typer.Typer(help="Inspect network/compute profiles.", no_args_is_help=True)
 
@@ -68,3 +73,26 @@ def show(
             f"{row['mean_link_mbit']:.2f}",
         )
     console.print(table)
+
+
+@app.command("fit")
+def fit(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory of `mpls up`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the profile YAML.")],
+    name: Annotated[str | None, typer.Option(help="Profile name (default: fitted-<run>).")] = None,
+) -> None:
+    """Fit a network profile to a run's measured links and compute times."""
+    recorded = load_recorded_run(run_dir)
+    cfg = recorded.config
+    profile = fit_profile(
+        recorded.trace, name or f"fitted-{run_dir.name}", cfg.model, cfg.training.local_steps
+    )
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"{out} is a directory; give a file name for the profile")
+    out.write_text(yaml.safe_dump(profile, sort_keys=False))
+    links = profile["links"]
+    console.print(
+        f"{out}: {profile['workers']} workers, {len(links)} measured links "
+        f"(median {profile['default_mbit']:.2f} Mbit/s), noise σ {profile['dynamics']['noise_sigma']}"
+        f", outage p {profile['dynamics']['outage_prob']} — use it with --profile {out}"
+    )

@@ -14,10 +14,14 @@ from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.errors import ConfigError
-from mpls_celery.settings import load_settings
+from mpls_celery.settings import Settings, load_settings
 from mpls_celery.sim.engine import SimOptions
+from mpls_celery.sim.replay import load_recorded_run, replay_network
 from mpls_celery.sim.runner import SimRequest, resolve_step_seconds, run_simulation, sim_profile
 from mpls_celery.telemetry.rundir import SUMMARY, read_json
+
+DEFAULT_ALGORITHMS = "mpls,appg,netmax,rand-mpls"
+REPLAY_HEADROOM = 1.5
 
 
 def parse_algorithms(text: str) -> tuple[str, ...]:
@@ -34,8 +38,12 @@ def parse_algorithms(text: str) -> tuple[str, ...]:
 def sim(
     flags: ro.RunFlags,
     algo: Annotated[
-        str, typer.Option(help="Comma-separated algorithms to compare.")
-    ] = "mpls,appg,netmax,rand-mpls",
+        str | None,
+        typer.Option(
+            help="Comma-separated algorithms to compare [default: mpls,appg,netmax,rand-mpls; "
+            "with --replay: the recorded run's]."
+        ),
+    ] = None,
     profile: Annotated[
         str | None, typer.Option(help="uniform | random | paper30 | profile YAML")
     ] = None,
@@ -62,35 +70,50 @@ def sim(
     step_seconds: Annotated[
         float | None, typer.Option(help="Seconds of one SGD step at speed 1.0.")
     ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            help="A run directory of `mpls up`: simulate it — its config, seed, partition and "
+            "topology, its trace's link speeds and compute times instead of a profile."
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Algorithms run in parallel processes.")] = 2,
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate algorithms in virtual time on one machine (real SGD, modelled network)."""
     settings = load_settings()
-    algorithms = parse_algorithms(algo)
-    cfg = flags.to_config(
-        {"workers": 30, "dataset": "mnist", "network.profile": "paper30"},
-        **{"network.profile": profile},
-    )
-    horizon = parse_duration(until) if until else (None if epochs else 300.0)
     if eval_every is not None and eval_every <= 0:
         raise ConfigError("--eval-every must be > 0")
-    net = sim_profile(cfg)
-    options = SimOptions(
-        algorithm=algorithms[0],
-        until=horizon,
-        epochs=epochs,
-        eval_every=eval_every or min(max((horizon or 300.0) / 300, 0.5), 5.0),
-        eval_every_epochs=eval_every_epochs,
-        eval_samples=eval_samples,
-        step_seconds=resolve_step_seconds(cfg, net, step_seconds),
-        target_acc=target_acc,
-        stop_at_target=stop_at_target,
-    )
-    request = SimRequest(
-        cfg, algorithms, options, settings.data_dir, out or settings.runs_dir, jobs=jobs
-    )
+    if replay is not None:
+        chosen = parse_algorithms(algo) if algo else None
+        request = replay_request(
+            replay, chosen, until, target_acc, stop_at_target, eval_every, out, settings, jobs
+        )
+        algorithms = request.algorithms
+        horizon = request.options.until
+    else:
+        algorithms = parse_algorithms(algo or DEFAULT_ALGORITHMS)
+        cfg = flags.to_config(
+            {"workers": 30, "dataset": "mnist", "network.profile": "paper30"},
+            **{"network.profile": profile},
+        )
+        horizon = parse_duration(until) if until else (None if epochs else 300.0)
+        net = sim_profile(cfg)
+        options = SimOptions(
+            algorithm=algorithms[0],
+            until=horizon,
+            epochs=epochs,
+            eval_every=eval_every or min(max((horizon or 300.0) / 300, 0.5), 5.0),
+            eval_every_epochs=eval_every_epochs,
+            eval_samples=eval_samples,
+            step_seconds=resolve_step_seconds(cfg, net, step_seconds),
+            target_acc=target_acc,
+            stop_at_target=stop_at_target,
+        )
+        request = SimRequest(
+            cfg, algorithms, options, settings.data_dir, out or settings.runs_dir, jobs=jobs
+        )
     with Progress(
         TextColumn("{task.description:>10}"), BarColumn(), TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(), console=console, disable=as_json, transient=False,
@@ -108,6 +131,39 @@ def sim(
         print_json(summary)
         return
     print_summary(summary)
+
+
+def replay_request(
+    run_dir: Path,
+    algorithms: tuple[str, ...] | None,
+    until: str | None,
+    target_acc: float | None,
+    stop_at_target: bool,
+    eval_every: float | None,
+    out: Path | None,
+    settings: Settings,
+    jobs: int,
+) -> SimRequest:
+    """The recorded run as it was (its algorithm, config and evaluation cadence), run half as long
+    again (a run that stopped at its target leaves its replay room to reach it; past the trace's
+    end its last measurements hold); --algo (other algorithms on the recorded network), --until,
+    --target-acc and --eval-every override."""
+    recorded = load_recorded_run(run_dir)
+    cfg = recorded.config
+    target = target_acc if target_acc is not None else recorded.options.get("target_acc")
+    options = SimOptions(
+        algorithm=cfg.algorithm,
+        until=parse_duration(until) if until else REPLAY_HEADROOM * recorded.trace.duration,
+        eval_every=eval_every or recorded.eval_interval or 5.0,
+        eval_samples=int(str(recorded.options.get("eval_samples") or 200)),
+        target_acc=None if target is None else float(str(target)),
+        stop_at_target=stop_at_target,
+        record_links=True,
+    )
+    return SimRequest(
+        cfg, algorithms or (cfg.algorithm,), options, settings.data_dir, out or settings.runs_dir,
+        jobs=jobs, network=replay_network(recorded.trace), replay_of=str(run_dir.resolve()),
+    )  # fmt: skip
 
 
 def print_summary(summary: dict) -> None:  # type: ignore[type-arg]

@@ -62,6 +62,10 @@ def up(
     target_acc: Annotated[
         float | None, typer.Option(min=0, max=1, help="Stop at this mean accuracy.")
     ] = None,
+    eval_every: Annotated[
+        float,
+        typer.Option(min=0.5, help="Wall seconds between evaluations of every worker's model."),
+    ] = 5.0,
     redis: Annotated[
         str | None,
         typer.Option("--redis", help="Redis URL (default: REDIS_URL, else an embedded server)."),
@@ -128,7 +132,7 @@ def up(
     if detach:
         _detach(rid, settings.state_dir)
         return
-    request = UpRequest(cfg, options, settings, redis, local_workers, concurrency, rid)
+    request = UpRequest(cfg, options, settings, redis, local_workers, concurrency, rid, eval_every)
     if as_json:
         summary = run_up(request)
         print_json(summary)

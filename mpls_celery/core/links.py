@@ -1,7 +1,10 @@
-"""How long a pull from each peer takes under a link model (spec Eq. 7-8 and "Iteration
-semantics"): independent links, or links that share the puller's inbound rate."""
+"""Links as a worker sees them: how long a pull from each peer takes under a link model (spec
+Eq. 7-8 and "Iteration semantics": independent links, or links that share the puller's inbound
+rate), and how its speed estimates follow what its transfers measure."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -9,6 +12,29 @@ from numpy.typing import ArrayLike, NDArray
 from mpls_celery.core.errors import CoreValueError
 
 FloatArray = NDArray[np.float64]
+
+# A smaller transfer is dominated by round-trip time and by a shaper's burst allowance, so it says
+# little about bandwidth (a slow link can look fast, a fast one slow); measured speeds ignore it.
+MIN_MEASURED_BYTES = 64 * 1024
+PRIOR_BPS = 50e6  # a link never measured yet, while nothing else is known either
+
+
+def blend_speeds(
+    known: Mapping[int, float], measured: Mapping[int, float], weight: float = 0.3
+) -> dict[int, float]:
+    """A worker's link-speed estimates: EWMA of measured transfer speed per peer (a first
+    measurement is taken as it is). The runtime plans with these; a replay recomputes them."""
+    return {
+        peer: speed if peer not in known else (1 - weight) * known[peer] + weight * speed
+        for peer, speed in measured.items()
+    }
+
+
+def estimate_or_prior(known: Mapping[int, float], peer: int) -> float:
+    """The estimate for `peer`, else the median of the others, else PRIOR_BPS."""
+    if peer in known:
+        return known[peer]
+    return float(np.median(list(known.values()))) if known else PRIOR_BPS
 
 
 def pull_times(sizes: ArrayLike, rates: ArrayLike, shared: bool) -> FloatArray:

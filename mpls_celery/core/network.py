@@ -6,6 +6,7 @@ is the same for every algorithm run on it, symmetric per link, and needs no muta
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -85,11 +86,46 @@ class NetworkProfile:
     def compute(self, worker: int) -> float:
         return float(self.compute_speed[worker])
 
+    def compute_seconds(self, worker: int, t: float, reference: float) -> float:
+        """One iteration's training on this worker, given its duration on the reference device."""
+        return reference / self.compute(worker)
+
+    def overhead_seconds(self, worker: int, t: float) -> float:
+        """Per-iteration time outside training and pulling (none in a modelled network)."""
+        return 0.0
+
+    def planning_speeds(self, worker: int, peers: ArrayLike, t: float) -> FloatArray:
+        """The speeds a worker plans with: in a modelled network, the true ones."""
+        return self.link_speeds(worker, peers, t)
+
+    def realized_pull_seconds(
+        self, worker: int, peers: ArrayLike, sizes: FloatArray, t: float
+    ) -> FloatArray | None:
+        """(S,) seconds the transfers of a pull really take, when that differs from what the
+        plan computed from the speeds it was given; None in a modelled network (it does not)."""
+        return None
+
     def reference_step_seconds(self, model: str) -> float | None:
         return dict(self.step_seconds).get(model)
 
     def with_compute(self, speeds: ArrayLike) -> NetworkProfile:
         return replace(self, compute_speed=np.asarray(speeds, dtype=np.float64))
+
+
+class SimNetwork(Protocol):
+    """What the simulator asks of a network: a modelled profile or a recorded run's replay."""
+
+    def links_up(self, worker: int, peers: ArrayLike, t: float) -> NDArray[np.bool_]: ...
+
+    def compute_seconds(self, worker: int, t: float, reference: float) -> float: ...
+
+    def overhead_seconds(self, worker: int, t: float) -> float: ...
+
+    def planning_speeds(self, worker: int, peers: ArrayLike, t: float) -> FloatArray: ...
+
+    def realized_pull_seconds(
+        self, worker: int, peers: ArrayLike, sizes: FloatArray, t: float
+    ) -> FloatArray | None: ...
 
 
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)

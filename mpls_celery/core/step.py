@@ -126,8 +126,11 @@ class WorkerStep:
 
     def pull_seconds(self, view: WorkerView, plan: Plan) -> FloatArray:
         """(S,) seconds until the pull from each peer of the view completes under the link model."""
-        sizes = (plan.y * self.layer_bytes[None, :]).sum(axis=1).astype(np.float64)
-        return pull_times(sizes, view.bandwidth, self.semantics.links is LinkModel.SHARED)
+        return pull_times(
+            plan.peer_bytes(self.layer_bytes),
+            view.bandwidth,
+            self.semantics.links is LinkModel.SHARED,
+        )
 
     def mix(
         self,

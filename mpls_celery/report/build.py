@@ -7,7 +7,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mpls_celery.report.plots import Runs, accuracy_plot, bytes_plot, heatmap_plot
+from mpls_celery.report.plots import (
+    Runs,
+    accuracy_plot,
+    bytes_plot,
+    heatmap_plot,
+    link_matrix_plot,
+    link_utilisation_plot,
+)
+from mpls_celery.report.replay_table import compare_replay, replay_markdown, replay_pairs
+from mpls_celery.telemetry.links import link_traffic
 from mpls_celery.telemetry.records import Record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics, write_json
 from mpls_celery.telemetry.summary import speedups, summarise
@@ -40,6 +49,9 @@ def build_report(
         bytes_plot(runs, out),
     ]
     plots += [heatmap_plot(label, records, worker, out) for label, records in runs.items()]
+    for label, records in runs.items():  # per-link plots: runtime runs, which measure their links
+        plots += [p for p in (link_matrix_plot(label, records, out),
+                              link_utilisation_plot(label, records, out)) if p]  # fmt: skip
     summaries = {
         label: next(iter(summarise(records, target).values())) for label, records in runs.items()
     }
@@ -47,6 +59,13 @@ def build_report(
         "target_acc": target,
         "algorithms": {label: asdict(s) for label, s in summaries.items()},
         "speedup": speedups(summaries),
+        "links": {
+            label: [asdict(link) | {"mbit": link.mbit} for link in link_traffic(records)]
+            for label, records in runs.items()
+        },
+        "replays": [
+            asdict(compare_replay(real, replay, target)) for real, replay in replay_pairs(run_dirs)
+        ],
         "plots": [str(p) for p in plots],
     }
     write_json(out / "report.json", table)
@@ -80,4 +99,13 @@ def markdown_table(table: dict[str, Any]) -> str:
             value = table["speedup"].get(a, {}).get(b)
             cells.append("—" if a == b or value is None else f"{value:.2f}×")
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    lines += replay_markdown(table["replays"])
+    for label, links in table["links"].items():
+        if links:
+            lines += ["", f"## Links of {label} (puller ← peer)", "",
+                      "| puller | peer | MB pulled | pulls | measured Mbit/s |", "|---|---|---|---|---|"]  # fmt: skip
+            for link in links:
+                speed = "—" if link["mbit"] is None else f"{link['mbit']:.2f}"
+                lines.append(f"| {link['puller']} | {link['peer']} | {link['bytes'] / 1e6:.2f} | "
+                             f"{link['pulls']} | {speed} |")  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -10,11 +10,20 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
+from mpls_celery.telemetry.links import link_traffic, sender_utilisation
 from mpls_celery.telemetry.pulls import pull_counts
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 
 Runs = dict[str, list[Record]]  # label ("run/algo") → its records
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def accuracy_plot(runs: Runs, out: Path, x_axis: str) -> Path:
@@ -27,11 +36,7 @@ def accuracy_plot(runs: Runs, out: Path, x_axis: str) -> Path:
     ax.set_ylabel("mean test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend()
-    path = out / f"accuracy_vs_{x_axis}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"accuracy_vs_{x_axis}.png")
 
 
 def bytes_plot(runs: Runs, out: Path) -> Path:
@@ -52,11 +57,7 @@ def bytes_plot(runs: Runs, out: Path) -> Path:
     ax.set_xlabel("worker")
     ax.set_ylabel("bytes pulled (MB)")
     ax.legend()
-    path = out / "bytes_per_worker.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "bytes_per_worker.png")
 
 
 def pull_frequency(records: Sequence[Record], worker: int) -> tuple[list[int], np.ndarray]:
@@ -75,9 +76,47 @@ def heatmap_plot(label: str, records: Sequence[Record], worker: int, out: Path) 
     ax.set_ylabel("peer")
     ax.set_title(f"{label}: layers pulled by worker {worker}")
     fig.colorbar(image, ax=ax, label="times pulled")
-    safe = label.replace("/", "_")
-    path = out / f"heatmap_{safe}_worker{worker}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"heatmap_{label.replace('/', '_')}_worker{worker}.png")
+
+
+def link_matrix_plot(label: str, records: Sequence[Record], out: Path) -> Path | None:
+    """Puller × peer: MB pulled over each link, and its measured Mbit/s (runtime runs only)."""
+    links = link_traffic(records)
+    if not links:
+        return None
+    workers = sorted({x for link in links for x in (link.puller, link.peer)})
+    index = {w: n for n, w in enumerate(workers)}
+    mb = np.full((len(workers), len(workers)), np.nan)
+    mbit = np.full_like(mb, np.nan)
+    for link in links:
+        mb[index[link.puller], index[link.peer]] = link.bytes / 1e6
+        mbit[index[link.puller], index[link.peer]] = link.mbit if link.mbit is not None else np.nan
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, matrix, title, unit in (
+        (axes[0], mb, "MB pulled", "MB"),
+        (axes[1], mbit, "measured speed", "Mbit/s"),
+    ):
+        image = ax.imshow(matrix, cmap="viridis")
+        ax.set_xticks(range(len(workers)), [str(w) for w in workers])
+        ax.set_yticks(range(len(workers)), [str(w) for w in workers])
+        ax.set_xlabel("peer (sender)")
+        ax.set_ylabel("puller")
+        ax.set_title(f"{label}: {title}")
+        fig.colorbar(image, ax=ax, label=unit)
+    return _save(fig, out / f"links_{label.replace('/', '_')}.png")
+
+
+def link_utilisation_plot(label: str, records: Sequence[Record], out: Path) -> Path | None:
+    """Mbit/s each worker's link sent over time (transfers spread over their durations)."""
+    edges, sent = sender_utilisation(records, bin_seconds=2.0)
+    if not sent:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for peer, rate in sent.items():
+        ax.plot(edges, rate, label=f"worker {peer}")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("sent (Mbit/s, 2 s bins)")
+    ax.set_title(f"{label}: link utilisation")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2)
+    return _save(fig, out / f"link_utilisation_{label.replace('/', '_')}.png")

@@ -15,14 +15,11 @@ from mpls_celery.core.aggregate import stack_copies
 from mpls_celery.errors import PeerUnavailable, SnapshotError
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.layout import Layout
-from mpls_celery.runtime.messages import PullRequest, PullResult
+from mpls_celery.runtime.messages import PullRequest, PullResult, Transfer
 from mpls_celery.runtime.store import RunStore
 
 log = logging.getLogger(__name__)
 RESULT_TTL = 120.0
-# A smaller transfer is dominated by round-trip time and by a shaper's burst allowance, so it says
-# little about bandwidth (a slow link can look fast); it leaves the link estimate as it was.
-MIN_MEASURED_BYTES = 64 * 1024
 
 
 @dataclass
@@ -33,6 +30,7 @@ class PeerPull:
     nbytes: int = 0
     seconds: float = 0.0
     error: str | None = None
+    started: float = field(default_factory=time.time)
 
 
 def pull_from_peer(
@@ -42,6 +40,7 @@ def pull_from_peer(
     result = PeerPull(peer)
     try:
         head, blobs = store.latest_layers(peer, layers)
+        fetched = time.monotonic() - started  # the link's time; decoding below is this host's CPU
         if head is None:
             raise PeerUnavailable(f"peer {peer} has published nothing")
         result.version = head.version
@@ -56,10 +55,11 @@ def pull_from_peer(
         result.error = f"{type(exc).__name__}: {exc}"
         result.layers.clear()
         log.warning("pull from peer %s refused: %s", peer, exc)
-    fetched = time.monotonic() - started
-    if emulated_bps and result.nbytes:
-        time.sleep(max(0.0, result.nbytes / emulated_bps - fetched))
-    result.seconds = time.monotonic() - started
+    else:
+        if emulated_bps and result.nbytes:
+            time.sleep(max(0.0, result.nbytes / emulated_bps - (time.monotonic() - started)))
+            fetched = max(fetched, result.nbytes / emulated_bps)
+        result.seconds = fetched
     return result
 
 
@@ -86,16 +86,16 @@ def run_aggregation(
         counts.append(count)
         meta = {"run": store.run_id, "sum_of": count}
         sums.append(None if total is None else encode_tensors(total, meta, "float32", compression))
-    result = PullResult(  # the puller folds `speeds` into its link estimates (not under emulation)
+    result = PullResult(  # the puller folds their speeds into its link estimates (not emulated)
         counts=tuple(counts),
         sums=tuple(sums),
         versions={p.peer: p.version for p in pulls},
         errors={p.peer: p.error for p in pulls if p.error},
         nbytes=sum(p.nbytes for p in pulls),
-        speeds={
-            p.peer: p.nbytes / p.seconds
+        transfers={
+            p.peer: Transfer(p.nbytes, p.seconds, p.started)
             for p in pulls
-            if p.nbytes >= MIN_MEASURED_BYTES and p.seconds > 0
+            if p.nbytes and not p.error
         },
         seconds=time.monotonic() - started,
     )

@@ -15,6 +15,8 @@ mpls:<run>:node:<i>:layer:<l>:t<k>    iteration k, read instead of head k until 
     `store` says which), so a peer's layers travel over the peer's own link.
 mpls:<run>:node:<i>:state             hash: state, k, version, loss, acc, heartbeat, last pull, ...
 mpls:<run>:node:<i>:links             hash: peer → measured bytes/s (EWMA)
+mpls:<run>:node:<i>:traffic           hash: <peer>:bytes / :seconds / :pulls / :last — totals of
+                                      worker i's pulls over each link (the dashboard's links view)
 mpls:<run>:node:<i>:gen / :lease      slice generation and the lease of the running slice
 mpls:<run>:pull:<i>:<k>               hash: aggregation result for iteration k (TTL)
 mpls:<run>:node:<i>:recent            list: the worker's last RECENT iteration records
@@ -84,7 +86,7 @@ class RunKeys:
         return run_key(self.run_id, "evals")
 
     def node(self, worker: int, part: str) -> str:
-        """state, head, record, trained, links, gen, lease, recent."""
+        """state, head, record, trained, links, traffic, gen, lease, recent."""
         return run_key(self.run_id, "node", worker, part)
 
     def layer(self, worker: int, layer: int, version: int, kind: str = "v") -> str:
@@ -99,6 +101,15 @@ class RunKeys:
 
     def pull_ready(self, worker: int, k: int) -> str:
         return run_key(self.run_id, "pull", worker, k, "ready")
+
+
+def decode_traffic(raw: Mapping[bytes, bytes]) -> dict[int, dict[str, float]]:
+    """A traffic hash as peer → {bytes, seconds, pulls, last}."""
+    out: dict[int, dict[str, float]] = {}
+    for field, value in raw.items():
+        peer, _, what = field.decode().partition(":")
+        out.setdefault(int(peer), {})[what] = float(value)
+    return out
 
 
 def decode_state(raw: Mapping[bytes, bytes]) -> dict[str, Any]:

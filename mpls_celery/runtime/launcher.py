@@ -52,6 +52,7 @@ from mpls_celery.telemetry.rundir import (
     write_manifest,
 )
 from mpls_celery.telemetry.summary import summary_document
+from mpls_celery.telemetry.trace import write_trace
 
 DONE_STATES = ("finished", "stopped")
 WORKERS_EXITED = "local Celery worker processes kept exiting (see the run's logs/)"
@@ -154,6 +155,7 @@ class Launcher:
             run_id=req.run_id,
             options=req.options.model_dump(mode="json"),
             redis_url=safe_url(self.redis_url),
+            eval_interval=req.eval_interval,
         )
         if req.local_workers:
             n = req.config.workers
@@ -417,6 +419,8 @@ class Launcher:
         )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.run_dir / SUMMARY, summary)
+        if (self.run_dir / METRICS).exists():
+            write_trace(self.run_dir, n)
         return summary
 
     def close(self) -> None:

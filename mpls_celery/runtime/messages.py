@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from mpls_celery.core.links import MIN_MEASURED_BYTES
 from mpls_celery.errors import SnapshotError
 
 
@@ -46,14 +47,31 @@ class PullRequest:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """One peer's part of a pull, on the wire: bytes, seconds, and when it started (unix s)."""
+
+    nbytes: int
+    seconds: float
+    started: float
+
+
+@dataclass(frozen=True)
 class PullResult:
     counts: tuple[int, ...]  # copies summed per layer
     sums: tuple[bytes | None, ...]  # per layer: the encoded sum of its copies, or None
     versions: Mapping[int, int | None] = field(default_factory=dict)  # peer → version read
     errors: Mapping[int, str] = field(default_factory=dict)  # peer → why it was refused
     nbytes: int = 0
-    speeds: Mapping[int, float] = field(default_factory=dict)  # peer → measured bytes/s
+    transfers: Mapping[int, Transfer] = field(default_factory=dict)  # per peer
     seconds: float = 0.0
+
+    def speeds(self, min_bytes: int = MIN_MEASURED_BYTES) -> dict[int, float]:
+        """Peer → measured bytes/s, from the transfers big enough to measure the link."""
+        return {
+            p: t.nbytes / t.seconds
+            for p, t in self.transfers.items()
+            if t.nbytes >= min_bytes and t.seconds > 0
+        }
 
     def to_fields(self) -> dict[str, bytes]:
         meta = {
@@ -61,7 +79,7 @@ class PullResult:
             "versions": [[p, v] for p, v in self.versions.items()],
             "errors": [[p, e] for p, e in self.errors.items()],
             "bytes": self.nbytes,
-            "speeds": [[p, s] for p, s in self.speeds.items()],
+            "transfers": [[p, t.nbytes, t.seconds, t.started] for p, t in self.transfers.items()],
             "seconds": self.seconds,
         }
         fields = {f"l{i}": blob for i, blob in enumerate(self.sums) if blob is not None}
@@ -80,7 +98,9 @@ class PullResult:
                 versions={int(p): None if v is None else int(v) for p, v in meta["versions"]},
                 errors={int(p): str(e) for p, e in meta["errors"]},
                 nbytes=int(meta["bytes"]),
-                speeds={int(p): float(s) for p, s in meta["speeds"]},
+                transfers={
+                    int(p): Transfer(int(b), float(s), float(t)) for p, b, s, t in meta["transfers"]
+                },
                 seconds=float(meta["seconds"]),
             )
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:

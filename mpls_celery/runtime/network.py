@@ -9,13 +9,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from mpls_celery.core.links import estimate_or_prior
 from mpls_celery.core.network import NetworkProfile
 from mpls_celery.core.step import WorkerStep
 from mpls_celery.core.strategies import Plan, WorkerView
-
-DEFAULT_BPS = 50e6  # prior for a peer whose link was never measured
 
 
 @dataclass(frozen=True)
@@ -31,8 +28,7 @@ class MeasuredNetwork:
     def speeds(
         self, worker: int, peers: Sequence[int], now: float, known: Mapping[int, float]
     ) -> list[float]:
-        prior = float(np.median(list(known.values()))) if known else DEFAULT_BPS
-        return [known.get(p, prior) for p in peers]
+        return [estimate_or_prior(known, p) for p in peers]
 
     def emulated_bps(self, step: WorkerStep, view: WorkerView, plan: Plan) -> None:
         return None
@@ -63,7 +59,7 @@ class EmulatedNetwork:
         """Per peer, the rate that makes the pull take as long as the link model says (its own
         link's rate, or its share of the inbound rate when links are shared)."""
         seconds = step.pull_seconds(view, plan)
-        sizes = (plan.y * view.layer_bytes[None, :]).sum(axis=1)
+        sizes = plan.peer_bytes(view.layer_bytes)
         return {
             peer: float(size / sec) if sec > 0 else float(b)
             for peer, size, sec, b in zip(view.peers, sizes, seconds, view.bandwidth, strict=True)

@@ -17,6 +17,7 @@ import torch
 
 from mpls_celery.core.aggregate import average_states
 from mpls_celery.core.layering import read_layer, snapshot_state, write_layers
+from mpls_celery.core.links import blend_speeds
 from mpls_celery.core.step import PeerReport, Progress, PullSees, eval_slice
 from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer, evaluate
@@ -26,7 +27,6 @@ from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.messages import PullRequest, PullResult
 from mpls_celery.runtime.model_io import load_head, load_version
 from mpls_celery.runtime.network import network_for
-from mpls_celery.runtime.store import blend_links
 from mpls_celery.telemetry.records import IterationRecord, parse_record, to_json
 
 log = logging.getLogger(__name__)
@@ -168,16 +168,17 @@ class NodeRuntime:
             pull_seconds=round(waited if by_peer else 0.0, 4),
             compute_seconds=round(compute, 4),
             peers_reachable=len(view.peers),
+            links=self._links(by_peer, result, time.time() - waited) if by_peer else None,
         )
         if not self._publish(k + 1, progress, record=to_json(record)):
             raise StaleNode(f"worker {worker}: version {k + 1} was published elsewhere")
         if (k + 1) % ctx.options.eval_every == 0 or self._reached_iterations():
             self.accuracy = self._evaluate()
         self.finished = self._reached_iterations()
-        measured = dict(result.speeds) if result else {}
+        measured = result.speeds() if result else {}
         store.emit(
             record,
-            links=blend_links(self.known_links, measured) if self.network.measures else None,
+            links=blend_speeds(self.known_links, measured) if self.network.measures else None,
             node_state=dict(
                 state="finished" if self.finished else "idle",
                 k=k + 1,
@@ -196,6 +197,21 @@ class NodeRuntime:
             ),
         )
         return record
+
+    def _links(
+        self, by_peer: dict[int, list[int]], result: PullResult | None, asked_at: float
+    ) -> dict[int, list[float]]:
+        """Peer → [bytes, seconds, start] of each transfer, in run time; a peer that brought
+        nothing back (refused, or the whole pull timed out) as [0, seconds waited, asked at]."""
+        began = self.ctx.started_at
+        asked, waited = round(asked_at - began, 4), round(time.time() - asked_at, 4)
+        if result is None:
+            return {p: [0.0, waited, asked] for p in by_peer}
+        links = {
+            p: [float(t.nbytes), round(t.seconds, 4), round(t.started - began, 4)]
+            for p, t in result.transfers.items()
+        }
+        return links | {p: [0.0, 0.0, asked] for p in by_peer if p not in links}
 
     def _view(self, now: float) -> WorkerView:
         """Peers with a head, a recent heartbeat and a link that is up; speeds from the network

@@ -3,14 +3,15 @@ method that writes, and it knows no key string (those come from keys.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import redis
 
-from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state
+from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state, decode_traffic
 from mpls_celery.runtime.replies import scored, text_hash
+from mpls_celery.telemetry.links import LinkTraffic
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, parse_record
 
 
@@ -31,6 +32,8 @@ class RunView:
     recent: list[IterationRecord]  # the selected worker's last iterations, oldest first
     evals: list[EvalRecord]  # oldest first
     events: list[Record]  # the stream's tail, oldest first
+    links: list[LinkTraffic] = field(default_factory=list)  # every link that carried a pull
+    estimates: dict[tuple[int, int], float] = field(default_factory=dict)  # (puller, peer) → B/s
 
 
 class RunReader:
@@ -77,8 +80,27 @@ class RunReader:
         pipe.lrange(keys.node(selected, "recent"), 0, -1)
         pipe.lrange(keys.evals, 0, -1)
         pipe.xrevrange(keys.events, count=event_tail)
+        for w in range(workers):
+            pipe.hgetall(keys.node(w, "traffic"))
+            pipe.hgetall(keys.node(w, "links"))
         raw = pipe.execute()
         n = workers
+        per_link = raw[4 + n :]
+        links, estimates = [], {}
+        for w in range(workers):
+            for peer, t in sorted(decode_traffic(per_link[2 * w]).items()):
+                links.append(
+                    LinkTraffic(
+                        w,
+                        peer,
+                        t.get("bytes", 0.0),
+                        t.get("seconds", 0.0),
+                        int(t.get("pulls", 0)),
+                        t.get("last"),
+                    )
+                )
+            for peer, bps in per_link[2 * w + 1].items():
+                estimates[(w, int(peer))] = float(bps)
         return RunView(
             status={k.decode(): v.decode() for k, v in raw[0].items()},
             nodes=[decode_state(h) for h in raw[1 : 1 + n]],
@@ -93,4 +115,6 @@ class RunReader:
                 if isinstance(r, EvalRecord)
             ],
             events=[parse_record(fields[b"r"]) for _, fields in reversed(raw[3 + n])],
+            links=links,
+            estimates=estimates,
         )

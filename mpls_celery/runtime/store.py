@@ -322,6 +322,15 @@ class RunStore:
             pipe.hset(self.keys.node(record.worker, "state"), mapping=_state_mapping(node_state))  # type: ignore[arg-type]
         if links and isinstance(record, IterationRecord):
             pipe.hset(self.keys.node(record.worker, "links"), mapping=links)  # type: ignore[arg-type]
+        if isinstance(record, IterationRecord) and record.links:
+            traffic = self.keys.node(record.worker, "traffic")
+            for peer, (nbytes, seconds, *_) in record.links.items():
+                if nbytes <= 0:
+                    continue  # the peer brought nothing back
+                pipe.hincrbyfloat(traffic, f"{peer}:bytes", nbytes)
+                pipe.hincrbyfloat(traffic, f"{peer}:seconds", seconds)
+                pipe.hincrby(traffic, f"{peer}:pulls", 1)
+                pipe.hset(traffic, f"{peer}:last", record.t)
         pipe.execute()
 
     def read_events(self, after: str = "0-0", count: int = 10_000) -> tuple[list[Record], str]:
@@ -368,13 +377,3 @@ def _state_mapping(fields: Mapping[str, object], beat: bool = True) -> dict[str,
     if beat:
         mapping["heartbeat"] = orjson.dumps(time.time())
     return mapping
-
-
-def blend_links(
-    known: Mapping[int, float], measured: Mapping[int, float], weight: float = 0.3
-) -> dict[int, float]:
-    """EWMA of measured transfer speed per peer (a first measurement is taken as it is)."""
-    return {
-        peer: speed if peer not in known else (1 - weight) * known[peer] + weight * speed
-        for peer, speed in measured.items()
-    }

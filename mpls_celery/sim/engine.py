@@ -2,7 +2,8 @@
 
 Each worker's iteration k starts at t0: it sees each reachable peer's latest version published at
 or before t0, its strategy plans the pull, it trains, averages (Eq. 1), and publishes version k+1
-at t0 + max(compute, λ). No barrier: every worker runs on its own clock."""
+at t0 + max(compute, λ) (plus the recorded per-iteration overhead when it replays a real run).
+No barrier: every worker runs on its own clock."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import torch
 
 from mpls_celery.core.aggregate import Weighting, average_states, stack_copies
 from mpls_celery.core.layering import Layer, read_layer, snapshot_state, write_layers
-from mpls_celery.core.network import NetworkProfile
+from mpls_celery.core.network import FloatArray, SimNetwork
 from mpls_celery.core.step import PeerReport, Progress, PullSees, WorkerStep, eval_slice
+from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer, evaluate
 from mpls_celery.experiment import Experiment
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
@@ -36,6 +38,7 @@ class SimOptions:
     step_seconds: float = 0.05  # one SGD step at compute speed 1.0
     target_acc: float | None = None
     stop_at_target: bool = False
+    record_links: bool = False  # per-peer transfers in each record, as a runtime run has them
 
 
 @dataclass
@@ -52,7 +55,7 @@ class _Worker:
 
 
 class Simulation:
-    def __init__(self, exp: Experiment, opts: SimOptions, profile: NetworkProfile) -> None:
+    def __init__(self, exp: Experiment, opts: SimOptions, profile: SimNetwork) -> None:
         self.exp, self.opts, self.profile = exp, opts, profile
         cfg = exp.config
         self.workers: list[_Worker] = []
@@ -119,7 +122,7 @@ class Simulation:
         neighbours = np.asarray(self.exp.topology.neighbours(i), dtype=np.int64)
         up = self.profile.links_up(i, neighbours, t) if neighbours.size else np.zeros(0, bool)
         peers = neighbours[up]
-        speeds = self.profile.link_speeds(i, peers, t)
+        speeds = self.profile.planning_speeds(i, peers, t)
         return [
             PeerReport(int(p), self.workers[p].progress, float(b))
             for p, b in zip(peers, speeds, strict=True)
@@ -132,8 +135,8 @@ class Simulation:
         plan = step.plan(view, worker.rng)
         by_peer = plan.layers_by_peer()
         pulled = self._pull(by_peer, t)
-        compute = self.opts.step_seconds * self.exp.config.training.local_steps
-        compute /= self.profile.compute(i)
+        reference = self.opts.step_seconds * self.exp.config.training.local_steps
+        compute = self.profile.compute_seconds(i, t, reference)
         loss = worker.trainer.train()  # the model started the iteration as `worker.published`
         model = worker.trainer.model
         state = model.state_dict()
@@ -142,7 +145,9 @@ class Simulation:
             worker.trained, worker.trained_at = snapshot_state(model), t + compute
         mixed = mix_copies(step, layers, worker.published, state, pulled, plan.weighting)
         write_layers(model, layers, mixed)
-        duration = max(compute, plan.delay)
+        seconds = self._transfer_seconds(i, view, plan, t)
+        delay = plan.delay if seconds is None else float(seconds.max(initial=0.0))
+        duration = max(compute, delay) + self.profile.overhead_seconds(i, t)
         record = IterationRecord(
             algo=self.opts.algorithm,
             worker=i,
@@ -152,12 +157,36 @@ class Simulation:
             loss=loss,
             plan=by_peer,
             bytes_pulled=plan.bytes_pulled(self.exp.layer_bytes),
-            pull_seconds=plan.delay,
+            pull_seconds=delay,
             compute_seconds=compute,
             peers_reachable=len(view.peers),
+            links=self._links(step, view, plan, t, seconds) if self.opts.record_links else None,
         )
         worker.pending = (snapshot_state(model), record)
         return duration
+
+    def _transfer_seconds(
+        self, i: int, view: WorkerView, plan: Plan, t: float
+    ) -> FloatArray | None:
+        """(S,) seconds of each peer's transfer when they differ from the plan's own (a replayed
+        run: measured rates and latency, not the estimates it planned with), else None."""
+        if not view.peers:
+            return None
+        sizes = plan.peer_bytes(view.layer_bytes)
+        return self.profile.realized_pull_seconds(i, view.peers, sizes, t)
+
+    def _links(
+        self, step: WorkerStep, view: WorkerView, plan: Plan, t: float, seconds: FloatArray | None
+    ) -> dict[int, list[float]]:
+        """Per peer pulled from: [bytes, seconds, start], as the runtime records its transfers."""
+        sizes = plan.peer_bytes(view.layer_bytes)
+        if seconds is None:
+            seconds = step.pull_seconds(view, plan)
+        return {
+            peer: [float(size), round(float(sec), 4), round(t, 4)]
+            for peer, size, sec in zip(view.peers, sizes, seconds, strict=True)
+            if size > 0
+        }
 
     def _pull(self, by_peer: dict[int, list[int]], t: float) -> list[list[dict[str, torch.Tensor]]]:
         """What each peer shows at t: its trained model once its local step is done (when pulls

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.core.network import NetworkProfile, uniform_profile
+from mpls_celery.core.network import NetworkProfile, SimNetwork, uniform_profile
 from mpls_celery.experiment import build_experiment
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.telemetry.rundir import (
@@ -43,6 +43,8 @@ class SimRequest:
     runs_dir: Path
     jobs: int = 1
     threads: int = 1
+    network: SimNetwork | None = None  # instead of the config's profile (a replayed run)
+    replay_of: str | None = None  # the run directory whose trace `network` is
 
 
 ProgressFn = Callable[[str, float, int], None]
@@ -69,7 +71,7 @@ def _run_one(
     torch.set_num_threads(request.threads)
     torch.manual_seed(request.config.seed)
     exp = build_experiment(request.config, request.data_dir)
-    profile = exp.profile or uniform_profile(request.config.workers)
+    profile = request.network or exp.profile or uniform_profile(request.config.workers)
     sim = Simulation(exp, replace(request.options, algorithm=algorithm), profile)
 
     def report(t: float, epoch: int) -> None:
@@ -92,6 +94,7 @@ def run_simulation(request: SimRequest, on_progress: ProgressFn | None = None) -
         request.config.model_dump(mode="json"),
         algorithms=list(request.algorithms),
         options={k: v for k, v in asdict(request.options).items() if k != "algorithm"},
+        **({"replay_of": request.replay_of} if request.replay_of else {}),
     )
     started = time.monotonic()
     paths = {algo: parts / f"{algo}.jsonl" for algo in request.algorithms}

@@ -25,6 +25,10 @@ class IterationRecord:
     pull_seconds: float  # λ
     compute_seconds: float
     peers_reachable: int
+    # peer → [wire bytes, seconds, start (run time)] of each transfer of this pull; bytes 0: the
+    # peer brought nothing back. Runtime runs and replays; None (omitted from JSON, so simulator
+    # records keep their bytes) otherwise.
+    links: dict[int, list[float]] | None = None
     kind: Literal["iteration"] = "iteration"
 
 
@@ -47,7 +51,10 @@ Record = IterationRecord | EvalRecord
 
 def to_json(record: Record) -> bytes:
     """Sorted keys, so the same records always give the same bytes."""
-    return orjson.dumps(asdict(record), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    data = asdict(record)
+    if data.get("links", 0) is None:
+        del data["links"]
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def parse_record(line: bytes | str) -> Record:
@@ -61,6 +68,8 @@ def parse_record(line: bytes | str) -> Record:
     try:
         if kind == "iteration":
             data["plan"] = {int(peer): list(layers) for peer, layers in data["plan"].items()}
+            if data.get("links") is not None:
+                data["links"] = {int(p): [float(x) for x in v] for p, v in data["links"].items()}
             return IterationRecord(**data)
         if kind == "eval":
             return EvalRecord(**data)

@@ -7,6 +7,7 @@ import pytest
 
 from mpls_celery.telemetry.records import IterationRecord
 from mpls_celery.telemetry.rundir import read_metrics
+from mpls_celery.telemetry.trace import TRACE, Trace
 from tests.conftest import celery_worker
 from tests.runtime.helpers import start_run
 
@@ -38,6 +39,13 @@ def test_three_workers_complete_and_learn(redis_url, tmp_path):
         if isinstance(r, IterationRecord)
     ]
     assert len(on_disk) == 75
+    # every transfer is recorded per link ([bytes, seconds, start]), and the run leaves its trace
+    for r in on_disk:
+        assert set(r.links or {}) == set(r.plan)
+        assert all(b > 0 and s >= 0 and 0 <= t <= r.t for b, s, t in (r.links or {}).values())
+    trace = Trace.from_json((tmp_path / "runs" / f"run-{run.request.run_id}" / TRACE).read_bytes())
+    assert len(trace.iterations) == 75
+    assert len(trace.transfers) == sum(len(r.plan) for r in on_disk)
     # Old versions are collected: at most keep_versions (2) per worker stay in Redis.
     layer_keys = [k for k in store.run_keys() if b":layer:" in k]
     assert len(layer_keys) <= 3 * 2 * 2

@@ -12,7 +12,7 @@ from mpls_celery.core.layering import read_layer, snapshot_state
 from mpls_celery.runtime.aggregation import run_aggregation
 from mpls_celery.runtime.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.connection import redis_client
-from mpls_celery.runtime.messages import PullRequest, PullResult
+from mpls_celery.runtime.messages import PullRequest, PullResult, Transfer
 from mpls_celery.runtime.node import NodeRuntime
 from mpls_celery.runtime.store import RunStore
 from tests.runtime.helpers import publish_all
@@ -172,9 +172,11 @@ def test_pull_messages_survive_celerys_json_and_a_bad_mailbox_is_refused():
     request = PullRequest("r", 3, 7, {1: (0, 2), 12: (1,)}, {1: 1e6, 12: 2.5e5})
     assert PullRequest.from_json(json.loads(json.dumps(request.to_json()))) == request
     result = PullResult(
-        (1, 0), (b"sum", None), {1: 4}, {2: "PeerUnavailable: x"}, 10, {1: 3.0}, 0.5
-    )
+        (1, 0), (b"sum", None), {1: 4}, {2: "PeerUnavailable: x"}, 10,
+        {1: Transfer(70_000, 0.5, 1.8e9), 2: Transfer(9, 0.01, 1.8e9)}, 0.5,
+    )  # fmt: skip
     assert PullResult.from_fields(result.to_fields()) == result
+    assert result.speeds() == {1: 140_000.0}  # too small a transfer says nothing about its link
     from mpls_celery.errors import SnapshotError
 
     with pytest.raises(SnapshotError):

@@ -24,8 +24,9 @@ def populate(
         for w in range(workers):
             peers = [p for p in range(workers) if p != w][:2]
             record = IterationRecord(algorithm, w, k, float(k + 1), k * workers + w + 1, 2.0 - 0.1 * k,
-                                     {p: [k % 2, 1] for p in peers}, 1e5, 0.1, 0.05, len(peers))  # fmt: skip
-            store.emit(record)
+                                     {p: [k % 2, 1] for p in peers}, 1e5, 0.1, 0.05, len(peers),
+                                     links={p: [2e4 * (p + 1), 0.1, float(k)] for p in peers})  # fmt: skip
+            store.emit(record, links={p: 1e6 * (p + 1) for p in peers})
             store.r.set(
                 store.keys.node(w, "head"),
                 orjson.dumps({"version": k + 1, "g": [0.0, 0.0], "t": 0.0}),

@@ -7,7 +7,7 @@ from textual.widgets import DataTable
 from mpls_celery.runtime.connection import redis_client
 from tests.tui.fixtures import FIXED, StaticSource, age, populate
 from tui.app import create_app
-from tui.screens import HelpScreen, RunPicker, WorkerScreen
+from tui.screens import HelpScreen, LinksScreen, RunPicker, WorkerScreen
 from tui.sources import RedisSource
 
 pytestmark = pytest.mark.integration
@@ -69,6 +69,31 @@ async def test_keys_select_sort_toggle_pause_help_detail(redis_url):
         assert isinstance(app.screen, WorkerScreen)
         await pilot.press("escape", "q")
     assert app.return_code == 0
+
+
+async def test_links_view_shows_every_link_with_its_speed_bytes_and_last_pull(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    populate(client, "run-links", workers=3, iterations=4)  # each worker pulls from the other two
+    app = create_app(RedisSource(client), "run-links", refresh_seconds=0.2)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(pilot, app, lambda: len(app.data.links) == 6)
+        await pilot.press("l")
+        await settle(pilot, app, lambda: isinstance(app.screen, LinksScreen))
+        table = app.screen.query_one("#links-table", DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        # puller, peer, the puller's speed estimate (Mbit/s), MB over 4 pulls, pulls, last pull
+        assert rows[0] == ["0", "1", "16.00", "0.16", "4", "4.0"]
+        assert [r[:2] for r in rows] == [
+            ["0", "1"],
+            ["0", "2"],
+            ["1", "0"],
+            ["1", "2"],
+            ["2", "0"],
+            ["2", "1"],
+        ]
+        assert rows[-1] == ["2", "1", "16.00", "0.16", "4", "4.0"]
+        await pilot.press("escape")
+        await settle(pilot, app, lambda: not isinstance(app.screen, LinksScreen))
 
 
 async def test_run_switching(redis_url):

@@ -56,6 +56,11 @@ class Plan:
     def bytes_pulled(self, layer_bytes: NDArray[np.float64]) -> float:
         return float((self.y * layer_bytes[None, :]).sum()) if self.y.size else 0.0
 
+    def peer_bytes(self, layer_bytes: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(S,) bytes to pull from each peer of the view."""
+        sizes: NDArray[np.float64] = (self.y * layer_bytes[None, :]).sum(axis=1).astype(np.float64)
+        return sizes
+
 
 def make_plan(view: WorkerView, y: NDArray[np.int64], weighting: Weighting) -> Plan:
     return Plan(view.peers, y, weighting, pull_delay(y, view.layer_bytes, view.bandwidth))

@@ -1,0 +1,112 @@
+"""Per-link traffic (puller × peer) from runtime iteration records: bytes moved, seconds spent,
+measured speed, and how busy each sender's link was over time. The report's link matrix, the
+TUI's links view and the multi-host comparison all read it from here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpls_celery.telemetry.records import IterationRecord, Record
+
+
+@dataclass(frozen=True)
+class LinkTraffic:
+    puller: int
+    peer: int
+    bytes: float = 0.0
+    seconds: float = 0.0  # summed durations of this link's pulls
+    pulls: int = 0
+    last_t: float | None = None  # run time of the last iteration that pulled over it
+
+    @property
+    def mbit(self) -> float | None:
+        """Measured speed over the run: bytes / seconds of pulling over this link."""
+        return self.bytes * 8 / self.seconds / 1e6 if self.seconds > 0 else None
+
+
+def link_traffic(records: Iterable[Record]) -> list[LinkTraffic]:
+    """Every link that carried a pull, ordered by (puller, peer); empty for simulator records,
+    which carry no per-link transfers."""
+    totals: dict[tuple[int, int], list[float]] = {}
+    last: dict[tuple[int, int], float] = {}
+    for record in records:
+        if not isinstance(record, IterationRecord) or not record.links:
+            continue
+        for peer, (nbytes, seconds, *_) in record.links.items():
+            if nbytes <= 0:
+                continue  # nothing came back (an outage, in the run's trace)
+            row = totals.setdefault((record.worker, peer), [0.0, 0.0, 0.0])
+            row[0] += nbytes
+            row[1] += seconds
+            row[2] += 1
+            last[(record.worker, peer)] = max(last.get((record.worker, peer), 0.0), record.t)
+    return [
+        LinkTraffic(i, j, b, s, int(n), last[(i, j)])
+        for (i, j), (b, s, n) in sorted(totals.items())
+    ]
+
+
+def pull_intervals(records: Iterable[Record]) -> list[tuple[int, int, float, float, float]]:
+    """(puller, peer, start, end, bytes) of every transfer, in run time."""
+    out = []
+    for r in records:
+        if isinstance(r, IterationRecord) and r.links:
+            for peer, (nbytes, seconds, *start) in r.links.items():
+                if nbytes <= 0:
+                    continue
+                begin = start[0] if start else r.t - r.pull_seconds  # older records: estimated
+                out.append((r.worker, peer, begin, begin + seconds, nbytes))
+    return out
+
+
+def busy_throughput(
+    records: Iterable[Record], group_of: Mapping[int, str]
+) -> dict[str, float | None]:
+    """Per group of senders (e.g. a host): bytes it sent / time at least one of its transfers
+    ran, in Mbit/s — the capacity its link showed while busy (a single pull sees only its share
+    when several run at once)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    sent: dict[str, float] = {}
+    for _, peer, start, end, nbytes in pull_intervals(records):
+        group = group_of[peer]
+        spans.setdefault(group, []).append((start, end))
+        sent[group] = sent.get(group, 0.0) + nbytes
+    out: dict[str, float | None] = {}
+    for group, intervals in spans.items():
+        busy = _union_length(intervals)
+        out[group] = sent[group] * 8 / busy / 1e6 if busy > 0 else None
+    return out
+
+
+def _union_length(intervals: Sequence[tuple[float, float]]) -> float:
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return float(total)
+
+
+def sender_utilisation(
+    records: Sequence[Record], bin_seconds: float
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """(bin starts, peer → Mbit/s it sent in each bin), spreading each transfer evenly over its
+    duration."""
+    intervals = pull_intervals(records)
+    if not intervals:
+        return np.zeros(0), {}
+    horizon = max(end for *_, end, _ in intervals)
+    edges = np.arange(0.0, horizon + bin_seconds, bin_seconds)
+    out: dict[int, np.ndarray] = {}
+    for _, peer, start, end, nbytes in intervals:
+        row = out.setdefault(peer, np.zeros(len(edges)))
+        lo, hi = max(start, 0.0), max(end, start + 1e-9)
+        rate = nbytes / (hi - lo) if hi > lo else 0.0
+        for b in range(int(lo // bin_seconds), int(hi // bin_seconds) + 1):
+            overlap = min(hi, (b + 1) * bin_seconds) - max(lo, b * bin_seconds)
+            if overlap > 0 and b < len(edges):
+                row[b] += rate * overlap
+    return edges, {p: v * 8 / bin_seconds / 1e6 for p, v in sorted(out.items())}

@@ -1,0 +1,144 @@
+"""A run's trace: what its network and devices did, per worker and per link, over time — the input
+of `mpls sim --replay` and `mpls profile fit`. Written as `trace.json` in a runtime run directory
+at the end of the run; rebuilt from `metrics.jsonl` when a run directory lacks one.
+
+    {"format": "mpls-trace/1", "workers": N, "duration": s,
+     "iterations": [[worker, end, compute_s, pull_wait_s, transfer_s, period_s], ...],
+     "transfers":  [[puller, peer, start, seconds, bytes], ...],
+     "outages":    [[puller, peer, start, end], ...]}
+
+Times are seconds since the run started. `pull_wait_s` runs from asking for the pull to having
+its result; `transfer_s` is its longest transfer; `period_s` is the time since the worker's
+previous iteration ended (its first iteration: 0). An outage is a planned pull that brought nothing
+back from that peer (refused or timed out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mpls_celery.errors import TelemetryError
+from mpls_celery.telemetry.records import IterationRecord, Record
+from mpls_celery.telemetry.rundir import read_metrics
+
+TRACE = "trace.json"
+FORMAT = "mpls-trace/1"
+
+
+@dataclass(frozen=True)
+class Iteration:
+    worker: int
+    end: float
+    compute: float
+    pull_wait: float
+    transfer: float  # its longest transfer
+    period: float  # 0 for a worker's first iteration
+
+    @property
+    def overhead(self) -> float:
+        """Time of the iteration spent neither training nor moving bytes: task hand-offs,
+        publishing, averaging (the simulator adds it to max(compute, transfer time))."""
+        return max(0.0, self.period - max(self.compute, self.transfer)) if self.period else 0.0
+
+
+@dataclass(frozen=True)
+class Transfer:
+    puller: int
+    peer: int
+    start: float
+    seconds: float
+    nbytes: float
+
+    @property
+    def rate(self) -> float:
+        return self.nbytes / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Trace:
+    workers: int
+    duration: float
+    iterations: tuple[Iteration, ...]
+    transfers: tuple[Transfer, ...]
+    outages: tuple[tuple[int, int, float, float], ...] = ()
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "format": FORMAT,
+                "workers": self.workers,
+                "duration": self.duration,
+                "iterations": [[i.worker, i.end, i.compute, i.pull_wait, i.transfer, i.period]
+                               for i in self.iterations],
+                "transfers": [[x.puller, x.peer, x.start, x.seconds, x.nbytes]
+                              for x in self.transfers],
+                "outages": [list(o) for o in self.outages],
+            }
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Trace:
+        try:
+            data: Any = orjson.loads(raw)
+            if data.get("format") != FORMAT:
+                raise TelemetryError(f"not an {FORMAT} trace (format {data.get('format')!r})")
+            return cls(
+                workers=int(data["workers"]),
+                duration=float(data["duration"]),
+                iterations=tuple(
+                    Iteration(int(w), float(e), float(c), float(p), float(x), float(d))
+                    for w, e, c, p, x, d in data["iterations"]
+                ),
+                transfers=tuple(
+                    Transfer(int(a), int(b), float(s), float(sec), float(n))
+                    for a, b, s, sec, n in data["transfers"]
+                ),
+                outages=tuple(
+                    (int(a), int(b), float(s), float(e)) for a, b, s, e in data["outages"]
+                ),
+            )
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise TelemetryError(f"malformed trace: {exc}") from exc
+
+
+def build_trace(records: Iterable[Record], workers: int) -> Trace:
+    iterations: list[Iteration] = []
+    transfers: list[Transfer] = []
+    outages: list[tuple[int, int, float, float]] = []
+    last_end: dict[int, float] = {}
+    for r in sorted(
+        (r for r in records if isinstance(r, IterationRecord)), key=lambda r: (r.worker, r.t)
+    ):
+        period = r.t - last_end[r.worker] if r.worker in last_end else 0.0
+        last_end[r.worker] = r.t
+        links = r.links or {}
+        longest = max((v[1] for v in links.values() if v[0] > 0), default=0.0)
+        iterations.append(
+            Iteration(r.worker, r.t, r.compute_seconds, r.pull_seconds, longest, round(period, 4))
+        )
+        for peer, (nbytes, seconds, *start) in links.items():
+            begin = start[0] if start else r.t - r.pull_seconds
+            if nbytes > 0:
+                transfers.append(Transfer(r.worker, peer, begin, seconds, nbytes))
+            else:
+                outages.append((r.worker, peer, begin, begin + max(seconds, r.pull_seconds)))
+    duration = max([i.end for i in iterations], default=0.0)
+    return Trace(workers, duration, tuple(iterations), tuple(transfers), tuple(outages))
+
+
+def write_trace(run_dir: Path, workers: int) -> Trace:
+    trace = build_trace(read_metrics(run_dir), workers)
+    (run_dir / TRACE).write_bytes(trace.to_json())
+    return trace
+
+
+def read_trace(run_dir: Path, workers: int) -> Trace:
+    """The run's trace.json, else the trace rebuilt from its metrics."""
+    path = run_dir / TRACE
+    if path.exists():
+        return Trace.from_json(path.read_bytes())
+    return build_trace(read_metrics(run_dir), workers)

@@ -1,0 +1,45 @@
+"""Per-link traffic from records: totals per puller ← peer, speeds, and a sender's busy rate."""
+
+from __future__ import annotations
+
+import pytest
+
+from mpls_celery.telemetry.links import busy_throughput, link_traffic, sender_utilisation
+from mpls_celery.telemetry.records import IterationRecord, parse_record, to_json
+
+
+def record(worker: int, t: float, links: dict[int, list[float]] | None) -> IterationRecord:
+    plan = {p: [0] for p in links or {}}
+    return IterationRecord("mpls", worker, 0, t, 1, 0.5, plan, 0.0, 1.0, 0.01, 2, links=links)
+
+
+def test_links_round_trip_and_a_record_without_them_keeps_its_old_bytes():
+    with_links = record(0, 3.0, {1: [1e6, 0.5, 2.0]})
+    assert parse_record(to_json(with_links)) == with_links
+    plain = record(0, 3.0, None)
+    assert b"links" not in to_json(plain)
+    assert parse_record(to_json(plain)) == plain
+
+
+def test_totals_per_link_and_measured_speed():
+    records = [
+        record(0, 2.0, {1: [1e6, 0.5, 1.0], 2: [2e5, 1.0, 1.0]}),
+        record(0, 4.0, {1: [1e6, 0.5, 3.0]}),
+        record(1, 2.5, {0: [5e5, 0.25, 2.0]}),
+        record(2, 1.0, None),  # a sim record: no per-link data
+    ]
+    links = {(x.puller, x.peer): x for x in link_traffic(records)}
+    assert set(links) == {(0, 1), (0, 2), (1, 0)}
+    assert links[(0, 1)].bytes == 2e6 and links[(0, 1)].pulls == 2 and links[(0, 1)].last_t == 4.0
+    assert links[(0, 1)].mbit == pytest.approx(16.0)  # 2 MB in 1 s
+    assert links[(0, 2)].mbit == pytest.approx(1.6)
+
+
+def test_busy_throughput_counts_overlapping_transfers_once():
+    # host h sends two 1 MB transfers that overlap fully (1.0-2.0 s): 2 MB in 1 busy second,
+    # although each transfer alone measured 8 Mbit/s
+    records = [record(0, 3.0, {1: [1e6, 1.0, 1.0]}), record(2, 3.0, {3: [1e6, 1.0, 1.0]})]
+    rate = busy_throughput(records, {0: "g", 1: "h", 2: "g", 3: "h"})
+    assert rate == {"h": pytest.approx(16.0)}
+    _, sent = sender_utilisation(records, bin_seconds=1.0)
+    assert sent[1][1] == pytest.approx(8.0) and sent[1][0] == 0.0

@@ -49,8 +49,9 @@ def load_recorded_run(run_dir: Path) -> RecordedRun:
 
 def replay_network(trace: Trace, slot_seconds: float = 5.0) -> ReplayNetwork:
     """Per slot: each link's measured rate (bytes over the seconds of its transfers that started
-    in the slot, counting those big enough to measure it, as the runtime does), each worker's
-    mean training time and overhead per iteration (means, so that time adds up as it did)."""
+    in the slot, counting those big enough to measure it, as the runtime does, latency taken
+    out), each worker's mean training time and overhead per iteration (means, so that time adds
+    up as it did). Per link its latency; per puller the estimates it planned with."""
     n = trace.workers
     slots = max(1, int(trace.duration // slot_seconds) + 1)
     latency = transfer_latency(trace)

@@ -7,6 +7,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Log
 
 from tui.model import Dashboard
@@ -92,7 +93,12 @@ class MplsTui(App[None]):
         except Exception as exc:  # Redis went away, run vanished: show it, keep polling
             stale = self.data
             data = Dashboard(**{**stale.__dict__, "connected": False, "message": str(exc)})
-        self.call_from_thread(self.render_data, data)
+        try:
+            self.call_from_thread(self.render_data, data)
+        except (NoMatches, RuntimeError):
+            if self.is_running:
+                raise  # a real error in rendering
+            # else a refresh that landed while the app exited: its loop and widgets are gone
 
     def render_data(self, data: Dashboard) -> None:
         self.data = data

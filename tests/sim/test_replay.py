@@ -172,3 +172,15 @@ def test_the_replay_plans_with_the_recorded_estimates_and_pays_the_recorded_late
     # the transfer really takes latency + bytes / the link's rate without latency (slot 0: 1 s/MB)
     seconds = net.realized_pull_seconds(0, [1], np.array([5e5]), 1.0)
     assert seconds is not None and seconds[0] == pytest.approx(0.3 + 0.5)
+
+
+def test_fitting_a_run_whose_pulls_were_too_small_to_measure_is_one_line(tmp_path, capsys):
+    run_dir = recorded_run(tmp_path)
+    metrics = run_dir / METRICS
+    small = metrics.read_text().replace(f"[{NBYTES}", "[1000.0")  # every transfer 1 kB
+    metrics.write_text(small)
+    with pytest.raises(SystemExit) as done:
+        main(["profile", "fit", str(run_dir), "-o", str(tmp_path / "p.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert done.value.code == 2 and "no transfer big enough" in err and "\n" not in err
+    assert not (tmp_path / "p.yaml").exists()

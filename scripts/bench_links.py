@@ -75,7 +75,7 @@ def main() -> list[dict[str, object]]:
     pulls, rows = [], []
     with tempfile.TemporaryDirectory() as tmp, Testbed((PULLER, *SENDERS), {}, Path(tmp)) as bed:
         for host in SENDERS:
-            bed._redis(host, SNAPSHOT_PORT)
+            bed.start_redis(host, SNAPSHOT_PORT)
         for host in SENDERS:
             url = redis_url(host, SNAPSHOT_PORT)
             wait_ping(url)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
-from mpls_celery.report.replay_table import compare_replay
+from mpls_celery.report.replay_table import compare_replay, replay_markdown
 from mpls_celery.telemetry.rundir import MANIFEST, read_json
 
 
@@ -29,20 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=Path("runs/replays"))
     args = parser.parse_args(argv)
-    print("| run | time to target real / replay (s) | error | accuracy gap max / mean (points) |")
-    print("|---|---|---|---|")
+    rows = []
     for run_dir in args.runs:
         target = (read_json(run_dir / MANIFEST).get("options") or {}).get("target_acc")
-        row = compare_replay(run_dir, replay(run_dir, args.out), target)
-        error = "—" if row.time_error is None else f"{100 * row.time_error:+.1f} %"
-        gap = (
-            "—"
-            if row.max_acc_gap is None
-            else f"{100 * row.max_acc_gap:.1f} / {100 * row.mean_acc_gap:.1f}"
-        )  # type: ignore[operator]
-        real = "—" if row.real_time_to_target is None else f"{row.real_time_to_target:.1f}"
-        sim = "—" if row.replay_time_to_target is None else f"{row.replay_time_to_target:.1f}"
-        print(f"| {run_dir.name} | {real} / {sim} | {error} | {gap} |", flush=True)
+        rows.append(asdict(compare_replay(run_dir, replay(run_dir, args.out), target)))
+    print("\n".join(replay_markdown(rows)))
 
 
 if __name__ == "__main__":

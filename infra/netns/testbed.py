@@ -103,9 +103,9 @@ class Testbed:
     def start_services(self, worker_env: Mapping[str, str] | None = None) -> None:
         """Fresh Redis servers (central + one snapshot store per host) and host workers."""
         self.stop_services()
-        self._redis(self.first, CENTRAL_PORT)
+        self.start_redis(self.first, CENTRAL_PORT)
         for host in self.hosts.values():
-            self._redis(host, SNAPSHOT_PORT)
+            self.start_redis(host, SNAPSHOT_PORT)
         wait_ping(self.central_url)
         for host in self.hosts.values():
             wait_ping(redis_url(host, SNAPSHOT_PORT))
@@ -132,7 +132,7 @@ class Testbed:
                 )
             )
 
-    def _redis(self, host: Host, port: int) -> None:
+    def start_redis(self, host: Host, port: int) -> None:
         data = self.workdir / f"redis-{host.name}-{port}"
         data.mkdir(parents=True, exist_ok=True)
         args = [str(find_redis_server()), "--port", str(port), "--bind", host.ip,

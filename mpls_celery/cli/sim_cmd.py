@@ -150,13 +150,13 @@ def replay_request(
     --target-acc and --eval-every override."""
     recorded = load_recorded_run(run_dir)
     cfg = recorded.config
-    target = target_acc if target_acc is not None else recorded.options.get("target_acc")
+    target = target_acc if target_acc is not None else recorded.target_acc
     options = SimOptions(
         algorithm=cfg.algorithm,
         until=parse_duration(until) if until else REPLAY_HEADROOM * recorded.trace.duration,
         eval_every=eval_every or recorded.eval_interval or 5.0,
-        eval_samples=int(str(recorded.options.get("eval_samples") or 200)),
-        target_acc=None if target is None else float(str(target)),
+        eval_samples=recorded.eval_samples,
+        target_acc=target,
         stop_at_target=stop_at_target,
         record_links=True,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -52,12 +53,16 @@ class ReplayNetwork:
         others = np.asarray(peers, dtype=np.int64)
         now = self.link_rate[self._slot(t), worker, others]
         fallback = self.base_rate[worker, others]
-        known = self.base_rate[np.isfinite(self.base_rate)]
-        median = float(np.median(known)) if known.size else 1e6
         speeds: FloatArray = np.where(
-            np.isfinite(now), now, np.where(np.isfinite(fallback), fallback, median)
+            np.isfinite(now), now, np.where(np.isfinite(fallback), fallback, self._median_rate)
         )
         return speeds
+
+    @cached_property
+    def _median_rate(self) -> float:
+        """For a link that never carried anything measurable: the run's median link."""
+        known = self.base_rate[np.isfinite(self.base_rate)]
+        return float(np.median(known)) if known.size else 1e6
 
     def links_up(self, worker: int, peers: ArrayLike, t: float) -> NDArray[np.bool_]:
         others = np.asarray(peers, dtype=np.int64)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from mpls_celery.telemetry.links import link_traffic
-from mpls_celery.telemetry.records import EvalRecord, Record
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics
 from mpls_celery.telemetry.summary import summarise
 
@@ -27,6 +27,7 @@ class ReplayComparison:
     real_mb: float
     replay_mb: float
     link_mb: dict[str, tuple[float, float]]  # "puller<-peer" → (real MB, replay MB)
+    # MB figures cover the real run's span only
 
 
 def replay_pairs(run_dirs: list[Path]) -> list[tuple[Path, Path]]:
@@ -46,8 +47,12 @@ def compare_replay(real_dir: Path, replay_dir: Path, target: float | None) -> Re
     s_replay = next(iter(summarise(replay, target).values()))
     gaps = _accuracy_gaps(real, replay)
     t_real, t_replay = s_real.time_to_target, s_replay.time_to_target
+    # bytes over the same span: a replay runs past the real run's end (room to reach a target)
+    end = s_real.duration
+    within = [r for r in replay if not isinstance(r, IterationRecord) or r.t <= end]
+    replay_mb = sum(r.bytes_pulled for r in within if isinstance(r, IterationRecord)) / 1e6
     links_real = {(x.puller, x.peer): x.bytes for x in link_traffic(real)}
-    links_replay = {(x.puller, x.peer): x.bytes for x in link_traffic(replay)}
+    links_replay = {(x.puller, x.peer): x.bytes for x in link_traffic(within)}
     return ReplayComparison(
         real=real_dir.name,
         replay=replay_dir.name,
@@ -57,7 +62,7 @@ def compare_replay(real_dir: Path, replay_dir: Path, target: float | None) -> Re
         max_acc_gap=float(np.max(gaps)) if gaps.size else None,
         mean_acc_gap=float(np.mean(gaps)) if gaps.size else None,
         real_mb=s_real.bytes_pulled / 1e6,
-        replay_mb=s_replay.bytes_pulled / 1e6,
+        replay_mb=replay_mb,
         link_mb={
             f"{i}<-{j}": (links_real.get((i, j), 0.0) / 1e6, links_replay.get((i, j), 0.0) / 1e6)
             for i, j in sorted(links_real.keys() | links_replay.keys())
@@ -76,7 +81,8 @@ def _accuracy_gaps(real: list[Record], replay: list[Record]) -> np.ndarray:
     if not points:
         return np.zeros(0)
     t_real, acc_real = np.array(points).T
-    return np.abs(np.interp(t_real, t_sim, acc_sim) - acc_real)
+    gaps: np.ndarray = np.abs(np.interp(t_real, t_sim, acc_sim) - acc_real)
+    return gaps
 
 
 def replay_markdown(rows: list[dict[str, Any]]) -> list[str]:

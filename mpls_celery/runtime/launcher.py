@@ -52,7 +52,7 @@ from mpls_celery.telemetry.rundir import (
     write_manifest,
 )
 from mpls_celery.telemetry.summary import summary_document
-from mpls_celery.telemetry.trace import write_trace
+from mpls_celery.telemetry.trace import build_trace, write_trace
 
 DONE_STATES = ("finished", "stopped")
 WORKERS_EXITED = "local Celery worker processes kept exiting (see the run's logs/)"
@@ -395,8 +395,9 @@ class Launcher:
         n = self.req.config.workers
         nodes = nodes or [{} for _ in range(n)]
         worker_acc: list[float | None] = final.worker_acc if final else [None] * n
+        records = list(read_metrics(self.run_dir)) if (self.run_dir / METRICS).exists() else []
         summary = summary_document(
-            read_metrics(self.run_dir) if (self.run_dir / METRICS).exists() else [],
+            records,
             self.req.options.target_acc,
             run_id=self.req.run_id,
             run_dir=str(self.run_dir.resolve()),
@@ -419,8 +420,8 @@ class Launcher:
         )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.run_dir / SUMMARY, summary)
-        if (self.run_dir / METRICS).exists():
-            write_trace(self.run_dir, n)
+        if records:
+            write_trace(self.run_dir, build_trace(records, n))
         return summary
 
     def close(self) -> None:

@@ -168,7 +168,7 @@ class NodeRuntime:
             pull_seconds=round(waited if by_peer else 0.0, 4),
             compute_seconds=round(compute, 4),
             peers_reachable=len(view.peers),
-            links=self._links(by_peer, result, time.time() - waited) if by_peer else None,
+            links=self._links(by_peer, result, waited) if by_peer else None,
         )
         if not self._publish(k + 1, progress, record=to_json(record)):
             raise StaleNode(f"worker {worker}: version {k + 1} was published elsewhere")
@@ -199,14 +199,14 @@ class NodeRuntime:
         return record
 
     def _links(
-        self, by_peer: dict[int, list[int]], result: PullResult | None, asked_at: float
+        self, by_peer: dict[int, list[int]], result: PullResult | None, waited: float
     ) -> dict[int, list[float]]:
         """Peer → [bytes, seconds, start] of each transfer, in run time; a peer that brought
         nothing back (refused, or the whole pull timed out) as [0, seconds waited, asked at]."""
         began = self.ctx.started_at
-        asked, waited = round(asked_at - began, 4), round(time.time() - asked_at, 4)
+        asked = round(time.time() - waited - began, 4)
         if result is None:
-            return {p: [0.0, waited, asked] for p in by_peer}
+            return {p: [0.0, round(waited, 4), asked] for p in by_peer}
         links = {
             p: [float(t.nbytes), round(t.seconds, 4), round(t.started - began, 4)]
             for p, t in result.transfers.items()

@@ -23,8 +23,9 @@ SMALL_TRANSFER_BYTES = 16 * 1024
 @dataclass(frozen=True)
 class RecordedRun:
     config: RunConfig
-    options: dict[str, object]
     trace: Trace
+    target_acc: float | None
+    eval_samples: int
     eval_interval: float | None
 
 
@@ -41,9 +42,14 @@ def load_recorded_run(run_dir: Path) -> RecordedRun:
     trace = read_trace(run_dir, config.workers)
     if not trace.iterations:
         raise ConfigError(f"{run_dir}: the run recorded no iterations to replay")
-    interval = manifest.get("eval_interval")
+    options = manifest.get("options") or {}
+    interval, target = manifest.get("eval_interval"), options.get("target_acc")
     return RecordedRun(
-        config, dict(manifest.get("options") or {}), trace, float(interval) if interval else None
+        config,
+        trace,
+        None if target is None else float(target),
+        int(options.get("eval_samples") or 200),
+        float(interval) if interval else None,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mpls_celery.telemetry.records import IterationRecord, Record
+from mpls_celery.telemetry.trace import record_transfers
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,16 @@ def link_traffic(records: Iterable[Record]) -> list[LinkTraffic]:
     totals: dict[tuple[int, int], list[float]] = {}
     last: dict[tuple[int, int], float] = {}
     for record in records:
-        if not isinstance(record, IterationRecord) or not record.links:
+        if not isinstance(record, IterationRecord):
             continue
-        for peer, (nbytes, seconds, *_) in record.links.items():
-            if nbytes <= 0:
+        for x in record_transfers(record):
+            if x.nbytes <= 0:
                 continue  # nothing came back (an outage, in the run's trace)
-            row = totals.setdefault((record.worker, peer), [0.0, 0.0, 0.0])
-            row[0] += nbytes
-            row[1] += seconds
+            row = totals.setdefault((x.puller, x.peer), [0.0, 0.0, 0.0])
+            row[0] += x.nbytes
+            row[1] += x.seconds
             row[2] += 1
-            last[(record.worker, peer)] = max(last.get((record.worker, peer), 0.0), record.t)
+            last[(x.puller, x.peer)] = max(last.get((x.puller, x.peer), 0.0), record.t)
     return [
         LinkTraffic(i, j, b, s, int(n), last[(i, j)])
         for (i, j), (b, s, n) in sorted(totals.items())
@@ -50,16 +51,14 @@ def link_traffic(records: Iterable[Record]) -> list[LinkTraffic]:
 
 
 def pull_intervals(records: Iterable[Record]) -> list[tuple[int, int, float, float, float]]:
-    """(puller, peer, start, end, bytes) of every transfer, in run time."""
-    out = []
-    for r in records:
-        if isinstance(r, IterationRecord) and r.links:
-            for peer, (nbytes, seconds, *start) in r.links.items():
-                if nbytes <= 0:
-                    continue
-                begin = start[0] if start else r.t - r.pull_seconds  # older records: estimated
-                out.append((r.worker, peer, begin, begin + seconds, nbytes))
-    return out
+    """(puller, peer, start, end, bytes) of every transfer that moved bytes, in run time."""
+    return [
+        (x.puller, x.peer, x.start, x.start + x.seconds, x.nbytes)
+        for r in records
+        if isinstance(r, IterationRecord)
+        for x in record_transfers(r)
+        if x.nbytes > 0
+    ]
 
 
 def busy_throughput(

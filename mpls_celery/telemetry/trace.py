@@ -58,6 +58,16 @@ class Transfer:
         return self.nbytes / self.seconds if self.seconds > 0 else 0.0
 
 
+def record_transfers(record: IterationRecord) -> list[Transfer]:
+    """The transfers one iteration record lists (bytes 0: the peer brought nothing back). Older
+    records carry no start time: their pull is taken to have started when the wait did."""
+    out = []
+    for peer, (nbytes, seconds, *start) in (record.links or {}).items():
+        begin = start[0] if start else record.t - record.pull_seconds
+        out.append(Transfer(record.worker, peer, begin, seconds, nbytes))
+    return out
+
+
 @dataclass(frozen=True)
 class Trace:
     workers: int
@@ -115,25 +125,23 @@ def build_trace(records: Iterable[Record], workers: int) -> Trace:
     ):
         period = r.t - last_end[r.worker] if r.worker in last_end else 0.0
         last_end[r.worker] = r.t
-        links = r.links or {}
-        longest = max((v[1] for v in links.values() if v[0] > 0), default=0.0)
+        moved = [x for x in record_transfers(r) if x.nbytes > 0]
+        longest = max((x.seconds for x in moved), default=0.0)
         iterations.append(
             Iteration(r.worker, r.t, r.compute_seconds, r.pull_seconds, longest, round(period, 4))
         )
-        for peer, (nbytes, seconds, *start) in links.items():
-            begin = start[0] if start else r.t - r.pull_seconds
-            if nbytes > 0:
-                transfers.append(Transfer(r.worker, peer, begin, seconds, nbytes))
-            else:
-                outages.append((r.worker, peer, begin, begin + max(seconds, r.pull_seconds)))
+        transfers += moved
+        outages += [
+            (x.puller, x.peer, x.start, x.start + max(x.seconds, r.pull_seconds))
+            for x in record_transfers(r)
+            if x.nbytes <= 0
+        ]
     duration = max([i.end for i in iterations], default=0.0)
     return Trace(workers, duration, tuple(iterations), tuple(transfers), tuple(outages))
 
 
-def write_trace(run_dir: Path, workers: int) -> Trace:
-    trace = build_trace(read_metrics(run_dir), workers)
+def write_trace(run_dir: Path, trace: Trace) -> None:
     (run_dir / TRACE).write_bytes(trace.to_json())
-    return trace
 
 
 def read_trace(run_dir: Path, workers: int) -> Trace:

@@ -11,7 +11,9 @@ Run: .venv/bin/python scripts/bench_sim.py [--until 10] [--topology full] [--jso
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -19,9 +21,11 @@ import orjson
 import torch
 
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.step import Progress, WorkerStep
 from mpls_celery.core.training import LocalTrainer, TrainConfig
 from mpls_celery.experiment import Experiment, build_experiment
 from mpls_celery.settings import load_settings
+from mpls_celery.sim import engine
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.sim.runner import resolve_step_seconds, sim_profile
 from mpls_celery.telemetry.records import IterationRecord
@@ -65,6 +69,46 @@ def step_breakdown_ms(exp: Experiment, steps: int = 100) -> dict[str, float]:
     return {k: round(v, 2) for k, v in totals.items()}
 
 
+# Where a simulated iteration's time goes: (owner, attribute) wrapped with a timer while measuring.
+PARTS: dict[str, list[tuple[Any, str]]] = {
+    "SGD step": [(LocalTrainer, "train")],
+    "Eq. 1 mix (stack + average the pulled copies)": [(engine, "mix_copies")],
+    "write mixed layers": [(engine, "write_layers")],
+    "state snapshots": [(engine, "snapshot_state")],
+    "view + plan": [(WorkerStep, "view"), (WorkerStep, "plan")],
+    "progress (Eq. 5)": [(Progress, "after")],
+    "evaluation": [(Simulation, "_evaluate")],
+}
+
+
+@contextlib.contextmanager
+def timed_parts() -> Iterator[dict[str, float]]:
+    """Seconds spent in each of PARTS while the block runs (the originals come back after)."""
+    spent = dict.fromkeys(PARTS, 0.0)
+
+    def wrap(part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[part] += time.perf_counter() - started
+
+        return timed
+
+    saved = [
+        (owner, name, getattr(owner, name)) for pairs in PARTS.values() for owner, name in pairs
+    ]
+    for part, pairs in PARTS.items():
+        for owner, name in pairs:
+            setattr(owner, name, wrap(part, getattr(owner, name)))
+    try:
+        yield spent
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
 def simulate(exp: Experiment, options: SimOptions) -> tuple[float, int]:
     sim = Simulation(exp, options, exp.profile or sim_profile(exp.config))
     started = time.perf_counter()
@@ -99,13 +143,18 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for algo in ALGORITHMS:
         wall, iterations = simulate(exp, replace(base, algorithm=algo))
+        with timed_parts() as spent:  # a second run, timed by part (the timers cost a little)
+            timed_wall, timed_iterations = simulate(exp, replace(base, algorithm=algo))
         per_iteration_ms = wall / iterations * 1e3
+        parts_ms = {k: v / timed_iterations * 1e3 for k, v in spent.items()}
+        parts_ms["engine (the rest)"] = timed_wall / timed_iterations * 1e3 - sum(parts_ms.values())
         rows.append(
             {
                 "algorithm": algo,
                 "iterations_per_virtual_s": round(iterations / args.until, 1),
                 "ms_per_iteration": round(per_iteration_ms, 2),
                 "x_bare_step": round(per_iteration_ms / step_ms, 2),
+                "ms_per_iteration_by_part": {k: round(v, 2) for k, v in parts_ms.items()},
             }
         )
     steps_300 = sum(r["iterations_per_virtual_s"] * HORIZON for r in rows)
@@ -128,6 +177,8 @@ def main() -> None:
             f"{r['algorithm']:>10}: {r['ms_per_iteration']:6.2f} ms/iteration"
             f" = {r['x_bare_step']:.2f}× the bare step, {r['iterations_per_virtual_s']} it/virtual s"
         )
+        print("            " + ", ".join(
+            f"{k} {v:.2f}" for k, v in r["ms_per_iteration_by_part"].items()))  # fmt: skip
     print(
         f"300 virtual s, 4 algorithms: ~{result['projected_300s_steps']:,} SGD steps;"
         f" projected {result['projected_300s_wall_s_on_2_cores']} s on {CORES} cores,"

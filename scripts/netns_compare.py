@@ -14,14 +14,15 @@ import argparse
 import statistics
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from infra.netns.hosts import PRESETS, available
 from infra.netns.testbed import Testbed
+from mpls_celery.errors import RunNotFound
 from mpls_celery.report.build import build_report
-from mpls_celery.telemetry.links import busy_throughput, link_traffic
+from mpls_celery.telemetry.links import busiest_rates, busy_throughput, link_traffic
 from mpls_celery.telemetry.records import IterationRecord, Record
 from mpls_celery.telemetry.rundir import read_metrics, write_json
 from mpls_celery.telemetry.summary import summarise
@@ -42,6 +43,7 @@ class RunResult:
     class_rate: dict[str, float]  # link class → kB per link per second of pulling
     link_mbit: dict[str, float | None]  # "puller<-peer" host pair → measured Mbit/s over the run
     host_mbit: dict[str, float | None]  # sender host → Mbit/s while its link was busy
+    busiest_mbit: dict[str, float]  # "out a" / "in a" → Mbit/s of host a's link at its busiest
 
 
 def link_classes(bed: Testbed) -> dict[tuple[str, str], str]:
@@ -78,6 +80,7 @@ def analyse(bed: Testbed, records: Sequence[Record]) -> dict[str, Any]:
             for (a, b), (nb, s) in sorted(by_pair.items())
         },
         "host_mbit": busy_throughput(records, host_of),
+        "busiest_mbit": busiest_rates(records, host_of),
     }
 
 
@@ -102,8 +105,9 @@ def run_one(
 
 def comparison_markdown(results: list[RunResult], bed: Testbed, target: float) -> str:
     shaped = ", ".join(f"{h.name} {h.mbit:g} Mbit/s" for h in bed.hosts.values())
+    queues = ", ".join(sorted({f"{h.queue_ms:g} ms" for h in bed.hosts.values()}))
     lines = [
-        f"# Multi-host comparison (hosts: {shaped}; target {target})",
+        f"# Multi-host comparison (hosts: {shaped}; shaper buffers {queues}; target {target})",
         "",
         "| seed | algorithm | time to target (s) | vs MPLS | final mean acc | iterations | "
         "fast/slow bytes per link per pulling-s | host Mbit/s while busy |",
@@ -132,7 +136,19 @@ def comparison_markdown(results: list[RunResult], bed: Testbed, target: float) -
     for r in results:
         cells = [_num(r.link_mbit.get(p), 2) for p in pairs]
         lines.append(f"| {r.seed} | {r.algo} | " + " | ".join(cells) + " |")
+    lines += ["", "Each host's link at its busiest (90th percentile of the 1-s bins in which it moved "
+              "anything: all its pulls' rates added up), measured / shaped:", ""]  # fmt: skip
+    ends = [f"{d} {h}" for h in bed.hosts for d in ("out", "in")]
+    lines.append("| seed | algorithm | " + " | ".join(ends) + " |")
+    lines.append("|---" * (len(ends) + 2) + "|")
+    for r in results:
+        cells = [_busiest_cell(r.busiest_mbit.get(e), bed.hosts[e.split()[1]].mbit) for e in ends]
+        lines.append(f"| {r.seed} | {r.algo} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _busiest_cell(mbit: float | None, shaped: float) -> str:
+    return "—" if mbit is None else f"{mbit:.2f} ({mbit / shaped:.0%})"
 
 
 def print_splits(run_dirs: list[Path], bed: Testbed) -> None:
@@ -144,7 +160,10 @@ def print_splits(run_dirs: list[Path], bed: Testbed) -> None:
         for algo, records in by_algo.items():
             split = analyse(bed, records)
             rates = " ".join(f"{c} {v:.1f} kB" for c, v in sorted(split["class_rate"].items()))
-            print(f"{run_dir.name} {algo}: fast/slow {_num(split['fast_split'], 2)} ({rates})")
+            busiest = " ".join(f"{e} {_busiest_cell(v, bed.hosts[e.split()[1]].mbit)}"
+                               for e, v in split["busiest_mbit"].items())  # fmt: skip
+            print(f"{run_dir.name} {algo}: fast/slow {_num(split['fast_split'], 2)} ({rates}); "
+                  f"links at their busiest: {busiest or '—'}")  # fmt: skip
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -154,6 +173,9 @@ def _num(value: float | None, digits: int = 1) -> str:
 def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="rooms")
+    parser.add_argument(
+        "--queue-ms", type=float, help="the shapers' buffer in ms of the link's rate (default 400)"
+    )
     parser.add_argument("--algos", default=",".join(ALGOS))
     parser.add_argument("--seeds", default="1")
     parser.add_argument("--model", default="lenet5")
@@ -169,8 +191,15 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     )  # fmt: skip
     parser.add_argument("up_args", nargs="*", help="more `mpls up` flags, after --")
     args = parser.parse_args(argv)
+    hosts = [
+        h if args.queue_ms is None else replace(h, queue_ms=args.queue_ms)
+        for h in PRESETS[args.preset]
+    ]
     if args.analyse:
-        print_splits(args.analyse, Testbed(PRESETS[args.preset], PLACEMENT, Path(".")))
+        try:
+            print_splits(args.analyse, Testbed(hosts, PLACEMENT, Path(".")))
+        except RunNotFound as exc:
+            raise SystemExit(f"error: {exc}") from None
         return []
     reason = available()
     if reason:
@@ -180,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
     results: list[RunResult] = []
     with (
         tempfile.TemporaryDirectory(prefix="netns-") as tmp,
-        Testbed(PRESETS[args.preset], PLACEMENT, Path(tmp)) as bed,
+        Testbed(hosts, PLACEMENT, Path(tmp)) as bed,
     ):
         for seed in (int(s) for s in args.seeds.split(",")):
             for algo in args.algos.split(","):

@@ -1,8 +1,11 @@
 """How well the simulator predicts real runs: replays each run directory (`mpls sim --replay`) and
 prints, per run, the time-to-target error and the accuracy gap at the real run's evaluations —
-the table in the README's "Sim-to-real" section.
+the table in the README's "Sim-to-real" section. With --repeats, compares real runs pairwise
+instead (a run and its repeat with the same seed on the same testbed): how far a real run is from
+itself, the floor for any prediction.
 
     .venv/bin/python -m scripts.replay_check runs/netns-compare/runs/run-mpls-s* --out runs/replays
+    .venv/bin/python -m scripts.replay_check --repeats RUN_A RUN_A_AGAIN [RUN_B RUN_B_AGAIN ...]
 """
 
 from __future__ import annotations
@@ -29,11 +32,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=Path("runs/replays"))
+    parser.add_argument("--repeats", action="store_true", help="runs are (run, its repeat) pairs")
     args = parser.parse_args(argv)
+    if args.repeats and len(args.runs) % 2:
+        parser.error("--repeats takes run directories in pairs")
+    pairs = (
+        list(zip(args.runs[::2], args.runs[1::2], strict=True))
+        if args.repeats
+        else [(run_dir, replay(run_dir, args.out)) for run_dir in args.runs]
+    )
     rows = []
-    for run_dir in args.runs:
-        target = (read_json(run_dir / MANIFEST).get("options") or {}).get("target_acc")
-        rows.append(asdict(compare_replay(run_dir, replay(run_dir, args.out), target)))
+    for real, other in pairs:
+        target = (read_json(real / MANIFEST).get("options") or {}).get("target_acc")
+        rows.append(asdict(compare_replay(real, other, target)))
     print("\n".join(replay_markdown(rows)))
 
 

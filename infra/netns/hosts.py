@@ -1,7 +1,9 @@
 """Emulated hosts on one machine: network namespaces on one bridge, each host's link shaped with
 tc in both directions (rate with tbf; delay and jitter with netem in front of it). A link between
-two hosts therefore runs at the slower host's rate, as behind one Wi-Fi access point. Needs root
-and iproute2.
+two hosts therefore runs at the slower host's rate, as behind one Wi-Fi access point. An optional
+monitor host (the experiment's control plane: central Redis, launcher, evaluations) talks to every
+host outside the shapers, as over a wired management network, so that watching a run does not
+take bandwidth from the links under test. Needs root and iproute2.
 
     python -m infra.netns.hosts up [PRESET]    # three (A 40, B 10, C 2 Mbit/s) | rooms
     python -m infra.netns.hosts down
@@ -27,6 +29,7 @@ class Host:
     mbit: float
     delay_ms: float = 0.0  # one way, each direction of the host's link
     jitter_ms: float = 0.0
+    queue_ms: float = 400.0  # the shaper's buffer, in time at the link's rate (a busy Wi-Fi AP's)
 
     @property
     def ns(self) -> str:
@@ -50,6 +53,9 @@ ROOMS_HOSTS = (
     Host("c", "10.77.0.3", 3.75),
 )
 PRESETS = {"three": DEFAULT_HOSTS, "rooms": ROOMS_HOSTS}
+# Unshaped: reading every worker's model for an evaluation every 2 s is 1.8 Mbit/s per host of
+# two LeNet-5 workers — half of room C's link — which the paper's links never carried.
+MONITOR = Host("m", "10.77.0.100", 0)
 
 
 def available() -> str | None:
@@ -66,23 +72,37 @@ def _run(argv: Sequence[str], check: bool = True) -> None:
         raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
 
 
-def _shape(prefix: list[str], dev: str, host: Host) -> None:
+def _shape(prefix: list[str], dev: str, host: Host, exempt: str | None) -> None:
+    """tbf (after netem, if asked) on `dev`; with `exempt` ("dst IP" or "src IP"), an htb root
+    first sends that traffic to an unshaped class and everything else through the shaper."""
     tc = [*prefix, "tc", "qdisc", "add", "dev", dev]
     parent = ["root"]
+    if exempt:
+        fast = ["htb", "rate", "10gbit", "quantum", "60000"]
+        _run([*tc, "root", "handle", "1:", "htb", "default", "10"])
+        for classid in ("1:10", "1:20"):
+            _run([*prefix, "tc", "class", "add", "dev", dev, "parent", "1:",
+                  "classid", classid, *fast])  # fmt: skip
+        _run([*prefix, "tc", "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip",
+              "prio", "1", "u32", "match", "ip", *exempt.split(), "flowid", "1:20"])  # fmt: skip
+        parent = ["parent", "1:10"]
     if host.delay_ms or host.jitter_ms:  # needs the kernel's sch_netem
-        _run([*tc, "root", "handle", "1:", "netem", "delay", f"{host.delay_ms}ms",
+        _run([*tc, *parent, "handle", "3:", "netem", "delay", f"{host.delay_ms}ms",
               f"{host.jitter_ms}ms", "limit", "10000"])  # fmt: skip
-        parent = ["parent", "1:1", "handle", "10:"]
-    _run([*tc, *parent, "tbf", "rate", f"{host.mbit}mbit", "burst", "32kbit",
-          "latency", "400ms"])  # fmt: skip
+        parent = ["parent", "3:1"]
+    _run([*tc, *parent, "handle", "10:", "tbf", "rate", f"{host.mbit}mbit", "burst", "32kbit",
+          "latency", f"{host.queue_ms:g}ms"])  # fmt: skip
 
 
-def up(hosts: Sequence[Host] = DEFAULT_HOSTS) -> None:
-    down(hosts)
+def up(hosts: Sequence[Host] = DEFAULT_HOSTS, monitor: Host | None = None) -> None:
+    """The hosts on one bridge; with a monitor, one more namespace whose traffic to and from
+    every host bypasses the hosts' shapers."""
+    everyone = [*hosts, *([monitor] if monitor else [])]
+    down(everyone)
     _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
     _run(["ip", "addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE])
     _run(["ip", "link", "set", BRIDGE, "up"])
-    for host in hosts:
+    for host in everyone:
         inside = ["ip", "netns", "exec", host.ns]
         _run(["ip", "netns", "add", host.ns])
         _run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", f"{host.veth}br"])
@@ -92,8 +112,11 @@ def up(hosts: Sequence[Host] = DEFAULT_HOSTS) -> None:
         _run([*inside, "ip", "addr", "add", f"{host.ip}/24", "dev", host.veth])
         _run([*inside, "ip", "link", "set", host.veth, "up"])
         _run([*inside, "ip", "link", "set", "lo", "up"])
-        _shape(inside, host.veth, host)  # what the host sends
-        _shape([], f"{host.veth}br", host)  # what the host receives
+        if host is monitor:
+            continue
+        mon = f"{monitor.ip}/32" if monitor else None
+        _shape(inside, host.veth, host, mon and f"dst {mon}")  # what the host sends
+        _shape([], f"{host.veth}br", host, mon and f"src {mon}")  # what the host receives
 
 
 def down(hosts: Sequence[Host] = DEFAULT_HOSTS) -> None:
@@ -112,4 +135,7 @@ if __name__ == "__main__":
     preset = sys.argv[2] if len(sys.argv) > 2 else "three"
     if action not in ("up", "down") or preset not in PRESETS:
         sys.exit(f"usage: python -m infra.netns.hosts up|down [{'|'.join(PRESETS)}]")
-    (up if action == "up" else down)(PRESETS[preset])
+    if action == "up":
+        up(PRESETS[preset], MONITOR)
+    else:
+        down([*PRESETS[preset], MONITOR])

@@ -1,6 +1,7 @@
-"""A multi-host testbed on one machine: the emulated hosts of `hosts.py`, a central Redis on the
-first host, a snapshot Redis on every host, and one `mpls worker --nodes …` per host serving its
-own workers' queues. Runs `mpls up` on the first host against it. Everything it starts is stopped,
+"""A multi-host testbed on one machine: the emulated hosts of `hosts.py`, a central Redis and the
+launcher (`mpls up`, which evaluates every worker's model) on an unshaped monitor host, a snapshot
+Redis on every host, and one `mpls worker --nodes …` per host serving its own workers' queues.
+Only the pulls between hosts cross the shaped links. Everything it starts is stopped,
 and the namespaces removed, when the `with` block ends — also on SIGINT/SIGTERM.
 
     with Testbed(ROOMS_HOSTS, {"a": [0, 1], "b": [2, 3], "c": [4, 5]}, workdir) as bed:
@@ -23,7 +24,7 @@ from types import FrameType, TracebackType
 import orjson
 import redis
 
-from infra.netns.hosts import Host, down, up
+from infra.netns.hosts import MONITOR, Host, down, up
 from mpls_celery.runtime.embedded_redis import find_redis_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,21 +57,22 @@ def cross_host_topology(placement: Mapping[str, Sequence[int]]) -> dict[str, obj
 
 class Testbed:
     def __init__(
-        self, hosts: Sequence[Host], placement: Mapping[str, Sequence[int]], workdir: Path
+        self,
+        hosts: Sequence[Host],
+        placement: Mapping[str, Sequence[int]],
+        workdir: Path,
+        monitor: Host = MONITOR,
     ) -> None:
         self.hosts = {h.name: h for h in hosts}
+        self.monitor = monitor
         self.placement = placement
         self.workdir = workdir
         self.procs: list[subprocess.Popen[bytes]] = []
         self._previous: dict[int, object] = {}
 
     @property
-    def first(self) -> Host:
-        return next(iter(self.hosts.values()))
-
-    @property
     def central_url(self) -> str:
-        return redis_url(self.first, CENTRAL_PORT)
+        return redis_url(self.monitor, CENTRAL_PORT)
 
     def host_of(self, worker: int) -> str:
         return next(name for name, ws in self.placement.items() if worker in ws)
@@ -83,7 +85,7 @@ class Testbed:
     def __enter__(self) -> Testbed:
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._interrupted)
-        up(list(self.hosts.values()))
+        up(list(self.hosts.values()), self.monitor)
         return self
 
     def __exit__(
@@ -92,7 +94,7 @@ class Testbed:
         try:
             self.stop_services()
         finally:
-            down(list(self.hosts.values()))
+            down([*self.hosts.values(), self.monitor])
             for sig, handler in self._previous.items():
                 signal.signal(sig, handler)  # type: ignore[arg-type]
 
@@ -103,7 +105,7 @@ class Testbed:
     def start_services(self, worker_env: Mapping[str, str] | None = None) -> None:
         """Fresh Redis servers (central + one snapshot store per host) and host workers."""
         self.stop_services()
-        self.start_redis(self.first, CENTRAL_PORT)
+        self.start_redis(self.monitor, CENTRAL_PORT)
         for host in self.hosts.values():
             self.start_redis(host, SNAPSHOT_PORT)
         wait_ping(self.central_url)
@@ -163,7 +165,7 @@ class Testbed:
 
     # runs ----------------------------------------------------------------------------------------
     def launch(self, args: Sequence[str], run_id: str, runs_dir: Path) -> subprocess.Popen[str]:
-        """Start `mpls up` on the first host (per-worker queues, this testbed's topology, kept
+        """Start `mpls up` on the monitor host (per-worker queues, this testbed's topology, kept
         beside the run directories so that a run can be replayed later)."""
         runs_dir.mkdir(parents=True, exist_ok=True)
         topology = runs_dir / "topology.json"
@@ -175,7 +177,7 @@ class Testbed:
                 "--topology", str(topology), "--no-local-workers", "--queue-mode", "per-worker",
                 "--redis", self.central_url, "--run-id", run_id, "--json", *args]  # fmt: skip
         return subprocess.Popen(
-            self.first.command(argv), cwd=REPO, env=env, text=True,
+            self.monitor.command(argv), cwd=REPO, env=env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
 

@@ -1,5 +1,8 @@
 """How well a replay predicted its real run: time to target, accuracy at each of the real run's
-evaluations (the replay's curve interpolated there), and bytes per link."""
+evaluations (the replay's curve interpolated there), and bytes per link. Where the accuracy is
+far off, the time shift says whether the curve is merely early or late: on the steep part of a
+learning curve a few seconds are many points. Two real runs compare the same way, which measures
+how far a run is from itself."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ class ReplayComparison:
     time_error: float | None  # (replay − real) / real
     max_acc_gap: float | None  # largest |replay − real| mean accuracy at the real evaluations
     mean_acc_gap: float | None
+    far_points: int  # real evaluations more than FAR points from the replay's curve
+    far_max_shift: float | None  # of those, the largest |time shift| (s) to the replay's curve
     real_mb: float
     replay_mb: float
     link_mb: dict[str, tuple[float, float]]  # "puller<-peer" → (real MB, replay MB)
@@ -46,6 +51,7 @@ def compare_replay(real_dir: Path, replay_dir: Path, target: float | None) -> Re
     s_real = next(iter(summarise(real, target).values()))
     s_replay = next(iter(summarise(replay, target).values()))
     gaps = _accuracy_gaps(real, replay)
+    shifts = _far_shifts(real, replay)
     t_real, t_replay = s_real.time_to_target, s_replay.time_to_target
     # bytes over the same span: a replay runs past the real run's end (room to reach a target)
     end = s_real.duration
@@ -61,6 +67,8 @@ def compare_replay(real_dir: Path, replay_dir: Path, target: float | None) -> Re
         time_error=(t_replay - t_real) / t_real if t_real and t_replay else None,
         max_acc_gap=float(np.max(gaps)) if gaps.size else None,
         mean_acc_gap=float(np.mean(gaps)) if gaps.size else None,
+        far_points=len(shifts),
+        far_max_shift=max((abs(x) for x in shifts), default=None),
         real_mb=s_real.bytes_pulled / 1e6,
         replay_mb=replay_mb,
         link_mb={
@@ -70,19 +78,55 @@ def compare_replay(real_dir: Path, replay_dir: Path, target: float | None) -> Re
     )
 
 
-def _accuracy_gaps(real: list[Record], replay: list[Record]) -> np.ndarray:
-    """|replay − real| mean accuracy at each real evaluation inside the replay's time span."""
+FAR = 0.05  # accuracy gap, as a fraction, beyond which a point's time shift is reported
+
+
+def _curves(real: list[Record], replay: list[Record]) -> tuple[np.ndarray, ...] | None:
+    """(real t, real acc, replay t, replay acc), the real evaluations cut to the replay's span."""
     ours = [(e.t, e.mean_acc) for e in real if isinstance(e, EvalRecord)]
     theirs = [(e.t, e.mean_acc) for e in replay if isinstance(e, EvalRecord)]
     if not ours or not theirs:
-        return np.zeros(0)
+        return None
     t_sim, acc_sim = np.array(theirs).T
     points = [(t, a) for t, a in ours if t_sim[0] <= t <= t_sim[-1]]
     if not points:
-        return np.zeros(0)
+        return None
     t_real, acc_real = np.array(points).T
+    return t_real, acc_real, t_sim, acc_sim
+
+
+def _accuracy_gaps(real: list[Record], replay: list[Record]) -> np.ndarray:
+    """|replay − real| mean accuracy at each real evaluation inside the replay's time span."""
+    curves = _curves(real, replay)
+    if curves is None:
+        return np.zeros(0)
+    t_real, acc_real, t_sim, acc_sim = curves
     gaps: np.ndarray = np.abs(np.interp(t_real, t_sim, acc_sim) - acc_real)
     return gaps
+
+
+def _far_shifts(real: list[Record], replay: list[Record]) -> list[float]:
+    """For each real evaluation more than FAR from the replay's curve: when the replay first
+    reached that accuracy, minus when the real run had it (s; inf where it never did)."""
+    curves = _curves(real, replay)
+    if curves is None:
+        return []
+    t_real, acc_real, t_sim, acc_sim = curves
+    reached = np.maximum.accumulate(acc_sim)
+    shifts = []
+    for t, acc in zip(t_real, acc_real, strict=True):
+        if abs(float(np.interp(t, t_sim, acc_sim)) - acc) <= FAR:
+            continue
+        k = int(np.searchsorted(reached, acc))  # first replay evaluation at or above it
+        if k >= len(reached):
+            shifts.append(float("inf"))
+        elif k == 0:
+            shifts.append(float(t_sim[0] - t))
+        else:
+            lo, hi = reached[k - 1], reached[k]
+            frac = (acc - lo) / (hi - lo) if hi > lo else 1.0
+            shifts.append(float(t_sim[k - 1] + frac * (t_sim[k] - t_sim[k - 1]) - t))
+    return shifts
 
 
 def replay_markdown(rows: list[dict[str, Any]]) -> list[str]:
@@ -92,8 +136,8 @@ def replay_markdown(rows: list[dict[str, Any]]) -> list[str]:
         "",
         "## Replay against the real run",
         "",
-        "| real run | replay | time to target real / replay (s) | error | max / mean accuracy gap (points) | MB pulled real / replay |",
-        "|---|---|---|---|---|---|",
+        "| real run | replay | time to target real / replay (s) | error | max / mean accuracy gap (points) | evaluations > 5 points off: count, largest time shift (s) | MB pulled real / replay |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         real_t, sim_t = r["real_time_to_target"], r["replay_time_to_target"]
@@ -104,8 +148,10 @@ def replay_markdown(rows: list[dict[str, Any]]) -> list[str]:
             if r["max_acc_gap"] is None
             else f"{100 * r['max_acc_gap']:.1f} / {100 * r['mean_acc_gap']:.1f}"
         )
+        shift = r["far_max_shift"]
+        far = f"{r['far_points']}" + ("" if shift is None else f", {shift:.1f}")
         lines.append(
-            f"| {r['real']} | {r['replay']} | {times} | {error} | {gap} | "
+            f"| {r['real']} | {r['replay']} | {times} | {error} | {gap} | {far} | "
             f"{r['real_mb']:.1f} / {r['replay_mb']:.1f} |"
         )
     return lines

@@ -4,7 +4,7 @@ TUI's links view and the multi-host comparison all read it from here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,23 +89,53 @@ def _union_length(intervals: Sequence[tuple[float, float]]) -> float:
     return float(total)
 
 
-def sender_utilisation(
-    records: Sequence[Record], bin_seconds: float
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """(bin starts, peer → Mbit/s it sent in each bin), spreading each transfer evenly over its
-    duration."""
+def link_load(
+    records: Sequence[Record], key: Callable[[int, int], str | int], bin_seconds: float
+) -> tuple[np.ndarray, dict[str | int, np.ndarray]]:
+    """(bin starts, key → Mbit/s moved in each bin), each transfer spread evenly over its
+    duration and counted under key(puller, peer)."""
     intervals = pull_intervals(records)
     if not intervals:
         return np.zeros(0), {}
     horizon = max(end for *_, end, _ in intervals)
     edges = np.arange(0.0, horizon + bin_seconds, bin_seconds)
-    out: dict[int, np.ndarray] = {}
-    for _, peer, start, end, nbytes in intervals:
-        row = out.setdefault(peer, np.zeros(len(edges)))
+    out: dict[str | int, np.ndarray] = {}
+    for puller, peer, start, end, nbytes in intervals:
+        row = out.setdefault(key(puller, peer), np.zeros(len(edges)))
         lo, hi = max(start, 0.0), max(end, start + 1e-9)
         rate = nbytes / (hi - lo) if hi > lo else 0.0
         for b in range(int(lo // bin_seconds), int(hi // bin_seconds) + 1):
             overlap = min(hi, (b + 1) * bin_seconds) - max(lo, b * bin_seconds)
             if overlap > 0 and b < len(edges):
                 row[b] += rate * overlap
-    return edges, {p: v * 8 / bin_seconds / 1e6 for p, v in sorted(out.items())}
+    return edges, {k: v * 8 / bin_seconds / 1e6 for k, v in sorted(out.items(), key=str)}
+
+
+def sender_utilisation(
+    records: Sequence[Record], bin_seconds: float
+) -> tuple[np.ndarray, dict[str | int, np.ndarray]]:
+    """(bin starts, peer → Mbit/s it sent in each bin)."""
+    return link_load(records, lambda puller, peer: peer, bin_seconds)
+
+
+def busiest_rates(
+    records: Sequence[Record],
+    group_of: Mapping[int, str],
+    bin_seconds: float = 1.0,
+    quantile: float = 0.9,
+) -> dict[str, float]:
+    """Per group's link ("out a": what group a sent, "in a": what it received): the given
+    quantile of its Mbit/s over the bins in which it moved anything. One pull measures only its
+    share of a link that several pulls cross at once; the link's own rate shows when it is at its
+    busiest."""
+    loads: dict[str, float] = {}
+    sides: list[Callable[[int, int], str | int]] = [
+        lambda puller, peer: f"out {group_of[peer]}",
+        lambda puller, peer: f"in {group_of[puller]}",
+    ]
+    for side in sides:
+        for name, row in link_load(records, side, bin_seconds)[1].items():
+            busy = row[row > 0]
+            if busy.size:
+                loads[str(name)] = float(np.quantile(busy, quantile))
+    return dict(sorted(loads.items()))

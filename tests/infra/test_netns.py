@@ -7,10 +7,13 @@ The full comparison (to a target accuracy, several seeds) is `scripts/netns_comp
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
+import redis
 
-from infra.netns.hosts import ROOMS_HOSTS, available
+from infra.netns import testbed  # (its Testbed class is no test)
+from infra.netns.hosts import ROOMS_HOSTS, Host, available
 from mpls_celery.telemetry.rundir import read_json
 from mpls_celery.telemetry.trace import TRACE
 from scripts.netns_compare import main
@@ -44,3 +47,28 @@ def test_short_comparison_on_three_shaped_hosts(tmp_path, capsys):
     assert set(report["links"]) == {"run-mpls-s1/mpls", "run-netmax-s1/netmax"}
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "mpls-" not in namespaces
+
+
+def test_the_monitor_reads_a_host_past_its_shaper_and_another_host_does_not(tmp_path):
+    """The launcher's evaluations read every worker's model: on the monitor host they must not
+    take the bandwidth of the links under test, while pulls between hosts stay shaped."""
+    blob = b"\0" * 1_000_000  # 1 MB: 2.1 s at room C's 3.75 Mbit/s
+    with testbed.Testbed(ROOMS_HOSTS, {}, tmp_path) as bed:
+        c = bed.hosts["c"]
+        bed.start_redis(c, testbed.SNAPSHOT_PORT)
+        url = testbed.redis_url(c, testbed.SNAPSHOT_PORT)
+        testbed.wait_ping(url)
+        redis.Redis.from_url(url).set("blob", blob)
+        read = (
+            f"import redis, time; r = redis.Redis.from_url({url!r}); t = time.perf_counter(); "
+            f"assert len(r.get('blob')) == {len(blob)}; print(time.perf_counter() - t)"
+        )
+
+        def seconds_from(host: Host) -> float:
+            argv = host.command([sys.executable, "-c", read])
+            return float(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+
+        seconds = {who.name: seconds_from(who) for who in (bed.monitor, bed.hosts["a"])}
+    # from a: C's shaped uplink (≤ 3.75 Mbit/s, so ≥ 2 s); from the monitor: far faster
+    assert seconds["a"] > len(blob) * 8 / (c.mbit * 1e6) * 0.9
+    assert seconds["m"] < seconds["a"] / 10, seconds

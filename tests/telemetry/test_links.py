@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from mpls_celery.telemetry.links import busy_throughput, link_traffic, sender_utilisation
+from mpls_celery.telemetry.links import (
+    busiest_rates,
+    busy_throughput,
+    link_traffic,
+    sender_utilisation,
+)
 from mpls_celery.telemetry.records import IterationRecord, parse_record, to_json
 
 
@@ -43,3 +48,14 @@ def test_busy_throughput_counts_overlapping_transfers_once():
     assert rate == {"h": pytest.approx(16.0)}
     _, sent = sender_utilisation(records, bin_seconds=1.0)
     assert sent[1][1] == pytest.approx(8.0) and sent[1][0] == 0.0
+
+
+def test_a_links_busiest_rate_adds_up_the_pulls_that_share_it():
+    groups = {0: "a", 1: "b", 2: "b", 3: "c"}
+    records = [
+        record(0, 9.0, {1: [1e6, 2.0, 0.0]}),  # b sends 4 Mbit/s to a over 0-2 s ...
+        record(3, 9.0, {2: [1e6, 2.0, 0.0]}),  # ... and 4 Mbit/s to c: its link carries 8
+        record(0, 9.0, {3: [5e5, 1.0, 4.0]}),  # c sends 4 Mbit/s to a over 4-5 s
+    ]
+    rates = busiest_rates(records, groups, bin_seconds=1.0, quantile=1.0)
+    assert rates == pytest.approx({"out b": 8.0, "in a": 4.0, "in c": 4.0, "out c": 4.0})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -89,9 +90,12 @@ def _union_length(intervals: Sequence[tuple[float, float]]) -> float:
     return float(total)
 
 
+Key = TypeVar("Key", int, str)
+
+
 def link_load(
-    records: Sequence[Record], key: Callable[[int, int], str | int], bin_seconds: float
-) -> tuple[np.ndarray, dict[str | int, np.ndarray]]:
+    records: Sequence[Record], key: Callable[[int, int], Key], bin_seconds: float
+) -> tuple[np.ndarray, dict[Key, np.ndarray]]:
     """(bin starts, key → Mbit/s moved in each bin), each transfer spread evenly over its
     duration and counted under key(puller, peer)."""
     intervals = pull_intervals(records)
@@ -99,7 +103,7 @@ def link_load(
         return np.zeros(0), {}
     horizon = max(end for *_, end, _ in intervals)
     edges = np.arange(0.0, horizon + bin_seconds, bin_seconds)
-    out: dict[str | int, np.ndarray] = {}
+    out: dict[Key, np.ndarray] = {}
     for puller, peer, start, end, nbytes in intervals:
         row = out.setdefault(key(puller, peer), np.zeros(len(edges)))
         lo, hi = max(start, 0.0), max(end, start + 1e-9)
@@ -108,12 +112,12 @@ def link_load(
             overlap = min(hi, (b + 1) * bin_seconds) - max(lo, b * bin_seconds)
             if overlap > 0 and b < len(edges):
                 row[b] += rate * overlap
-    return edges, {k: v * 8 / bin_seconds / 1e6 for k, v in sorted(out.items(), key=str)}
+    return edges, {k: out[k] * 8 / bin_seconds / 1e6 for k in sorted(out)}
 
 
 def sender_utilisation(
     records: Sequence[Record], bin_seconds: float
-) -> tuple[np.ndarray, dict[str | int, np.ndarray]]:
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """(bin starts, peer → Mbit/s it sent in each bin)."""
     return link_load(records, lambda puller, peer: peer, bin_seconds)
 
@@ -129,7 +133,7 @@ def busiest_rates(
     share of a link that several pulls cross at once; the link's own rate shows when it is at its
     busiest."""
     loads: dict[str, float] = {}
-    sides: list[Callable[[int, int], str | int]] = [
+    sides: list[Callable[[int, int], str]] = [
         lambda puller, peer: f"out {group_of[peer]}",
         lambda puller, peer: f"in {group_of[puller]}",
     ]
@@ -137,5 +141,5 @@ def busiest_rates(
         for name, row in link_load(records, side, bin_seconds)[1].items():
             busy = row[row > 0]
             if busy.size:
-                loads[str(name)] = float(np.quantile(busy, quantile))
+                loads[name] = float(np.quantile(busy, quantile))
     return dict(sorted(loads.items()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -26,12 +27,32 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def line_styles(labels: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One colour per algorithm (the part after "/"), one line style per run of it: a comparison
+    of several seeds stays readable past matplotlib's ten default colours."""
+    tab10 = plt.get_cmap("tab10")
+    palette = [tab10(i) for i in range(10)]
+    colours: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+    styles: dict[str, dict[str, Any]] = {}
+    for label in labels:
+        algo = label.rsplit("/", 1)[-1]
+        colour = colours.setdefault(algo, palette[len(colours) % len(palette)])
+        nth = seen[algo] = seen.get(algo, -1) + 1
+        styles[label] = {"color": colour, "linestyle": LINESTYLES[nth % len(LINESTYLES)]}
+    return styles
+
+
 def accuracy_plot(runs: Runs, out: Path, x_axis: str) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = line_styles(list(runs))
     for label, records in runs.items():
         evals = [r for r in records if isinstance(r, EvalRecord)]
         xs = [e.t if x_axis == "time" else e.epoch for e in evals]
-        ax.plot(xs, [100 * e.mean_acc for e in evals], label=label)
+        ax.plot(xs, [100 * e.mean_acc for e in evals], label=label, **styles[label])
     ax.set_xlabel("time (s)" if x_axis == "time" else "epoch T (iterations over all workers)")
     ax.set_ylabel("mean test accuracy (%)")
     ax.grid(alpha=0.3)

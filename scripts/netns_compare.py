@@ -142,12 +142,14 @@ def comparison_markdown(results: list[RunResult], bed: Testbed, target: float) -
     lines.append("| seed | algorithm | " + " | ".join(ends) + " |")
     lines.append("|---" * (len(ends) + 2) + "|")
     for r in results:
-        cells = [_busiest_cell(r.busiest_mbit.get(e), bed.hosts[e.split()[1]].mbit) for e in ends]
+        cells = [_busiest_cell(bed, e, r.busiest_mbit.get(e)) for e in ends]
         lines.append(f"| {r.seed} | {r.algo} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _busiest_cell(mbit: float | None, shaped: float) -> str:
+def _busiest_cell(bed: Testbed, end: str, mbit: float | None) -> str:
+    """A host's link end ("out a"): measured Mbit/s and its share of the shaped rate."""
+    shaped = bed.hosts[end.split()[1]].mbit
     return "—" if mbit is None else f"{mbit:.2f} ({mbit / shaped:.0%})"
 
 
@@ -160,7 +162,7 @@ def print_splits(run_dirs: list[Path], bed: Testbed) -> None:
         for algo, records in by_algo.items():
             split = analyse(bed, records)
             rates = " ".join(f"{c} {v:.1f} kB" for c, v in sorted(split["class_rate"].items()))
-            busiest = " ".join(f"{e} {_busiest_cell(v, bed.hosts[e.split()[1]].mbit)}"
+            busiest = " ".join(f"{e} {_busiest_cell(bed, e, v)}"
                                for e, v in split["busiest_mbit"].items())  # fmt: skip
             print(f"{run_dir.name} {algo}: fast/slow {_num(split['fast_split'], 2)} ({rates}); "
                   f"links at their busiest: {busiest or '—'}")  # fmt: skip

@@ -50,8 +50,9 @@ def compare_replay(real_dir: Path, replay_dir: Path, target: float | None) -> Re
     real, replay = list(read_metrics(real_dir)), list(read_metrics(replay_dir))
     s_real = next(iter(summarise(real, target).values()))
     s_replay = next(iter(summarise(replay, target).values()))
-    gaps = _accuracy_gaps(real, replay)
-    shifts = _far_shifts(real, replay)
+    curves = _curves(real, replay)
+    gaps = np.zeros(0) if curves is None else _accuracy_gaps(curves)
+    shifts = [] if curves is None else _far_shifts(curves, gaps)
     t_real, t_replay = s_real.time_to_target, s_replay.time_to_target
     # bytes over the same span: a replay runs past the real run's end (room to reach a target)
     end = s_real.duration
@@ -81,7 +82,10 @@ def compare_replay(real_dir: Path, replay_dir: Path, target: float | None) -> Re
 FAR = 0.05  # accuracy gap, as a fraction, beyond which a point's time shift is reported
 
 
-def _curves(real: list[Record], replay: list[Record]) -> tuple[np.ndarray, ...] | None:
+Curves = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _curves(real: list[Record], replay: list[Record]) -> Curves | None:
     """(real t, real acc, replay t, replay acc), the real evaluations cut to the replay's span."""
     ours = [(e.t, e.mean_acc) for e in real if isinstance(e, EvalRecord)]
     theirs = [(e.t, e.mean_acc) for e in replay if isinstance(e, EvalRecord)]
@@ -95,28 +99,20 @@ def _curves(real: list[Record], replay: list[Record]) -> tuple[np.ndarray, ...] 
     return t_real, acc_real, t_sim, acc_sim
 
 
-def _accuracy_gaps(real: list[Record], replay: list[Record]) -> np.ndarray:
+def _accuracy_gaps(curves: Curves) -> np.ndarray:
     """|replay − real| mean accuracy at each real evaluation inside the replay's time span."""
-    curves = _curves(real, replay)
-    if curves is None:
-        return np.zeros(0)
     t_real, acc_real, t_sim, acc_sim = curves
     gaps: np.ndarray = np.abs(np.interp(t_real, t_sim, acc_sim) - acc_real)
     return gaps
 
 
-def _far_shifts(real: list[Record], replay: list[Record]) -> list[float]:
+def _far_shifts(curves: Curves, gaps: np.ndarray) -> list[float]:
     """For each real evaluation more than FAR from the replay's curve: when the replay first
     reached that accuracy, minus when the real run had it (s; inf where it never did)."""
-    curves = _curves(real, replay)
-    if curves is None:
-        return []
     t_real, acc_real, t_sim, acc_sim = curves
     reached = np.maximum.accumulate(acc_sim)
     shifts = []
-    for t, acc in zip(t_real, acc_real, strict=True):
-        if abs(float(np.interp(t, t_sim, acc_sim)) - acc) <= FAR:
-            continue
+    for t, acc in zip(t_real[gaps > FAR], acc_real[gaps > FAR], strict=True):
         k = int(np.searchsorted(reached, acc))  # first replay evaluation at or above it
         if k >= len(reached):
             shifts.append(float("inf"))

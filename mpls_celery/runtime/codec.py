@@ -76,7 +76,7 @@ def encode_tensors(
     return b"".join([MAGIC, _HEADER_LEN.pack(len(head)), head, *payload])
 
 
-def _plane_views(data: np.ndarray, itemsize: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def plane_views(data: np.ndarray, itemsize: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Strided views of `data` (uint8, little-endian elements): the high byte of each element,
     and the rest as few wide planes (two low bytes as one uint16 plane), so gathering and
     scattering them are a handful of vectorised copies."""
@@ -87,7 +87,7 @@ def _plane_views(data: np.ndarray, itemsize: int) -> tuple[np.ndarray, list[np.n
 
 
 def _pack_high_plane(chunks: list[np.ndarray], itemsize: int) -> list[Any] | None:
-    views = [_plane_views(c, itemsize) for c in chunks]
+    views = [plane_views(c, itemsize) for c in chunks]
     high = np.concatenate([h for h, _ in views])
     frame = lz4.frame.compress(  # our CRC covers the data: no second LZ4 checksum
         high.data, compression_level=0, content_checksum=False, block_linked=False
@@ -114,7 +114,7 @@ def _unpack_high_plane(body: memoryview, nbytes: int, itemsize: int) -> np.ndarr
     if len(high) != count or (count and not decompressor.eof):
         raise SnapshotError(f"snapshot high bytes are {len(high)}+, expected {count}")
     out = np.empty(nbytes, dtype=np.uint8)
-    high_view, low_views = _plane_views(out, itemsize)
+    high_view, low_views = plane_views(out, itemsize)
     high_view[:] = np.frombuffer(high, dtype=np.uint8)
     offset = frame_end
     for view in low_views:

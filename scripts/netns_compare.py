@@ -22,7 +22,12 @@ from infra.netns.hosts import PRESETS, available
 from infra.netns.testbed import Testbed
 from mpls_celery.errors import RunNotFound
 from mpls_celery.report.build import build_report
-from mpls_celery.telemetry.links import busiest_rates, busy_throughput, link_traffic
+from mpls_celery.telemetry.links import (
+    busiest_rates,
+    busy_throughput,
+    link_traffic,
+    probed_rates,
+)
 from mpls_celery.telemetry.records import IterationRecord, Record
 from mpls_celery.telemetry.rundir import read_metrics, write_json
 from mpls_celery.telemetry.summary import summarise
@@ -44,6 +49,7 @@ class RunResult:
     link_mbit: dict[str, float | None]  # "puller<-peer" host pair → measured Mbit/s over the run
     host_mbit: dict[str, float | None]  # sender host → Mbit/s while its link was busy
     busiest_mbit: dict[str, float]  # "out a" / "in a" → Mbit/s of host a's link at its busiest
+    probed_mbit: dict[str, float]  # "puller<-peer" host pair → median probed Mbit/s (link alone)
 
 
 def link_classes(bed: Testbed) -> dict[tuple[str, str], str]:
@@ -81,6 +87,7 @@ def analyse(bed: Testbed, records: Sequence[Record]) -> dict[str, Any]:
         },
         "host_mbit": busy_throughput(records, host_of),
         "busiest_mbit": busiest_rates(records, host_of),
+        "probed_mbit": {f"{a}<-{b}": v for (a, b), v in probed_rates(records, host_of).items()},
     }
 
 
@@ -125,12 +132,15 @@ def comparison_markdown(results: list[RunResult], bed: Testbed, target: float) -
             f"| {r.seed} | {r.algo} | {_num(r.time_to_target)} | {ratio} | "
             f"{_num(r.final_mean_acc, 3)} | {r.iterations} | {_num(r.fast_split, 2)} | {hosts} |"
         )
-    lines += [
-        "",
-        "Measured pull speed per host pair (Mbit/s, puller <- peer), one pull's share:",
-        "",
-    ]
-    pairs = sorted({p for r in results for p in r.link_mbit})
+    pairs = sorted({p for r in results for p in [*r.link_mbit, *r.probed_mbit]})
+    lines += ["", "Link speed per host pair as the workers planned with it (probed: the link alone, "
+              "median over the pair's workers; Mbit/s, puller <- peer), measured / shaped:", ""]  # fmt: skip
+    lines.append("| seed | algorithm | " + " | ".join(pairs) + " |")
+    lines.append("|---" * (len(pairs) + 2) + "|")
+    for r in results:
+        cells = [_share_cell(r.probed_mbit.get(p), bed.link_mbit(*p.split("<-"))) for p in pairs]
+        lines.append(f"| {r.seed} | {r.algo} | " + " | ".join(cells) + " |")
+    lines += ["", "Pull speed per host pair (Mbit/s), one pull's share of a busy link:", ""]
     lines.append("| seed | algorithm | " + " | ".join(pairs) + " |")
     lines.append("|---" * (len(pairs) + 2) + "|")
     for r in results:
@@ -149,7 +159,10 @@ def comparison_markdown(results: list[RunResult], bed: Testbed, target: float) -
 
 def _busiest_cell(bed: Testbed, end: str, mbit: float | None) -> str:
     """A host's link end ("out a"): measured Mbit/s and its share of the shaped rate."""
-    shaped = bed.hosts[end.split()[1]].mbit
+    return _share_cell(mbit, bed.hosts[end.split()[1]].mbit)
+
+
+def _share_cell(mbit: float | None, shaped: float) -> str:
     return "—" if mbit is None else f"{mbit:.2f} ({mbit / shaped:.0%})"
 
 
@@ -164,8 +177,10 @@ def print_splits(run_dirs: list[Path], bed: Testbed) -> None:
             rates = " ".join(f"{c} {v:.1f} kB" for c, v in sorted(split["class_rate"].items()))
             busiest = " ".join(f"{e} {_busiest_cell(bed, e, v)}"
                                for e, v in split["busiest_mbit"].items())  # fmt: skip
+            probed = " ".join(f"{p} {_share_cell(v, bed.link_mbit(*p.split('<-')))}"
+                              for p, v in split["probed_mbit"].items())  # fmt: skip
             print(f"{run_dir.name} {algo}: fast/slow {_num(split['fast_split'], 2)} ({rates}); "
-                  f"links at their busiest: {busiest or '—'}")  # fmt: skip
+                  f"links at their busiest: {busiest or '—'}; probed: {probed or '—'}")  # fmt: skip
 
 
 def _num(value: float | None, digits: int = 1) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from mpls_celery.telemetry.links import LinkTraffic
 from mpls_celery.telemetry.pulls import pull_counts
-from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, ProbeRecord, Record
 from mpls_celery.telemetry.worker_table import WorkerRow
 
 
@@ -70,6 +70,11 @@ def heatmap(records: Iterable[IterationRecord]) -> tuple[list[int], list[list[in
 def event_line(record: Record) -> str:
     if isinstance(record, EvalRecord):
         return f"{record.t:8.1f}s  eval   mean acc {100 * record.mean_acc:5.1f} %  avg-model {100 * record.avg_model_acc:5.1f} %"
+    if isinstance(record, ProbeRecord):
+        speeds = " ".join(
+            f"{p}:{8 * b / s / 1e6:.1f}" for p, (b, s, *_) in sorted(record.links.items()) if s > 0
+        )
+        return f"{record.t:8.1f}s  w{record.worker:<3} probe  Mbit/s {speeds}"
     plan = (
         " ".join(f"{p}:{','.join(map(str, ls))}" for p, ls in sorted(record.plan.items()))
         or "no pull"

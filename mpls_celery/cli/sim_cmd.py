@@ -160,9 +160,10 @@ def replay_request(
         stop_at_target=stop_at_target,
         record_links=True,
     )
+    network = replay_network(recorded.trace, link_speeds=recorded.link_speeds)
     return SimRequest(
         cfg, algorithms or (cfg.algorithm,), options, settings.data_dir, out or settings.runs_dir,
-        jobs=jobs, network=replay_network(recorded.trace), replay_of=str(run_dir.resolve()),
+        jobs=jobs, network=network, replay_of=str(run_dir.resolve()),
     )  # fmt: skip
 
 

@@ -92,6 +92,13 @@ def up(
     min_workers: Annotated[
         int | None, typer.Option(min=1, help="End the run when fewer workers are alive.")
     ] = None,
+    link_speeds: Annotated[
+        str | None,
+        typer.Option(
+            help="probed: time each link alone before the first pull (default); achieved: "
+            "follow the rates pulls get (EWMA)."
+        ),
+    ] = None,
     secure: Annotated[
         bool,
         typer.Option(
@@ -127,6 +134,7 @@ def up(
         dead_after=dead_after,
         min_workers=min_workers,
         secure=secure,
+        link_speeds=link_speeds,
     )
     rid = run_id or new_run_id()
     if detach:

@@ -70,6 +70,9 @@ class NetworkProfile:
     def link_speed(self, i: int, j: int, t: float = 0.0) -> float:
         return float(self.link_speeds(i, [j], t)[0])
 
+    def start_seconds(self, worker: int) -> float:
+        return 0.0
+
     def links_up(self, worker: int, peers: ArrayLike, t: float) -> NDArray[np.bool_]:
         others = np.asarray(peers, dtype=np.int64)
         up: NDArray[np.bool_] = self.base_rate[worker, others] > 0
@@ -114,6 +117,8 @@ class NetworkProfile:
 
 class SimNetwork(Protocol):
     """What the simulator asks of a network: a modelled profile or a recorded run's replay."""
+
+    def start_seconds(self, worker: int) -> float: ...
 
     def links_up(self, worker: int, peers: ArrayLike, t: float) -> NDArray[np.bool_]: ...
 

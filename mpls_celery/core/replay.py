@@ -32,6 +32,10 @@ class ReplayNetwork:
     # per puller: (times, estimates) — its speed estimates as its transfers updated them
     estimates: tuple[tuple[FloatArray, tuple[dict[int, float], ...]], ...] = ()
     outages: tuple[Outage, ...] = ()
+    starts: tuple[float, ...] = ()  # per worker: when its first iteration began
+
+    def start_seconds(self, worker: int) -> float:
+        return self.starts[worker] if self.starts else 0.0
 
     def __post_init__(self) -> None:
         slots, n, _ = self.link_rate.shape
@@ -73,8 +77,8 @@ class ReplayNetwork:
         return up
 
     def planning_speeds(self, worker: int, peers: ArrayLike, t: float) -> FloatArray:
-        """What the real worker's estimator said at t (EWMA of the speeds its own transfers had
-        measured by then): a real worker plans with estimates, not with the truth."""
+        """What the real worker's estimator said at t (its probes, or the EWMA of the speeds its
+        own transfers had measured by then): a real worker plans with estimates, not the truth."""
         if not self.estimates:
             return self.link_speeds(worker, peers, t)
         times, values = self.estimates[worker]

@@ -13,8 +13,12 @@ mpls:<run>:node:<i>:layer:<l>:t<k>    iteration k, read instead of head k until 
     Head, layers, record, trained and the pull mailbox live in the central Redis, or — when the
     worker's host sets MPLS_SNAPSHOT_REDIS_URL — in that host's own Redis (node state field
     `store` says which), so a peer's layers travel over the peer's own link.
-mpls:<run>:node:<i>:state             hash: state, k, version, loss, acc, heartbeat, last pull, ...
-mpls:<run>:node:<i>:links             hash: peer → measured bytes/s (EWMA)
+mpls:<run>:node:<i>:state             hash: state, k, version, loss, acc, heartbeat, last pull, probe
+                                      (offered | done: where it stands in the start-up probes), ...
+mpls:<run>:node:<i>:links             hash: peer → the link speed (bytes/s) the worker plans with
+                                      (probed, or the EWMA of what its pulls got)
+mpls:<run>:node:<i>:probe             the worker's probe blob (random bytes), beside its snapshots:
+                                      peers time one read of it to learn the link's speed
 mpls:<run>:node:<i>:traffic           hash: <peer>:bytes / :seconds / :pulls / :last — totals of
                                       worker i's pulls over each link (the dashboard's links view)
 mpls:<run>:node:<i>:gen / :lease      slice generation and the lease of the running slice

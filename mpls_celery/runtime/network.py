@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mpls_celery.core.links import estimate_or_prior
+from mpls_celery.core.links import blend_speeds, estimate_or_prior
 from mpls_celery.core.network import NetworkProfile
 from mpls_celery.core.step import WorkerStep
 from mpls_celery.core.strategies import Plan, WorkerView
@@ -18,9 +18,16 @@ from mpls_celery.core.strategies import Plan, WorkerView
 @dataclass(frozen=True)
 class MeasuredNetwork:
     """Real links: every live peer is reachable; its speed is this worker's estimate of it (the
-    median of its other estimates, or a prior, until it is first measured)."""
+    median of its other estimates, or a prior, until it is first measured). Estimates are
+    probed (each link timed alone, `probes.py`) or follow what pulls achieved (EWMA)."""
 
-    measures = True  # the node folds measured pull speeds into its estimates
+    probes: bool = True
+
+    def estimates(
+        self, known: Mapping[int, float], measured: Mapping[int, float]
+    ) -> dict[int, float] | None:
+        """The estimates to store after a pull (None: unchanged)."""
+        return None if self.probes else blend_speeds(known, measured)
 
     def reachable(self, worker: int, peers: Sequence[int], now: float) -> list[bool]:
         return [True] * len(peers)
@@ -43,7 +50,12 @@ class EmulatedNetwork:
     delayed to take bytes / speed, under the run's link model) and its compute speeds."""
 
     profile: NetworkProfile
-    measures = False
+    probes = False
+
+    def estimates(
+        self, known: Mapping[int, float], measured: Mapping[int, float]
+    ) -> dict[int, float] | None:
+        return None  # the profile says
 
     def reachable(self, worker: int, peers: Sequence[int], now: float) -> list[bool]:
         if not peers:
@@ -73,5 +85,5 @@ class EmulatedNetwork:
 Network = MeasuredNetwork | EmulatedNetwork
 
 
-def network_for(profile: NetworkProfile | None) -> Network:
-    return MeasuredNetwork() if profile is None else EmulatedNetwork(profile)
+def network_for(profile: NetworkProfile | None, link_speeds: str = "probed") -> Network:
+    return MeasuredNetwork(link_speeds == "probed") if profile is None else EmulatedNetwork(profile)

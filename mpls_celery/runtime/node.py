@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -17,7 +18,6 @@ import torch
 
 from mpls_celery.core.aggregate import average_states
 from mpls_celery.core.layering import read_layer, snapshot_state, write_layers
-from mpls_celery.core.links import blend_speeds
 from mpls_celery.core.step import PeerReport, Progress, PullSees, eval_slice
 from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer, evaluate
@@ -27,7 +27,8 @@ from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.messages import PullRequest, PullResult
 from mpls_celery.runtime.model_io import load_head, load_version
 from mpls_celery.runtime.network import network_for
-from mpls_celery.telemetry.records import IterationRecord, parse_record, to_json
+from mpls_celery.runtime.probes import DONE, Probe, offer, probe_at_start, probe_peer, probe_state
+from mpls_celery.telemetry.records import IterationRecord, ProbeRecord, parse_record, to_json
 
 log = logging.getLogger(__name__)
 EnqueuePull = Callable[[PullRequest, float], None]  # the request and its deadline (s)
@@ -43,13 +44,15 @@ class NodeRuntime:
         local = exp.data.train.subset(exp.partition.indices[worker])
         self.trainer = LocalTrainer(self.model, local.x, local.y, exp.train_config, seed=cfg.seed)
         self.step = exp.worker_step(worker)
-        self.network = network_for(exp.profile)
+        self.network = network_for(exp.profile, ctx.options.link_speeds)
         self.version = -1
         self.published: dict[str, torch.Tensor] = {}
         self.progress = Progress.zero(len(self.layers))
         self.accuracy: float | None = None
         self.last_loss = 0.0
         self.known_links: dict[int, float] = {}
+        self.probed_at_start = False  # in this process (the run's state says whether ever)
+        self.probe_tried: dict[int, float] = {}  # peer → when this process last probed it
         self.finished = False
 
     # start / resume ----------------------------------------------------------------------------
@@ -58,6 +61,8 @@ class NodeRuntime:
         A head that cannot be read is repaired from the newest intact kept version (else from
         the peers' models, else the initial model) and the repair is reported."""
         store = self.ctx.store
+        if self.network.probes:
+            offer(store, self.worker)
         head = store.head(self.worker)
         if head is None:
             self.published = snapshot_state(self.model)
@@ -127,6 +132,8 @@ class NodeRuntime:
     def iteration(self, enqueue_pull: EnqueuePull) -> IterationRecord:
         ctx, store, worker = self.ctx, self.ctx.store, self.worker
         k = self.version
+        if self.network.probes and not self.probed_at_start:
+            self._probe_at_start()
         now = time.time() - ctx.started_at
         view = self._view(now)
         rng = np.random.default_rng([ctx.config.seed, worker, k])
@@ -178,7 +185,7 @@ class NodeRuntime:
         measured = result.speeds() if result else {}
         store.emit(
             record,
-            links=blend_speeds(self.known_links, measured) if self.network.measures else None,
+            links=self.network.estimates(self.known_links, measured),
             node_state=dict(
                 state="finished" if self.finished else "idle",
                 k=k + 1,
@@ -231,6 +238,8 @@ class NodeRuntime:
         up = self.network.reachable(self.worker, [h.worker for h in alive], now)
         alive = [head for head, ok in zip(alive, up, strict=True) if ok]
         ids = [h.worker for h in alive]
+        if self.network.probes and any(p not in known for p in ids):
+            known = self.known_links = known | self._probe([p for p in ids if p not in known])
         bandwidth = self.network.speeds(self.worker, ids, now, known)
         return self.step.view(
             [
@@ -238,6 +247,44 @@ class NodeRuntime:
                 for h, b in zip(alive, bandwidth, strict=True)
             ]
         )
+
+    # probed link speeds --------------------------------------------------------------------------
+    def _probe_at_start(self) -> None:
+        """The run's start-up round of probes, unless this worker took part in it already."""
+        ctx = self.ctx
+        if probe_state(ctx.store, self.worker) != DONE:
+            neighbours = list(ctx.experiment.topology.neighbours(self.worker))
+            deadline = ctx.started_at + ctx.options.probe_wait
+            probes = probe_at_start(
+                ctx.store, self.worker, ctx.config.workers, neighbours, deadline
+            )
+            self._record_probes(probes)
+        self.probed_at_start = True
+
+    def _probe(self, peers: list[int], retry_after: float = 5.0) -> dict[int, float]:
+        """Probe peers seen for the first time (one whose probe failed: again after a while)."""
+        now = time.monotonic()
+        due = [p for p in peers if now - self.probe_tried.get(p, -math.inf) >= retry_after]
+        probes = [p for p in (probe_peer(self.ctx.store, peer) for peer in due) if p is not None]
+        self.probe_tried.update({p: now for p in due})
+        return self._record_probes(probes)
+
+    def _record_probes(self, probes: list[Probe]) -> dict[int, float]:
+        """The estimates the worker plans with from now on, and a probe record for the trace."""
+        if not probes:
+            return {}
+        began = self.ctx.started_at
+        record = ProbeRecord(
+            algo=self.ctx.config.algorithm,
+            worker=self.worker,
+            t=round(time.time() - began, 4),
+            links={
+                p.peer: [float(p.nbytes), p.seconds, round(p.started - began, 4)] for p in probes
+            },
+        )
+        speeds = {p.peer: p.rate for p in probes}
+        self.ctx.store.emit(record, links=speeds)
+        return speeds
 
     def _train(self) -> float:
         started = time.monotonic()

@@ -35,6 +35,14 @@ class RuntimeOptions(BaseModel):
         "shared", description="'per-worker': worker i's slices go to queue mpls.node.<i>"
     )
     secure: bool = Field(False, description="per-worker Redis ACL users (Redis >= 7)")
+    link_speeds: Literal["probed", "achieved"] = Field(
+        "probed",
+        description="probed: each link timed alone before the first pull (the spec's B_s); "
+        "achieved: EWMA of the rates pulls got",
+    )
+    probe_wait: float = Field(
+        60.0, gt=0, description="longest wait (s from run start) for the other workers' probes"
+    )
 
     @property
     def per_worker_queues(self) -> bool:

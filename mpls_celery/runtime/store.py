@@ -18,7 +18,13 @@ from mpls_celery.runtime.keys import RUNS_KEY, RunKeys, decode_state
 from mpls_celery.runtime.leases import Leases
 from mpls_celery.runtime.mailbox import Mailbox
 from mpls_celery.runtime.replies import blob, blobs, stream_entries, text_hash
-from mpls_celery.telemetry.records import IterationRecord, Record, parse_record, to_json
+from mpls_celery.telemetry.records import (
+    EvalRecord,
+    IterationRecord,
+    Record,
+    parse_record,
+    to_json,
+)
 
 # Atomic compare-and-set publish. The layers arrive first under this writer's own temporary keys
 # (plain pipelined SETs: big values never pass through Lua); the script then checks the head and
@@ -291,6 +297,10 @@ class RunStore:
         raw = self.r.hgetall(self.keys.node(worker, "links"))
         return {int(k): float(v) for k, v in raw.items()}
 
+    def put_probe_blob(self, worker: int, data: bytes) -> None:
+        """Beside the worker's snapshots, so that reading it crosses the same link a pull does."""
+        self._client(self.snapshot_url).set(self.keys.node(worker, "probe"), data)
+
     def generation(self, worker: int) -> int:
         raw = self.r.get(self.keys.node(worker, "gen"))
         return int(raw) if raw is not None else 0
@@ -310,17 +320,19 @@ class RunStore:
         """Append to the events stream and to the short list the dashboard reads (and update the
         worker's state hash) in one round trip."""
         data = to_json(record)
+        recent = None
         if isinstance(record, IterationRecord):
             recent = self.keys.node(record.worker, "recent")
-        else:
+        elif isinstance(record, EvalRecord):
             recent = self.keys.evals
         pipe = self.r.pipeline(transaction=True)  # the record and the state's k land together
         pipe.xadd(self.keys.events, {"r": data}, maxlen=EVENTS_MAXLEN, approximate=True)
-        pipe.lpush(recent, data)
-        pipe.ltrim(recent, 0, RECENT - 1)
+        if recent:
+            pipe.lpush(recent, data)
+            pipe.ltrim(recent, 0, RECENT - 1)
         if node_state is not None and isinstance(record, IterationRecord):
             pipe.hset(self.keys.node(record.worker, "state"), mapping=_state_mapping(node_state))  # type: ignore[arg-type]
-        if links and isinstance(record, IterationRecord):
+        if links and not isinstance(record, EvalRecord):
             pipe.hset(self.keys.node(record.worker, "links"), mapping=links)  # type: ignore[arg-type]
         if isinstance(record, IterationRecord) and record.links:
             traffic = self.keys.node(record.worker, "traffic")

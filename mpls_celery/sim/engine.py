@@ -80,7 +80,8 @@ class Simulation:
 
     def run(self, on_progress: Callable[[float, int], None] | None = None) -> list[Record]:
         opts = self.opts
-        queue = [(0.0, i) for i in range(len(self.workers))]
+        queue = [(self.profile.start_seconds(i), i) for i in range(len(self.workers))]
+        heapq.heapify(queue)
         next_eval = 0.0
         by_time = opts.eval_every_epochs is None
         stop_time: float | None = None

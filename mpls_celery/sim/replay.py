@@ -27,6 +27,7 @@ class RecordedRun:
     target_acc: float | None
     eval_samples: int
     eval_interval: float | None
+    link_speeds: str  # how the run's workers estimated their links
 
 
 def load_recorded_run(run_dir: Path) -> RecordedRun:
@@ -50,14 +51,18 @@ def load_recorded_run(run_dir: Path) -> RecordedRun:
         None if target is None else float(target),
         int(options.get("eval_samples") or 200),
         float(interval) if interval else None,
+        str(options.get("link_speeds") or "achieved"),  # runs before probes: achieved
     )
 
 
-def replay_network(trace: Trace, slot_seconds: float = 5.0) -> ReplayNetwork:
+def replay_network(
+    trace: Trace, slot_seconds: float = 5.0, link_speeds: str = "achieved"
+) -> ReplayNetwork:
     """Per slot: each link's measured rate (bytes over the seconds of its transfers that started
     in the slot, counting those big enough to measure it, as the runtime does, latency taken
     out), each worker's mean training time and overhead per iteration (means, so that time adds
-    up as it did). Per link its latency; per puller the estimates it planned with."""
+    up as it did). Per link its latency; per puller the estimates it planned with; per worker
+    when it began (start-up and probes take seconds of a real run)."""
     n = trace.workers
     slots = max(1, int(trace.duration // slot_seconds) + 1)
     latency = transfer_latency(trace)
@@ -86,26 +91,29 @@ def replay_network(trace: Trace, slot_seconds: float = 5.0) -> ReplayNetwork:
     outages = tuple(Outage(a, b, start, end) for a, b, start, end in trace.outages)
     return ReplayNetwork(
         "replay", slot_seconds, link_rate, base_rate, compute, overhead, latency,
-        estimator_history(trace), outages,
+        estimator_history(trace, link_speeds), outages, trace.first_starts(),
     )  # fmt: skip
 
 
 def estimator_history(
-    trace: Trace,
+    trace: Trace, link_speeds: str = "achieved"
 ) -> tuple[tuple[np.ndarray, tuple[dict[int, float], ...]], ...]:
-    """Per puller, its link-speed estimates after each of its measured transfers — the runtime's
-    own estimator (`blend_speeds`) run over the recorded transfers."""
+    """Per puller, its link-speed estimates after each of its probes (`probed`), or after each
+    of its measured transfers, by the runtime's own estimator (`blend_speeds`, `achieved`)."""
+    probed = link_speeds == "probed"
     out = []
     for puller in range(trace.workers):
         measured = sorted(
             (x.start + x.seconds, x.peer, x.rate)
-            for x in trace.transfers
-            if x.puller == puller and x.nbytes >= MIN_MEASURED_BYTES and x.seconds > 0
+            for x in (trace.probes if probed else trace.transfers)
+            if x.puller == puller and x.seconds > 0 and (probed or x.nbytes >= MIN_MEASURED_BYTES)
         )
         known: dict[int, float] = {}
         times, values = [], []
         for done, peer, rate in measured:
-            known = {**known, **blend_speeds(known, {peer: rate})}
+            known = (
+                {**known, peer: rate} if probed else {**known, **blend_speeds(known, {peer: rate})}
+            )
             times.append(done)
             values.append(known)
         out.append((np.array(times, dtype=np.float64), tuple(values)))

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from mpls_celery.telemetry.records import IterationRecord, Record
+from mpls_celery.telemetry.records import IterationRecord, ProbeRecord, Record
 from mpls_celery.telemetry.trace import record_transfers
 
 
@@ -143,3 +143,20 @@ def busiest_rates(
             if busy.size:
                 loads[name] = float(np.quantile(busy, quantile))
     return dict(sorted(loads.items()))
+
+
+def probed_rates(
+    records: Iterable[Record], group_of: Mapping[int, str] | None = None
+) -> dict[tuple[str, str], float]:
+    """(puller, peer) → median probed Mbit/s: per worker pair, or per pair of their groups
+    (hosts); a group's own pairs (a host's workers among themselves) are left out."""
+    name = group_of or {}
+    rates: dict[tuple[str, str], list[float]] = {}
+    for r in records:
+        if not isinstance(r, ProbeRecord):
+            continue
+        for peer, (nbytes, seconds, *_) in r.links.items():
+            pair = (name.get(r.worker, str(r.worker)), name.get(peer, str(peer)))
+            if seconds > 0 and pair[0] != pair[1]:
+                rates.setdefault(pair, []).append(nbytes * 8 / seconds / 1e6)
+    return {pair: float(np.median(v)) for pair, v in sorted(rates.items())}

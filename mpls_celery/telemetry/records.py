@@ -46,7 +46,19 @@ class EvalRecord:
     kind: Literal["eval"] = "eval"
 
 
-Record = IterationRecord | EvalRecord
+@dataclass(frozen=True)
+class ProbeRecord:
+    """Link speeds a worker probed (runtime, `link_speeds: probed`): per peer [bytes, seconds,
+    start (run time)] of one read of its probe blob, the link alone."""
+
+    algo: str
+    worker: int
+    t: float
+    links: dict[int, list[float]]
+    kind: Literal["probe"] = "probe"
+
+
+Record = IterationRecord | EvalRecord | ProbeRecord
 
 
 def to_json(record: Record) -> bytes:
@@ -73,6 +85,9 @@ def parse_record(line: bytes | str) -> Record:
             return IterationRecord(**data)
         if kind == "eval":
             return EvalRecord(**data)
+        if kind == "probe":
+            data["links"] = {int(p): [float(x) for x in v] for p, v in data["links"].items()}
+            return ProbeRecord(**data)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise TelemetryError(f"malformed {kind} record: {exc}") from exc
     raise TelemetryError(f"unknown record kind {kind!r}")

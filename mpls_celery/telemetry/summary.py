@@ -29,7 +29,7 @@ def summarise(records: Iterable[Record], target_acc: float | None) -> dict[str, 
     for record in records:
         if isinstance(record, EvalRecord):
             evals.setdefault(record.algo, []).append(record)
-        else:
+        elif isinstance(record, IterationRecord):
             iters.setdefault(record.algo, []).append(record)
     out = {}
     for algo in list(dict.fromkeys([*evals, *iters])):

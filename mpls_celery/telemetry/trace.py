@@ -5,15 +5,18 @@ at the end of the run; rebuilt from `metrics.jsonl` when a run directory lacks o
     {"format": "mpls-trace/1", "workers": N, "duration": s,
      "iterations": [[worker, end, compute_s, pull_wait_s, transfer_s, period_s], ...],
      "transfers":  [[puller, peer, start, seconds, bytes], ...],
-     "outages":    [[puller, peer, start, end], ...]}
+     "outages":    [[puller, peer, start, end], ...],
+     "probes":     [[puller, peer, start, seconds, bytes], ...]}
 
 Times are seconds since the run started. `pull_wait_s` runs from asking for the pull to having
 its result; `transfer_s` is its longest transfer; `period_s` is the time since the worker's
 previous iteration ended (its first iteration: 0). An outage is a planned pull that brought nothing
-back from that peer (refused or timed out)."""
+back from that peer (refused or timed out). A probe is one timed read of a peer's probe blob, the
+link alone (runs with `link_speeds: probed`; traces written before probes lack the key)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +25,7 @@ from typing import Any
 import orjson
 
 from mpls_celery.errors import TelemetryError
-from mpls_celery.telemetry.records import IterationRecord, Record
+from mpls_celery.telemetry.records import IterationRecord, ProbeRecord, Record
 from mpls_celery.telemetry.rundir import read_metrics
 
 TRACE = "trace.json"
@@ -75,6 +78,15 @@ class Trace:
     iterations: tuple[Iteration, ...]
     transfers: tuple[Transfer, ...]
     outages: tuple[tuple[int, int, float, float], ...] = ()
+    probes: tuple[Transfer, ...] = ()
+
+    def first_starts(self) -> tuple[float, ...]:
+        """When each worker's first iteration began (its first end less the longer of training
+        and the pull wait; 0 for a worker without iterations): start-up, probes included."""
+        starts = [math.inf] * self.workers
+        for i in self.iterations:
+            starts[i.worker] = min(starts[i.worker], i.end - max(i.compute, i.pull_wait))
+        return tuple(max(s, 0.0) if math.isfinite(s) else 0.0 for s in starts)
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -87,6 +99,7 @@ class Trace:
                 "transfers": [[x.puller, x.peer, x.start, x.seconds, x.nbytes]
                               for x in self.transfers],
                 "outages": [list(o) for o in self.outages],
+                "probes": [[x.puller, x.peer, x.start, x.seconds, x.nbytes] for x in self.probes],
             }
         )  # fmt: skip
 
@@ -103,19 +116,24 @@ class Trace:
                     Iteration(int(w), float(e), float(c), float(p), float(x), float(d))
                     for w, e, c, p, x, d in data["iterations"]
                 ),
-                transfers=tuple(
-                    Transfer(int(a), int(b), float(s), float(sec), float(n))
-                    for a, b, s, sec, n in data["transfers"]
-                ),
+                transfers=_transfers(data["transfers"]),
                 outages=tuple(
                     (int(a), int(b), float(s), float(e)) for a, b, s, e in data["outages"]
                 ),
+                probes=_transfers(data.get("probes", [])),
             )
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
             raise TelemetryError(f"malformed trace: {exc}") from exc
 
 
+def _transfers(rows: Iterable[Any]) -> tuple[Transfer, ...]:
+    return tuple(
+        Transfer(int(a), int(b), float(s), float(sec), float(n)) for a, b, s, sec, n in rows
+    )
+
+
 def build_trace(records: Iterable[Record], workers: int) -> Trace:
+    records = list(records)
     iterations: list[Iteration] = []
     transfers: list[Transfer] = []
     outages: list[tuple[int, int, float, float]] = []
@@ -136,8 +154,16 @@ def build_trace(records: Iterable[Record], workers: int) -> Trace:
             for x in record_transfers(r)
             if x.nbytes <= 0
         ]
+    probes = [
+        Transfer(r.worker, peer, start, seconds, nbytes)
+        for r in records
+        if isinstance(r, ProbeRecord)
+        for peer, (nbytes, seconds, start) in r.links.items()
+    ]
     duration = max([i.end for i in iterations], default=0.0)
-    return Trace(workers, duration, tuple(iterations), tuple(transfers), tuple(outages))
+    return Trace(
+        workers, duration, tuple(iterations), tuple(transfers), tuple(outages), tuple(probes)
+    )
 
 
 def write_trace(run_dir: Path, trace: Trace) -> None:

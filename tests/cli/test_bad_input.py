@@ -61,6 +61,7 @@ SIM = [
         (["tui", "./runs/no-such-dir"], "no run directory or run id named './runs/no-such-dir'"),
         (["repro", "lenet"], "unknown preset 'lenet'; choose one of: lenet-full"),
         ([*SIM, "--mixing", "average"], "mixing: Input should be 'average-then-step'"),
+        (["up", "--link-speeds", "fast"], "link_speeds: Input should be 'probed' or 'achieved'"),
     ],
 )
 def test_bad_flags_get_one_line_and_exit_2(argv, needle, capsys, tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """The multi-host comparison, short: three real hosts (network namespaces, tc-shaped links of the
 `rooms` preset, a snapshot Redis each, `mpls worker --nodes` per host), MPLS then NetMax for a few
-iterations each. The runs complete; measured speeds follow the shaping; the comparison, the
+iterations each. The runs complete; probed link speeds are within ±30 % of the shaping and pull
+speeds follow it; the comparison, the
 report's per-link plots and each run's trace are written; every namespace is gone afterwards.
 The full comparison (to a target accuracy, several seeds) is `scripts/netns_compare.py`."""
 
@@ -41,6 +42,12 @@ def test_short_comparison_on_three_shaped_hosts(tmp_path, capsys):
         assert speeds["a<-b"] > speeds["a<-c"] and speeds["b<-a"] > speeds["b<-c"], speeds
         assert all(v is None or v < ROOMS_HOSTS[2].mbit * 1.3 for k, v in speeds.items()
                    if k.endswith("c"))  # fmt: skip
+        # what the workers plan with: each host pair's link, probed alone, within ±30 % of it
+        probed = result.probed_mbit
+        assert len(probed) == 6, probed
+        for pair, mbit in probed.items():
+            shaped = min(h.mbit for h in ROOMS_HOSTS if h.name in pair.split("<-"))
+            assert 0.7 * shaped <= mbit <= 1.3 * shaped, (pair, mbit, shaped)
     report = read_json(out / "report" / "report.json")
     assert any("links_" in p for p in report["plots"])
     assert any("link_utilisation_" in p for p in report["plots"])

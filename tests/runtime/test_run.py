@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from mpls_celery.telemetry.records import IterationRecord
+from mpls_celery.telemetry.records import IterationRecord, ProbeRecord
 from mpls_celery.telemetry.rundir import read_metrics
 from mpls_celery.telemetry.trace import TRACE, Trace
 from tests.conftest import celery_worker
@@ -46,6 +46,18 @@ def test_three_workers_complete_and_learn(redis_url, tmp_path):
     trace = Trace.from_json((tmp_path / "runs" / f"run-{run.request.run_id}" / TRACE).read_bytes())
     assert len(trace.iterations) == 75
     assert len(trace.transfers) == sum(len(r.plan) for r in on_disk)
+    # every link was probed once, alone (all probes ended before the first pull began), and the
+    # probed speeds are what the workers planned with to the end
+    probes = [r for r in read_metrics(run.request.settings.runs_dir / f"run-{run.request.run_id}")
+              if isinstance(r, ProbeRecord)]  # fmt: skip
+    assert sorted((r.worker, p) for r in probes for p in r.links) == [
+        (w, p) for w in range(3) for p in range(3) if p != w
+    ]
+    first_pull = min(start for r in on_disk for _, _, start in (r.links or {}).values())
+    assert max(start + s for r in probes for _, s, start in r.links.values()) <= first_pull
+    assert len(trace.probes) == 6
+    for r in probes:
+        assert store.links(r.worker) == {p: b / s for p, (b, s, _) in r.links.items()}
     # Old versions are collected: at most keep_versions (2) per worker stay in Redis.
     layer_keys = [k for k in store.run_keys() if b":layer:" in k]
     assert len(layer_keys) <= 3 * 2 * 2

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from mpls_celery.cli.app import main
@@ -37,11 +38,13 @@ def fastest(w: int, k: int) -> int:
     return max((p for p in range(3) if p != w), key=lambda p: RATES_MBIT[(min(w, p), max(w, p))])
 
 
-def recorded_run(tmp_path: Path, seconds: float = 20.0, choose=alternate) -> Path:  # type: ignore[no-untyped-def]
-    """A run directory as `mpls up --until` leaves it, recorded on a known network: for
-    `seconds`, each worker pulls the model (its size: the MLP's) from one peer per iteration
-    over a link of RATES_MBIT (log-normal noise), trains COMPUTE[w], and spends 0.05 s besides;
-    one pull in ten brings nothing back."""
+def recorded_run(  # type: ignore[no-untyped-def]
+    tmp_path: Path, seconds: float = 20.0, choose=alternate, starts=(0.0, 0.0, 0.0)
+) -> Path:
+    """A run directory as `mpls up --until` leaves it, recorded on a known network: from its
+    start until `seconds`, each worker pulls the model (its size: the MLP's) from one peer per
+    iteration over a link of RATES_MBIT (log-normal noise), trains COMPUTE[w], and spends 0.05 s
+    besides; one pull in ten brings nothing back."""
     cfg = RunConfig().with_overrides(workers=3, model="mlp", dataset="digits", algorithm="mpls",
                                      **{"topology.kind": "full", "training.lr": 0.05})  # fmt: skip
     run_dir = tmp_path / "run-recorded"
@@ -49,7 +52,7 @@ def recorded_run(tmp_path: Path, seconds: float = 20.0, choose=alternate) -> Pat
     write_manifest(run_dir, "runtime", cfg.model_dump(mode="json"), eval_interval=1.0,
                    options={"target_acc": 0.3, "eval_samples": 50})  # fmt: skip
     rng = np.random.default_rng(3)
-    clock = [0.0, 0.0, 0.0]
+    clock = list(starts)
     records: list[Record] = []
     for w in range(3):
         k = 0
@@ -102,7 +105,7 @@ def test_profile_fit_recovers_the_links_and_compute_the_run_was_recorded_on(tmp_
 
 
 def test_replay_simulates_the_recorded_run_and_the_report_sets_them_side_by_side(tmp_path, capsys):
-    run_dir = recorded_run(tmp_path, choose=fastest)
+    run_dir = recorded_run(tmp_path, choose=fastest, starts=(0.0, 0.0, 4.0))
     out = tmp_path / "sims"
     with pytest.raises(SystemExit) as done:
         main(["sim", "--replay", str(run_dir), "--until", "20s", "--out", str(out), "--json"])
@@ -119,6 +122,12 @@ def test_replay_simulates_the_recorded_run_and_the_report_sets_them_side_by_side
         ln for ln in (replay / "metrics.jsonl").read_text().splitlines() if '"iteration"' in ln
     ]
     assert '"links"' in lines[-1]
+    # worker 2 began 4 s late in the real run (start-up): so it does in the replay
+    first = {}
+    for r in read_metrics(replay):
+        if isinstance(r, IterationRecord):
+            first.setdefault(r.worker, r.t - max(r.compute_seconds, r.pull_seconds))
+    assert first[0] < 0.5 and first[1] < 0.5 and first[2] == pytest.approx(4.0, abs=0.3), first
     with pytest.raises(SystemExit):
         main(["report", str(run_dir), str(replay), "--out", str(tmp_path / "report")])
     text = (tmp_path / "report" / "report.md").read_text()
@@ -172,6 +181,30 @@ def test_the_replay_plans_with_the_recorded_estimates_and_pays_the_recorded_late
     # the transfer really takes latency + bytes / the link's rate without latency (slot 0: 1 s/MB)
     seconds = net.realized_pull_seconds(0, [1], np.array([5e5]), 1.0)
     assert seconds is not None and seconds[0] == pytest.approx(0.3 + 0.5)
+
+
+def test_a_probed_run_is_replayed_with_its_probes_and_an_older_trace_still_reads():
+    from mpls_celery.core.links import PRIOR_BPS
+    from mpls_celery.sim.replay import replay_network
+    from mpls_celery.telemetry.trace import Iteration, Transfer
+
+    trace = Trace(
+        workers=2,
+        duration=10.0,
+        iterations=(Iteration(0, 6.0, 0.5, 1.0, 1.0, 0.0), Iteration(1, 4.0, 2.0, 0.5, 0.5, 0.0)),
+        transfers=(Transfer(0, 1, 5.0, 1.0, 1e6),),
+        probes=(Transfer(0, 1, 3.0, 0.25, 131_072.0),),
+    )
+    assert Trace.from_json(trace.to_json()) == trace
+    net = replay_network(trace, link_speeds="probed")
+    assert net.planning_speeds(0, [1], 3.2)[0] == PRIOR_BPS  # the probe ends at 3.25 s
+    probed = 131_072.0 / 0.25
+    assert net.planning_speeds(0, [1], 9.0)[0] == pytest.approx(probed)  # pulls do not move it
+    assert replay_network(trace).planning_speeds(0, [1], 9.0)[0] == pytest.approx(1e6)
+    assert [net.start_seconds(w) for w in (0, 1)] == [5.0, 2.0]
+    older = orjson.loads(trace.to_json())
+    del older["probes"]
+    assert Trace.from_json(orjson.dumps(older)).probes == ()
 
 
 def test_fitting_a_run_whose_pulls_were_too_small_to_measure_is_one_line(tmp_path, capsys):

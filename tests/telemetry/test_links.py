@@ -8,9 +8,10 @@ from mpls_celery.telemetry.links import (
     busiest_rates,
     busy_throughput,
     link_traffic,
+    probed_rates,
     sender_utilisation,
 )
-from mpls_celery.telemetry.records import IterationRecord, parse_record, to_json
+from mpls_celery.telemetry.records import IterationRecord, ProbeRecord, parse_record, to_json
 
 
 def record(worker: int, t: float, links: dict[int, list[float]] | None) -> IterationRecord:
@@ -59,3 +60,15 @@ def test_a_links_busiest_rate_adds_up_the_pulls_that_share_it():
     ]
     rates = busiest_rates(records, groups, bin_seconds=1.0, quantile=1.0)
     assert rates == pytest.approx({"out b": 8.0, "in a": 4.0, "in c": 4.0, "out c": 4.0})
+
+
+def test_probed_rates_per_host_pair_are_medians_and_leave_a_hosts_own_pairs_out():
+    groups = {0: "a", 1: "a", 2: "b"}
+    records = [
+        ProbeRecord("mpls", 0, 5.0, {1: [1e6, 0.001, 1.0], 2: [1e6, 1.0, 2.0]}),  # 8 Mbit/s
+        ProbeRecord("mpls", 1, 5.0, {0: [1e6, 0.001, 3.0], 2: [1e6, 2.0, 3.5]}),  # 4 Mbit/s
+        ProbeRecord("mpls", 2, 5.0, {0: [1e6, 4.0, 4.0]}),  # 2 Mbit/s
+        record(0, 9.0, {2: [1e6, 8.0, 6.0]}),  # a pull is no probe
+    ]
+    assert probed_rates(records, groups) == pytest.approx({("a", "b"): 6.0, ("b", "a"): 2.0})
+    assert probed_rates(records)[("2", "0")] == pytest.approx(2.0)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from mpls_celery.telemetry.records import (
     EvalRecord,
     IterationRecord,
+    ProbeRecord,
     TelemetryError,
     parse_record,
     to_json,
@@ -15,9 +16,10 @@ from mpls_celery.telemetry.records import (
 
 ITERATION = IterationRecord("mpls", 2, 7, 1.5, 30, 0.42, {0: [1, 3], 5: [0]}, 1e5, 0.2, 0.05, 3)
 EVAL = EvalRecord("appg", 10.0, 99, 0.8, 0.82, 0.6, [0.8, 0.8])
+PROBE = ProbeRecord("netmax", 4, 6.25, {0: [131072.0, 0.28, 6.0], 2: [131072.0, 0.14, 5.8]})
 
 
-@pytest.mark.parametrize("record", [ITERATION, EVAL])
+@pytest.mark.parametrize("record", [ITERATION, EVAL, PROBE])
 def test_round_trip(record):
     assert parse_record(to_json(record)) == record
 

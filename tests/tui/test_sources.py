@@ -18,7 +18,10 @@ def test_versions_show_when_snapshots_live_in_a_per_host_redis(redis_url):
     central = redis.Redis.from_url(redis_url)
     with EmbeddedRedis() as host_redis:
         ctx = make_context(
-            central, "per-host", RuntimeOptions(pull_deadline=0.2), snapshot_url=host_redis.url
+            central,
+            "per-host",
+            RuntimeOptions(pull_deadline=0.2, link_speeds="achieved"),
+            snapshot_url=host_redis.url,
         )
         store = ctx.store
         nodes = [NodeRuntime(ctx, w).resume() for w in range(3)]

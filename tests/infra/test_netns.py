@@ -1,8 +1,8 @@
 """The multi-host comparison, short: three real hosts (network namespaces, tc-shaped links of the
 `rooms` preset, a snapshot Redis each, `mpls worker --nodes` per host), MPLS then NetMax for a few
 iterations each. The runs complete; probed link speeds are within ±30 % of the shaping and pull
-speeds follow it; the comparison, the
-report's per-link plots and each run's trace are written; every namespace is gone afterwards.
+speeds follow it; the comparison, the report's per-link plots and each run's trace are written;
+every namespace is gone afterwards.
 The full comparison (to a target accuracy, several seeds) is `scripts/netns_compare.py`."""
 
 from __future__ import annotations

@@ -30,3 +30,13 @@ def test_versions_show_when_snapshots_live_in_a_per_host_redis(redis_url):
         assert central.get(store.keys.node(0, "head")) is None, "heads are on the host"
         rows = RedisSource(central).fetch("per-host", 0).workers
     assert [row.version for row in rows] == [1, 1, 1]
+
+
+def test_a_probe_shows_in_the_event_list_as_mbit_per_peer():
+    from mpls_celery.telemetry.records import ProbeRecord
+    from tui.model import event_line
+
+    line = event_line(
+        ProbeRecord("mpls", 3, 9.5, {0: [131072.0, 0.14, 4.0], 5: [131072.0, 0.28, 4.2]})
+    )
+    assert "w3" in line and "probe" in line and "0:7.5 5:3.7" in line

@@ -20,7 +20,12 @@ import torch
 
 from mpls_celery.core.layering import model_layers, read_layer
 from mpls_celery.core.models import build_model
-from mpls_celery.runtime.codec import decode_tensors, encode_tensors, plane_views
+from mpls_celery.runtime.codec import (
+    compress_plane,
+    decode_tensors,
+    encode_tensors,
+    plane_views,
+)
 from mpls_celery.runtime.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.layout import layout_of
 from mpls_celery.runtime.store import RunStore
@@ -63,18 +68,11 @@ def codec_passes(raw: list[bytes]) -> dict[str, float]:
             for plane in (top, *lows):
                 plane.copy()
 
-    def compress() -> bytes:
-        return bytes(
-            lz4.frame.compress(
-                high.data, compression_level=0, content_checksum=False, block_linked=False
-            )
-        )
-
-    frame = compress()
+    frame = compress_plane(high)
     return {
         "crc32 (both ends)": 2 * best_of(lambda: [zlib.crc32(d.data) for d in data]),
         "byte planes (gather + scatter)": 2 * best_of(gather_planes),
-        "lz4 high plane (compress + decompress)": best_of(compress)
+        "lz4 high plane (compress + decompress)": best_of(lambda: compress_plane(high))
         + best_of(lambda: lz4.frame.decompress(frame)),
         "finite check": best_of(lambda: [(f.max(), f.min()) for f in floats]),
         "copies (join + owned output)": best_of(lambda: b"".join(raw))

@@ -86,12 +86,18 @@ def plane_views(data: np.ndarray, itemsize: int) -> tuple[np.ndarray, list[np.nd
     return high, [data[0::2]]
 
 
+def compress_plane(plane: np.ndarray) -> bytes:
+    """The high byte plane as one LZ4 frame (our CRC covers the data: no second LZ4 checksum)."""
+    frame: bytes = lz4.frame.compress(
+        plane.data, compression_level=0, content_checksum=False, block_linked=False
+    )
+    return frame
+
+
 def _pack_high_plane(chunks: list[np.ndarray], itemsize: int) -> list[Any] | None:
     views = [plane_views(c, itemsize) for c in chunks]
     high = np.concatenate([h for h, _ in views])
-    frame = lz4.frame.compress(  # our CRC covers the data: no second LZ4 checksum
-        high.data, compression_level=0, content_checksum=False, block_linked=False
-    )
+    frame = compress_plane(high)
     if len(frame) * MIN_PLANE_RATIO > high.size:
         return None
     lows = [np.concatenate([lows[i] for _, lows in views]) for i in range(len(views[0][1]))]

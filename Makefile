@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy mpls_celery/core mpls_celery/runtime mpls_celery/telemetry
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 bench: $(STAMP)
 	for b in scripts/bench_*.py; do $(BIN)/python -m scripts.$$(basename $$b .py) || exit 1; done

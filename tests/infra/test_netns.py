@@ -23,6 +23,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.skipif(available() is not None, reason=str(available())),
+    pytest.mark.xdist_group("netns"),  # one testbed at a time: its namespaces have fixed names
 ]
 
 

@@ -1,4 +1,7 @@
 import gzip
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,10 +11,12 @@ import pytest
 
 from mpls_celery.cli.app import main
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.sim.engine import SimOptions
 from mpls_celery.sim.runner import SimRequest, run_simulation
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord
 from mpls_celery.telemetry.rundir import METRICS, SUMMARY, read_json, read_metrics
+from tests.golden import GoldenMismatch, assert_same_records, perturbed
 
 SMALL = RunConfig().with_overrides(
     workers=5,
@@ -128,23 +133,76 @@ LITERAL_CFG = RunConfig().with_overrides(
 )
 
 
-def test_train_then_average_reproduces_the_recorded_metrics_byte_for_byte(tmp_path):
-    """The spec's step 9 as first resolved, recorded before the shared worker step existed
-    (data/literal_step9_metrics.jsonl.gz, all seven algorithms): the same bytes today."""
-    from mpls_celery.core.strategies import STRATEGY_NAMES
+LITERAL_ARGV = [
+    "--workers", "5", "--model", "mlp", "--dataset", "digits", "--mixing", "train-then-average",
+    "--pull-sees", "published", "--progress-window", "version", "--links", "independent",
+    "--topology", "random", "--p", "0.7", "--profile", "paper30", "--lr", "0.05",
+    "--partition", "noniid", "--until", "2s", "--eval-every", "1", "--eval-samples", "60",
+    "--step-seconds", "0.02", "--target-acc", "0.3", "--jobs", "1",
+]  # fmt: skip
 
+
+def literal_metrics(tmp_path: Path, cfg: RunConfig = LITERAL_CFG) -> list[bytes]:
     request = SimRequest(
-        LITERAL_CFG,
+        cfg,
         STRATEGY_NAMES,
         SimOptions("mpls", until=2.0, eval_every=1.0, eval_samples=60, step_seconds=0.02,
                    target_acc=0.3),
         Path("."), tmp_path, jobs=1, threads=1,
     )  # fmt: skip
-    produced = (run_simulation(request) / METRICS).read_bytes().splitlines()
-    recorded = gzip.decompress((DATA / "literal_step9_metrics.jsonl.gz").read_bytes()).splitlines()
-    assert len(produced) == len(recorded)
-    for line, (ours, theirs) in enumerate(zip(produced, recorded, strict=True)):
-        assert ours == theirs, f"line {line + 1} differs"
+    return (run_simulation(request) / METRICS).read_bytes().splitlines()
+
+
+def recorded_literal() -> list[bytes]:
+    """Step 9 as first resolved, recorded (on another CPU) before the shared worker step existed:
+    all seven algorithms, 574 records."""
+    return gzip.decompress((DATA / "literal_step9_metrics.jsonl.gz").read_bytes()).splitlines()
+
+
+def test_train_then_average_reproduces_the_recording(tmp_path):
+    assert_same_records(literal_metrics(tmp_path), recorded_literal())
+
+
+def test_the_recording_holds_under_other_cpu_kernels(tmp_path):
+    """Another CPU, on this one: ATen's portable kernels and oneDNN capped at SSE4.1 round
+    differently from this machine's AVX code, as a different machine's would."""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+    env.pop("MPLS_RUNS_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mpls_celery", "sim", "--algo", ",".join(STRATEGY_NAMES),
+         *LITERAL_ARGV, "--out", str(tmp_path), "--json"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = Path(orjson.loads(done.stdout)["run_dir"])
+    produced = (run_dir / METRICS).read_bytes().splitlines()
+    assert produced != recorded_literal()  # the kernels really did round differently
+    assert_same_records(produced, recorded_literal())
+
+
+def test_the_golden_comparison_forgives_last_bits_and_nothing_else():
+    recorded = recorded_literal()
+    assert_same_records(perturbed(recorded), recorded)
+    first, second = [i for i, line in enumerate(recorded) if b'"iteration"' in line][:2]
+    swapped = list(recorded)
+    swapped[first], swapped[second] = swapped[second], swapped[first]
+    with pytest.raises(GoldenMismatch, match="line 2"):
+        assert_same_records(swapped, recorded)
+    fewer_bytes = [recorded[0], recorded[1].replace(b'"bytes_pulled":203560.0', b'"bytes_pulled":203559.0'), *recorded[2:]]  # fmt: skip
+    with pytest.raises(GoldenMismatch, match="bytes_pulled"):
+        assert_same_records(fewer_bytes, recorded)
+    other_plan = [recorded[0], recorded[1].replace(b'"plan":{"4":[0,1]}', b'"plan":{"4":[0]}'), *recorded[2:]]  # fmt: skip
+    with pytest.raises(GoldenMismatch, match="plan"):
+        assert_same_records(other_plan, recorded)
+    with pytest.raises(GoldenMismatch, match="records produced"):
+        assert_same_records(recorded[:-1], recorded)
+
+
+def test_the_other_mixing_order_breaks_the_recording(tmp_path):
+    """The tolerance is no blindfold: averaging before the local step (the other order) fails."""
+    produced = literal_metrics(tmp_path, LITERAL_CFG.with_overrides(mixing="average-then-step"))
+    with pytest.raises(GoldenMismatch):
+        assert_same_records(produced, recorded_literal())
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,12 @@ class RedisUnavailable(MplsError):
     """Redis cannot be reached, refused auth, or went away."""
 
 
-class SnapshotError(MplsError):
+class InvalidState(MplsError):
+    """A value read from Redis failed validation (wrong type, out of range, a version that jumps,
+    a record in another worker's name): refused, counted and reported, never adopted."""
+
+
+class SnapshotError(InvalidState):
     """A layer snapshot failed to decode or verify; it is refused, never averaged in."""
 
 
@@ -48,4 +53,10 @@ class TelemetryError(MplsError):
 
 
 class RunAborted(MplsError):
-    """The run cannot go on (e.g. its embedded Redis is gone for good)."""
+    """The run cannot go on (its embedded Redis is gone for good, a disk is full, a worker ran
+    out of memory): the summary is written as far as it can be, and the exit status is 1."""
+
+
+class WorkerFailed(MplsError):
+    """A DFL worker cannot go on (out of memory, a run config it cannot load): it says so in its
+    state and the launcher ends the run with that line."""

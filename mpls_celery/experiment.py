@@ -16,7 +16,7 @@ from mpls_celery.config.topology_files import build_topology
 from mpls_celery.core.errors import CoreValueError
 from mpls_celery.core.layering import Layer, layer_bytes, model_layers
 from mpls_celery.core.models import build_model
-from mpls_celery.core.network import NetworkProfile
+from mpls_celery.core.network_profile import NetworkProfile
 from mpls_celery.core.partition import Partition, partition
 from mpls_celery.core.selection import label_divergence
 from mpls_celery.core.step import WorkerStep

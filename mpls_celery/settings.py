@@ -46,6 +46,17 @@ class Settings(BaseSettings):
         description="Per-worker Redis credentials of a --secure run (JSON, mode 0600): this host "
         "acts only for the workers listed in it.",
     )
+    launcher_watch: str | None = Field(
+        default=None,
+        description="Set by `mpls up` for the Celery processes it starts: the run whose "
+        "launcher they watch (they stop when it is gone for launcher_grace seconds).",
+    )
+    launcher_grace: float = Field(
+        default=60.0, gt=0, description="Seconds such a process goes on without a launcher."
+    )
+    launcher_pid: int | None = Field(
+        default=None, description="The launcher's pid (decides while Redis cannot be reached)."
+    )
     snapshot_redis_url: str | None = Field(
         default=None,
         description="This host's own Redis for its workers' layer snapshots (None = central), so "

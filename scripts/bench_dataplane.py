@@ -20,15 +20,15 @@ import torch
 
 from mpls_celery.core.layering import model_layers, read_layer
 from mpls_celery.core.models import build_model
-from mpls_celery.runtime.codec import (
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.worker.codec import (
     compress_plane,
     decode_tensors,
     encode_tensors,
     plane_views,
 )
-from mpls_celery.runtime.embedded_redis import EmbeddedRedis
-from mpls_celery.runtime.layout import layout_of
-from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.worker.layout import layout_of
 
 REPEATS = 5
 
@@ -114,8 +114,8 @@ def main() -> None:
                 )
                 for i, t in enumerate(tensors)
             ]
-            assert store.publish(0, v, blobs, [0.0] * len(blobs), 0.0, keep=2)
-            fetched = store.fetch_layers(0, v, list(range(len(layers))))
+            assert store.snapshots.publish(0, v, blobs, [0.0] * len(blobs), 0.0, keep=2)
+            fetched = store.snapshots.fetch_layers(0, v, list(range(len(layers))))
             for i, blob in enumerate(fetched):
                 assert blob is not None
                 decode_tensors(blob, layout[i], {"version": v})

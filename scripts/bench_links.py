@@ -21,8 +21,8 @@ from infra.netns.hosts import Host, available
 from infra.netns.testbed import SNAPSHOT_PORT, Testbed, redis_url, wait_ping
 from mpls_celery.core.layering import model_layers, read_layer
 from mpls_celery.core.models import build_model
-from mpls_celery.runtime.codec import encode_tensors
-from mpls_celery.runtime.layout import layout_of, layout_to_json
+from mpls_celery.runtime.worker.codec import encode_tensors
+from mpls_celery.runtime.worker.layout import layout_of, layout_to_json
 
 PULLER = Host("p", "10.77.0.20", 1000)
 SENDERS = (
@@ -35,8 +35,8 @@ REPEATS = 3
 
 FETCH = r"""
 import json, statistics, sys, time, redis
-from mpls_celery.runtime.codec import decode_tensors
-from mpls_celery.runtime.layout import layout_from_json
+from mpls_celery.runtime.worker.codec import decode_tensors
+from mpls_celery.runtime.worker.layout import layout_from_json
 job = json.loads(sys.stdin.read())
 layout = layout_from_json(job["layout"])
 out = []

@@ -26,15 +26,16 @@ import redis
 import torch
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.runtime.aggregation import run_aggregation
-from mpls_celery.runtime.context import RunContext
-from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.keys import PULL_QUEUE
-from mpls_celery.runtime.layout import layout_of, layout_to_json
-from mpls_celery.runtime.messages import PullRequest
-from mpls_celery.runtime.node import NodeRuntime
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.worker.context import RunContext
+from mpls_celery.runtime.worker.layout import layout_of, layout_to_json
+from mpls_celery.runtime.worker.messages import PullRequest
+from mpls_celery.runtime.worker.node import NodeRuntime
+from mpls_celery.runtime.worker.pull import run_aggregation
+from mpls_celery.telemetry.states import WorkerState
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = 6
@@ -47,7 +48,7 @@ def context(url: str, run_id: str) -> RunContext:
     ctx = RunContext(store, cfg, RuntimeOptions(iterations=None), [], time.time())
     exp = ctx.experiment
     ctx.layout = layout_of(exp.layers, exp.new_model().state_dict())
-    store.create(
+    store.run.create(
         {
             "run": cfg.model_dump(mode="json"),
             "options": ctx.options.model_dump(mode="json"),
@@ -61,7 +62,7 @@ def run_iterations(ctx: RunContext, iterations: int, enqueue: Any, bookkeeping: 
     """Seconds per node iteration (wall), after one warm-up round."""
     nodes = [NodeRuntime(ctx, w).resume() for w in range(WORKERS)]
     for node in nodes:
-        ctx.store.set_node_state(node.worker, state="idle")
+        ctx.store.nodes.update(node.worker, state=WorkerState.IDLE)
     token = "bench"
     for node in nodes:
         node.iteration(enqueue)
@@ -69,7 +70,7 @@ def run_iterations(ctx: RunContext, iterations: int, enqueue: Any, bookkeeping: 
     for _ in range(iterations):
         for node in nodes:
             if bookkeeping:  # what a slice does around every iteration
-                ctx.store.status()
+                ctx.store.run.running()
                 ctx.store.leases.acquire(node.worker, token, 6.0)
             node.iteration(enqueue)
     return (time.perf_counter() - started) / (iterations * WORKERS)
@@ -99,8 +100,8 @@ def main() -> None:
             cwd=REPO, env=env, stdout=log, stderr=log,
         )  # fmt: skip
         try:
-            from mpls_celery.runtime.celery_app import app
-            from mpls_celery.runtime.tasks import aggregate
+            from mpls_celery.runtime.backend.celery_app import app
+            from mpls_celery.runtime.worker.tasks import aggregate
 
             app.conf.broker_url = server.url
             via_celery = context(server.url, "celery")

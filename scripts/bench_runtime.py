@@ -21,8 +21,9 @@ import orjson
 import psutil
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.runtime.launcher import Snapshot, UpRequest, run_up
+from mpls_celery.runtime.launcher import Snapshot, UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.up import run_up
 from mpls_celery.settings import Settings
 from mpls_celery.telemetry.records import IterationRecord
 from mpls_celery.telemetry.rundir import read_metrics
@@ -99,7 +100,8 @@ def _model_bytes(cfg: RunConfig) -> float:
 def _sampler(request: UpRequest, samples: dict[str, list[float]]):  # type: ignore[no-untyped-def]
     import redis
 
-    from mpls_celery.runtime.local_runs import find
+    from mpls_celery.runtime.keys import RunKeys
+    from mpls_celery.runtime.launch.local_runs import find
 
     state: dict[str, Any] = {}
 
@@ -110,7 +112,8 @@ def _sampler(request: UpRequest, samples: dict[str, list[float]]):  # type: igno
                 return
             state["client"] = redis.Redis.from_url(local.redis_url)
         client = state["client"]
-        keys = list(client.scan_iter(match=f"mpls:{snap.run_id}:node:*:layer:*", count=2000))
+        everything = RunKeys(snap.run_id).everything
+        keys = [k for k in client.scan_iter(match=everything, count=2000) if b":layer:" in k]
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.strlen(key)

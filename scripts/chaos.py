@@ -27,7 +27,8 @@ from typing import Any
 
 import redis
 
-from mpls_celery.runtime.local_runs import LocalRun, live_runs
+from mpls_celery.runtime.launch.local_runs import LocalRun, live_runs
+from mpls_celery.runtime.store import RunStore
 from mpls_celery.settings import Settings
 from mpls_celery.telemetry.records import IterationRecord
 from mpls_celery.telemetry.rundir import read_metrics
@@ -100,9 +101,8 @@ def run_once(args: argparse.Namespace, faults: list[Fault], label: str) -> dict[
     cluster = Cluster({**env, "MPLS_REDIS_URL": run.redis_url, "MPLS_TORCH_THREADS": "1"})
     for host in HOSTS:
         cluster.start(host)
-    started = float(
-        redis.Redis.from_url(run.redis_url).hget(f"mpls:{run.run_id}:status", "started")
-    )
+    started = RunStore(redis.Redis.from_url(run.redis_url), run.run_id).run.status().started
+    assert started is not None
     settings = Settings(state_dir=work / "state")
     chaos = threading.Thread(
         target=_strike, args=(faults, cluster, settings, run, started), daemon=True

@@ -22,7 +22,7 @@ from infra.netns.hosts import PRESETS, available
 from infra.netns.testbed import Testbed
 from mpls_celery.errors import RunNotFound
 from mpls_celery.report.build import build_report
-from mpls_celery.telemetry.links import (
+from mpls_celery.telemetry.link_traffic import (
     busiest_rates,
     busy_throughput,
     link_traffic,

@@ -14,8 +14,9 @@ from pathlib import Path
 import orjson
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.runtime.launcher import Snapshot, UpRequest, run_up
+from mpls_celery.runtime.launcher import Snapshot, UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.up import run_up
 from mpls_celery.settings import Settings
 from mpls_celery.telemetry.records import IterationRecord
 from mpls_celery.telemetry.rundir import read_metrics

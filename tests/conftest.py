@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 
 REPO = Path(__file__).resolve().parents[1]
 # `make test` runs the suite in parallel processes (pytest-xdist, `-n auto`): one per core, at most

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mpls_celery.telemetry.links import LinkTraffic
+from mpls_celery.telemetry.link_traffic import LinkTraffic
 from mpls_celery.telemetry.pulls import pull_counts
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, ProbeRecord, Record
 from mpls_celery.telemetry.worker_table import WorkerRow
@@ -61,6 +61,7 @@ class Dashboard:
     links: list[LinkRow] = field(default_factory=list)
     connected: bool = True
     message: str = ""
+    refused: int = 0  # values read from Redis that the launcher or the workers refused
 
 
 def heatmap(records: Iterable[IterationRecord]) -> tuple[list[int], list[list[int]]]:

@@ -4,16 +4,17 @@ refresh once the run is known) or a finished run directory (metrics.jsonl)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import redis
 
-from mpls_celery.runtime.reader import RunReader
-from mpls_celery.telemetry.links import link_traffic
+from mpls_celery.runtime.state.reader import RunReader
+from mpls_celery.telemetry.link_traffic import link_traffic
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics
+from mpls_celery.telemetry.states import NodeState, WorkerState
 from mpls_celery.telemetry.worker_table import worker_rows
 from tui.model import Dashboard, LinkRow, event_line, heatmap, history, link_rows
 
@@ -62,14 +63,14 @@ class RedisSource:
         cfg = self._config(run_id)
         view = self.reader.view(run_id, int(cfg["workers"]), selected, EVENT_TAIL)
         # the version a worker last published is in its state: right wherever its snapshots live
-        versions = [node.get("version") for node in view.nodes]
+        versions = [node.version for node in view.nodes]
         now = time.time()
-        started = float(view.status.get("started", now))
-        end = float(view.status["finished"]) if "finished" in view.status else now
-        return _dashboard(
+        started = view.status.started or now
+        end = view.status.finished or now
+        dashboard = _dashboard(
             run_id,
             cfg,
-            view.status.get("state", "?"),
+            str(view.status.state or "?"),
             end - started,
             worker_rows(view.nodes, versions, now, self.stale_after, self.dead_after),
             view.evals,
@@ -78,6 +79,7 @@ class RedisSource:
             selected,
             link_rows(view.links, view.estimates),
         )
+        return replace(dashboard, refused=view.status.refused)
 
 
 def _dashboard(
@@ -149,12 +151,12 @@ class RunDirSource:
         last: dict[int, IterationRecord] = {r.worker: r for r in iterations}
         final_acc = evals[-1].worker_acc if evals else []
         nodes = [
-            {
-                "state": "finished",
-                "k": last[w].k + 1 if w in last else 0,
-                "loss": last[w].loss if w in last else None,
-                "acc": final_acc[w] if w < len(final_acc) else None,
-            }
+            NodeState(
+                state=WorkerState.FINISHED,
+                k=last[w].k + 1 if w in last else 0,
+                loss=last[w].loss if w in last else None,
+                acc=final_acc[w] if w < len(final_acc) else None,
+            )
             for w in range(n)
         ]
         versions = [last[w].k + 1 if w in last else None for w in range(n)]

@@ -19,9 +19,11 @@ class HeaderBar(Static):
         best = "—" if data.best_acc is None else f"{100 * data.best_acc:.1f} %"
         link = "" if data.connected else "  [b red]DISCONNECTED[/] — retrying"
         pause = "  [b yellow]PAUSED[/]" if paused else ""
+        refused = f"  ·  [b red]{data.refused} refused[/]" if data.refused else ""
         self.update(
             f"[b]{data.run_id}[/] · {data.algorithm} · {data.model}/{data.dataset} · {data.topology}"
-            f"  ·  {data.status}  ·  {data.elapsed:.0f}s  ·  mean acc {acc}  ·  best {best}{link}{pause}"
+            f"  ·  {data.status}  ·  {data.elapsed:.0f}s  ·  mean acc {acc}  ·  best {best}"
+            f"{refused}{link}{pause}"
         )
 
 

@@ -25,7 +25,7 @@ import orjson
 import redis
 
 from infra.netns.hosts import MONITOR, Host, down, up
-from mpls_celery.runtime.embedded_redis import find_redis_server
+from mpls_celery.runtime.backend.embedded_redis import find_redis_server
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "netns-testbed"

@@ -9,9 +9,10 @@ from typing import Annotated
 import orjson
 import typer
 
+from mpls_celery.cli.identifiers import check_run_id
 from mpls_celery.cli.worker_cmd import parse_nodes
 from mpls_celery.errors import ConfigError
-from mpls_celery.runtime.acl import credentials_path, load_credentials
+from mpls_celery.runtime.backend.acl import credentials_path, load_credentials
 from mpls_celery.settings import load_settings
 
 
@@ -23,7 +24,7 @@ def credentials(
     ] = None,
 ) -> None:
     """Print or write the credentials one host of a secure run may hold."""
-    path = credentials_path(load_settings(), run)
+    path = credentials_path(load_settings(), check_run_id(run))
     if not path.exists():
         raise ConfigError(f"no credentials for run {run} at {path} (is it a running --secure run?)")
     part = load_credentials(path).only(parse_nodes(nodes))

@@ -14,9 +14,9 @@ from rich.table import Table
 from mpls_celery.cli.output import console, print_json
 from mpls_celery.config.profile_fit import fit_profile
 from mpls_celery.config.profiles import load_profile
-from mpls_celery.core.network import MBIT
+from mpls_celery.core.network_profile import MBIT
 from mpls_celery.errors import ConfigError
-from mpls_celery.sim.replay import load_recorded_run
+from mpls_celery.sim.recorded_run import load_recorded_run
 
 app = typer.Typer(help="Inspect network/compute profiles.", no_args_is_help=True)
 

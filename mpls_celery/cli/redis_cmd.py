@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from mpls_celery.errors import ConfigError
-from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 
 app = typer.Typer(help="Run the embedded Redis server.", no_args_is_help=True)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mpls_celery.cli.identifiers import check_run_dir
 from mpls_celery.cli.output import console, print_json
 
 
@@ -26,6 +27,8 @@ def report(
     """Write PNG plots, report.md and report.json."""
     from mpls_celery.report.build import build_report
 
+    for run_dir in run_dirs:
+        check_run_dir(run_dir)
     folder = out or run_dirs[0] / "report"
     table = build_report(run_dirs, folder, worker=worker, target_acc=target_acc)
     if as_json:

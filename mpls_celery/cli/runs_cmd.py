@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import redis as redis_lib
 import typer
 from rich.table import Table
 
+from mpls_celery.cli.identifiers import check_run_id
 from mpls_celery.cli.output import console, print_json
 from mpls_celery.errors import RedisUnavailable, RunNotFound
-from mpls_celery.runtime.connection import check_reachable, redis_client, safe_url
-from mpls_celery.runtime.reader import RunReader, RunRow
-from mpls_celery.runtime.redis_url import candidate_urls
+from mpls_celery.runtime.backend.connection import check_reachable, redis_client, safe_url
+from mpls_celery.runtime.backend.redis_url import candidate_urls
+from mpls_celery.runtime.launch.local_runs import local_runs
+from mpls_celery.runtime.state.reader import RunReader, RunRow
 from mpls_celery.settings import load_settings
 from mpls_celery.telemetry.worker_table import node_rows, rich_worker_table
 
@@ -56,11 +59,18 @@ def find_run(redis: str | None, run: str | None) -> tuple[redis_lib.Redis, str, 
     return found[0]
 
 
+def launcher_of(run_id: str) -> str:
+    """'alive' / 'dead' for a run started on this machine, else '' (its launcher is elsewhere)."""
+    local = next((r for r in local_runs(load_settings()) if r.run_id == run_id), None)
+    return "" if local is None else ("alive" if local.launcher_alive else "dead")
+
+
 def run_rows(client: redis_lib.Redis, where: str = "") -> list[dict[str, Any]]:
     return [
         {
             "run": row.run_id,
             "status": row.state,
+            "launcher": launcher_of(row.run_id),
             "algorithm": row.config["algorithm"],
             "workers": row.config["workers"],
             "model": row.config["model"],
@@ -79,10 +89,16 @@ def runs(redis: RedisOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("run", "status", "algorithm", "workers", "model/dataset", "age")
+    table = Table("run", "status", "launcher", "algorithm", "workers", "model/dataset", "age")
     for row in rows:
-        table.add_row(row["run"], row["status"], row["algorithm"], str(row["workers"]),
-                      f"{row['model']}/{row['dataset']}", f"{row['age_seconds']:.0f}s")  # fmt: skip
+        table.add_row(row["run"], row["status"], row["launcher"] or "—", row["algorithm"],
+                      str(row["workers"]), f"{row['model']}/{row['dataset']}",
+                      f"{row['age_seconds']:.0f}s")  # fmt: skip
+    dead = [row["run"] for row in rows if row["launcher"] == "dead" and row["status"] != "finished"]
+    if dead:
+        table.caption = (
+            f"launcher dead: `mpls up --resume {dead[0]}` goes on, `mpls down {dead[0]}` ends it"
+        )
     console.print(table)
 
 
@@ -94,19 +110,24 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one run: its status and every worker's progress."""
+    if run is not None:
+        check_run_id(run)
     client, url, row = find_run(redis, run)
     reader, cfg = RunReader(client), row.config
-    nodes = reader.node_states(row.run_id, cfg["workers"])
+    nodes = reader.node_states(row.run_id, int(cfg["workers"]))
+    status = reader.status(row.run_id)
     doc = {
         "run": row.run_id,
         "redis": safe_url(url),
-        "status": reader.status(row.run_id),
-        "workers": nodes,
+        "status": asdict(status),
+        "launcher": launcher_of(row.run_id),
+        "workers": [asdict(n) for n in nodes],
     }
     if as_json:
         print_json(doc)
         return
-    console.print(f"run {row.run_id} · {doc['status'].get('state')} · {cfg['algorithm']} · "
+    launcher = f" · launcher {doc['launcher']}" if doc["launcher"] else ""
+    console.print(f"run {row.run_id} · {status.state or '?'}{launcher} · {cfg['algorithm']} · "
                   f"{cfg['model']}/{cfg['dataset']} · Redis {safe_url(url)}")  # fmt: skip
     table = rich_worker_table(node_rows(nodes, time.time(), dead_after=30.0))
     console.print(table)

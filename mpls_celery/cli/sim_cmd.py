@@ -16,7 +16,7 @@ from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.errors import ConfigError
 from mpls_celery.settings import Settings, load_settings
 from mpls_celery.sim.engine import SimOptions
-from mpls_celery.sim.replay import load_recorded_run, replay_network
+from mpls_celery.sim.recorded_run import load_recorded_run, replay_network
 from mpls_celery.sim.runner import SimRequest, resolve_step_seconds, run_simulation, sim_profile
 from mpls_celery.telemetry.rundir import SUMMARY, read_json
 

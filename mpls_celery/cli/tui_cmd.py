@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mpls_celery.cli.identifiers import is_run_id
+from mpls_celery.config.yaml_io import shown
 from mpls_celery.errors import RedisUnavailable, RunNotFound
-from mpls_celery.runtime.connection import check_reachable, redis_client
-from mpls_celery.runtime.local_runs import find
-from mpls_celery.runtime.redis_url import resolve_redis_url
+from mpls_celery.runtime.backend.connection import check_reachable, redis_client
+from mpls_celery.runtime.backend.redis_url import resolve_redis_url
+from mpls_celery.runtime.launch.local_runs import find
 from mpls_celery.settings import load_settings
 
 if TYPE_CHECKING:
@@ -34,16 +35,23 @@ def tui(
     from tui.app import create_app
     from tui.sources import RunDirSource
 
-    if target and Path(target).is_dir():
+    if target and _is_dir(target):
         source = RunDirSource(Path(target))
         create_app(source, source.runs()[0].run_id if source.runs() else None).run()
         return
-    if target and (os.sep in target or target.startswith(".")):
-        raise RunNotFound(f"no run directory or run id named {target!r}")
+    if target and not is_run_id(target):
+        raise RunNotFound(f"no run directory or run id named {shown(target)!r}")
     source = open_redis_source(redis, dead_after, target)
     if target and target not in {run.run_id for run in source.runs()}:
         raise RunNotFound(f"no run directory or run id named {target!r}; `mpls runs` lists runs")
     create_app(source, target).run()
+
+
+def _is_dir(target: str) -> bool:
+    try:
+        return Path(target).is_dir()
+    except OSError:  # a name too long for the file system is no directory
+        return False
 
 
 def open_redis_source(

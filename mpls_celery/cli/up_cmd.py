@@ -12,18 +12,16 @@ from rich.live import Live
 from rich.table import Table
 
 from mpls_celery.cli import run_options as ro
+from mpls_celery.cli.identifiers import check_run_id
 from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
-from mpls_celery.errors import MplsError
-from mpls_celery.runtime.connection import validate_url
-from mpls_celery.runtime.launcher import (
-    Snapshot,
-    UpRequest,
-    new_run_id,
-    run_up,
-)
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.errors import ConfigError, MplsError
+from mpls_celery.runtime.backend.connection import validate_url
+from mpls_celery.runtime.launcher import Snapshot, UpRequest, new_run_id
 from mpls_celery.runtime.options import RuntimeOptions
-from mpls_celery.settings import load_settings
+from mpls_celery.runtime.up import run_up
+from mpls_celery.settings import Settings, load_settings
 from mpls_celery.telemetry.worker_table import node_rows, rich_worker_table
 
 DEAD_AFTER = 30.0  # the tables show a worker silent this long as dead
@@ -36,7 +34,7 @@ def workers_table(snap: Snapshot) -> Table:
         if ev
         else ""
     )
-    title = f"run {snap.run_id} · {snap.status} · {snap.elapsed:.0f}s{acc}"
+    title = f"run {snap.run_id} · {snap.status.state or '?'} · {snap.elapsed:.0f}s{acc}"
     return rich_worker_table(node_rows(snap.nodes, time.time(), DEAD_AFTER), title)
 
 
@@ -109,6 +107,13 @@ def up(
     detach: Annotated[
         bool, typer.Option(help="Run in the background; follow with mpls status/tui.")
     ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-attach to run RUN whose launcher died (its config comes from Redis): adopt "
+            "or restart its processes, record what its workers did meanwhile, go on to the end."
+        ),
+    ] = None,
     run_id: Annotated[str | None, typer.Option(hidden=True)] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the final summary as JSON only.")
@@ -117,7 +122,19 @@ def up(
     """Start a run: Redis (reachable or embedded), Celery workers, N DFL workers; ends with a summary."""
     if redis:
         validate_url(redis)
+    for given in (resume, run_id):
+        if given is not None:
+            check_run_id(given)
     settings = load_settings()
+    if resume is not None:
+        if flags.given():
+            raise ConfigError(
+                f"--resume takes run {resume}'s own config; leave out {flags.given()[0]}"
+            )
+        request = UpRequest(RunConfig(), RuntimeOptions(), settings, redis, local_workers, concurrency,
+                            resume, eval_every, resume=True)  # fmt: skip
+        _start(request, as_json, detach, settings)
+        return
     cfg = flags.to_config(
         {"training.lr": DEMO_LR, "training.iterations": DEMO_ITERATIONS},
         algorithm=algo,
@@ -137,18 +154,29 @@ def up(
         link_speeds=link_speeds,
     )
     rid = run_id or new_run_id()
-    if detach:
-        _detach(rid, settings.state_dir)
-        return
     request = UpRequest(cfg, options, settings, redis, local_workers, concurrency, rid, eval_every)
+    _start(request, as_json, detach, settings)
+
+
+def _start(request: UpRequest, as_json: bool, detach: bool, settings: Settings) -> None:
+    """Run it here (a live table, or JSON at the end), or in the background."""
+    if detach:
+        _detach(request.run_id, settings.state_dir)
+        return
+    cfg = request.config
     if as_json:
         summary = run_up(request)
         print_json(summary)
         _fail_if_failed(summary)
         return
-    console.print(
-        f"run {rid}: {cfg.workers} workers, {cfg.algorithm}, {cfg.model}/{cfg.dataset}, topology {cfg.topology.kind}"
+    what = (
+        "re-attaching"
+        if request.resume
+        else (
+            f"{cfg.workers} workers, {cfg.algorithm}, {cfg.model}/{cfg.dataset}, topology {cfg.topology.kind}"
+        )
     )
+    console.print(f"run {request.run_id}: {what}")
     with Live(console=console, auto_refresh=False, transient=False) as live:
 
         def show(snap: Snapshot) -> None:
@@ -187,7 +215,8 @@ def print_up_summary(summary: dict[str, Any]) -> None:
 
 
 def _detach(run_id: str, state_dir: Any) -> None:
-    args = [a for a in sys.argv[1:] if a != "--detach"] + ["--run-id", run_id, "--json"]
+    args = [a for a in sys.argv[1:] if a != "--detach"] + ["--json"]
+    args += [] if "--resume" in args else ["--run-id", run_id]
     state_dir.mkdir(parents=True, exist_ok=True)
     log = (state_dir / f"up-{run_id}.log").open("ab")
     subprocess.Popen(

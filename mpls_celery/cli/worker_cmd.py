@@ -40,7 +40,7 @@ def worker(
     queues = host_queues(ids if nodes else None, pulls=pull)
     if redis:
         os.environ["MPLS_REDIS_URL"] = redis
-    from mpls_celery.runtime.celery_app import app
+    from mpls_celery.runtime.backend.celery_app import app
 
     args = ["worker", f"--loglevel={loglevel}", "-Q", ",".join(queues), "-P", "threads"]
     app.worker_main([*args, "-c", str(concurrency), "--without-gossip", "--without-mingle"])

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from mpls_celery.config.profiles import LinksFile
-from mpls_celery.core.links import MIN_MEASURED_BYTES
-from mpls_celery.core.network import MBIT
+from mpls_celery.core.link_model import MIN_MEASURED_BYTES
+from mpls_celery.core.network_profile import MBIT
 from mpls_celery.errors import ConfigError
 from mpls_celery.telemetry.trace import Trace
 

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mpls_celery.config.yaml_io import read_mapping, validate
-from mpls_celery.core.network import (
+from mpls_celery.core.network_profile import (
     MBIT,
     NetworkProfile,
     Outage,
@@ -25,7 +25,7 @@ BUILTIN_PROFILES = ("none", "uniform", "random", "paper30")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class _WithSteps(_Strict):

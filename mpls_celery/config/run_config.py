@@ -17,7 +17,7 @@ from mpls_celery.data.datasets import DATASET_NAMES
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:

@@ -22,7 +22,7 @@ DATASET_ALIASES = {"MNIST": "mnist", "CIFAR10": "cifar10", "CIFAR100": "cifar100
 
 
 class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 class SeedPeer(_Loose):

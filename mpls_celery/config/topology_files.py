@@ -21,7 +21,7 @@ from mpls_celery.errors import ConfigError
 
 
 class TopologyFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     workers: int | None = None
     edges: list[tuple[int, int]] | None = None
     adjacency: list[list[int]] | None = None

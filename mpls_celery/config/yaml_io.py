@@ -13,18 +13,26 @@ from mpls_celery.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 
+def shown(value: object, limit: int = 240) -> str:
+    """A user's argument in a message: whole when short, else its start and its length."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{shown(path)}: not a text file (a run config is UTF-8 YAML)") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        raise ConfigError(f"{shown(path)}: cannot read ({exc.strerror or exc})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from exc
+        raise ConfigError(f"{shown(path)}: malformed YAML{where}: {problem}") from None
 
 
 def read_mapping(path: Path) -> dict[str, Any]:
@@ -32,7 +40,9 @@ def read_mapping(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{shown(path)}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     return data
 
 

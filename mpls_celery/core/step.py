@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from mpls_celery.core.aggregate import LayerTensors, Weighting, average_from_sums
 from mpls_celery.core.errors import CoreValueError
 from mpls_celery.core.layering import Layer, State, layer_progress
-from mpls_celery.core.links import pull_times
+from mpls_celery.core.link_model import pull_times
 from mpls_celery.core.strategies.base import Plan, Strategy, WorkerView
 
 FloatArray = NDArray[np.float64]

@@ -16,7 +16,7 @@ from mpls_celery.report.plots import (
     link_utilisation_plot,
 )
 from mpls_celery.report.replay_table import compare_replay, replay_markdown, replay_pairs
-from mpls_celery.telemetry.links import link_traffic
+from mpls_celery.telemetry.link_traffic import link_traffic
 from mpls_celery.telemetry.records import Record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics, write_json
 from mpls_celery.telemetry.summary import speedups, summarise

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from mpls_celery.telemetry.links import link_traffic, sender_utilisation
+from mpls_celery.telemetry.link_traffic import link_traffic, sender_utilisation
 from mpls_celery.telemetry.pulls import pull_counts
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 

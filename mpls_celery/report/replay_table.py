@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mpls_celery.telemetry.links import link_traffic
+from mpls_celery.telemetry.link_traffic import link_traffic
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics
 from mpls_celery.telemetry.summary import summarise

@@ -8,10 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.config.yaml_io import validate
+from mpls_celery.core.link_model import LinkSpeeds
 
 
 class RuntimeOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     iterations: int | None = Field(30, ge=1, description="local iterations per worker")
     until_seconds: float | None = Field(None, gt=0, description="stop after this wall time")
@@ -35,13 +36,31 @@ class RuntimeOptions(BaseModel):
         "shared", description="'per-worker': worker i's slices go to queue mpls.node.<i>"
     )
     secure: bool = Field(False, description="per-worker Redis ACL users (Redis >= 7)")
-    link_speeds: Literal["probed", "achieved"] = Field(
-        "probed",
+    link_speeds: LinkSpeeds = Field(
+        LinkSpeeds.PROBED,
         description="probed: each link timed alone before the first pull (the spec's B_s); "
         "achieved: EWMA of the rates pulls got",
     )
     probe_wait: float = Field(
         60.0, gt=0, description="longest wait (s from run start) for the other workers' probes"
+    )
+    start_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="a worker that has not finished its first iteration is dead only after this "
+        "(start-up at scale: loading data and models, probing links)",
+    )
+    resource_wait: float = Field(
+        60.0,
+        gt=0,
+        description="longest pause while Redis refuses writes (disk full, maxmemory) before "
+        "the run fails",
+    )
+    launcher_grace: float = Field(
+        60.0,
+        gt=0,
+        description="seconds the Celery processes a launcher started go on without it (a "
+        "launcher may re-attach meanwhile: mpls up --resume)",
     )
 
     @property
@@ -51,6 +70,10 @@ class RuntimeOptions(BaseModel):
     @property
     def dead_seconds(self) -> float:
         return self.dead_after if self.dead_after is not None else self.peer_timeout
+
+    @property
+    def start_seconds(self) -> float:
+        return max(self.start_timeout, self.dead_seconds)
 
     run_ttl: int = Field(86_400, ge=60, description="seconds a finished run's keys are kept")
 

@@ -15,14 +15,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from mpls_celery.core.aggregate import Weighting, average_states, stack_copies
+from mpls_celery.core.aggregate import Weighting, stack_copies
 from mpls_celery.core.layering import Layer, read_layer, snapshot_state, write_layers
-from mpls_celery.core.network import FloatArray, SimNetwork
-from mpls_celery.core.step import PeerReport, Progress, PullSees, WorkerStep, eval_slice
+from mpls_celery.core.network_profile import FloatArray, SimNetwork
+from mpls_celery.core.scoring import score_workers
+from mpls_celery.core.step import PeerReport, Progress, PullSees, WorkerStep
 from mpls_celery.core.strategies import Plan, WorkerView
-from mpls_celery.core.training import LocalTrainer, evaluate
+from mpls_celery.core.training import LocalTrainer
 from mpls_celery.experiment import Experiment
-from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, transfer_links
 
 State = Mapping[str, torch.Tensor]
 
@@ -183,11 +184,8 @@ class Simulation:
         sizes = plan.peer_bytes(view.layer_bytes)
         if seconds is None:
             seconds = step.pull_seconds(view, plan)
-        return {
-            peer: [float(size), round(float(sec), 4), round(t, 4)]
-            for peer, size, sec in zip(view.peers, sizes, seconds, strict=True)
-            if size > 0
-        }
+        transfers = zip(view.peers, sizes, seconds, [t] * len(sizes), strict=True)
+        return transfer_links(x for x in transfers if x[1] > 0)
 
     def _pull(self, by_peer: dict[int, list[int]], t: float) -> list[list[dict[str, torch.Tensor]]]:
         """What each peer shows at t: its trained model once its local step is done (when pulls
@@ -215,29 +213,15 @@ class Simulation:
     def _evaluate(self, t: float) -> bool:
         """Record test accuracy now; True when the target is reached."""
         test = self.exp.data.test
-        accs, losses = [], []
-        for i, worker in enumerate(self.workers):
-            idx = eval_slice(i, len(test), self.opts.eval_samples)
-            self._scratch.load_state_dict(worker.published)
-            result = evaluate(self._scratch, test.x[idx], test.y[idx])
-            accs.append(result.accuracy)
-            losses.append(result.loss)
-        self._scratch.load_state_dict(average_states([w.published for w in self.workers]))
-        averaged = evaluate(self._scratch, test.x, test.y)
-        mean_acc = float(np.mean(accs))
-        self.records.append(
-            EvalRecord(
-                algo=self.opts.algorithm,
-                t=t,
-                epoch=self.epoch,
-                mean_acc=mean_acc,
-                avg_model_acc=averaged.accuracy,
-                mean_loss=float(np.mean(losses)),
-                worker_acc=[round(a, 4) for a in accs],
-            )
+        states = [w.published for w in self.workers]
+        scores = score_workers(states, self._scratch, test.x, test.y, self.opts.eval_samples)
+        assert scores is not None  # every simulated worker has a model
+        record = EvalRecord.from_scores(
+            self.opts.algorithm, t, self.epoch, scores, scores.mean_loss
         )
+        self.records.append(record)
         target = self.opts.target_acc  # reached once both accuracies are there
-        return target is not None and min(mean_acc, averaged.accuracy) >= target
+        return target is not None and min(record.mean_acc, record.avg_model_acc) >= target
 
 
 def mix_copies(

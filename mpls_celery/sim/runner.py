@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.core.network import NetworkProfile, SimNetwork, uniform_profile
+from mpls_celery.core.network_profile import NetworkProfile, SimNetwork, uniform_profile
 from mpls_celery.experiment import build_experiment
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.telemetry.rundir import (

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import orjson
 
+from mpls_celery.core.scoring import Scores
 from mpls_celery.errors import TelemetryError
 
 
@@ -45,6 +47,21 @@ class EvalRecord:
     worker_acc: list[float | None] = field(default_factory=list)  # None: head unreadable
     kind: Literal["eval"] = "eval"
 
+    @classmethod
+    def from_scores(
+        cls, algo: str, t: float, epoch: int, scores: Scores, mean_loss: float
+    ) -> EvalRecord:
+        """The one way both engines record a scoring (`mean_loss`: the engine's own)."""
+        return cls(
+            algo=algo,
+            t=t,
+            epoch=epoch,
+            mean_acc=scores.mean_acc,
+            avg_model_acc=scores.avg_model_acc,
+            mean_loss=mean_loss,
+            worker_acc=[None if a is None else round(a, 4) for a in scores.worker_acc],
+        )
+
 
 @dataclass(frozen=True)
 class ProbeRecord:
@@ -59,6 +76,22 @@ class ProbeRecord:
 
 
 Record = IterationRecord | EvalRecord | ProbeRecord
+
+
+def transfer_links(
+    transfers: Iterable[tuple[int, float, float, float]], exact_seconds: bool = False
+) -> dict[int, list[float]]:
+    """An iteration's `links` (or a probe's): peer → [bytes, seconds, start], from (peer, bytes,
+    seconds, start in run time) — the one shape both engines record. Seconds are kept to 0.1 ms,
+    or `exact_seconds` (a probe on a fast link takes less)."""
+    return {
+        int(peer): [
+            float(nbytes),
+            float(seconds) if exact_seconds else round(float(seconds), 4),
+            round(float(start), 4),
+        ]
+        for peer, nbytes, seconds, start in transfers
+    }
 
 
 def to_json(record: Record) -> bytes:

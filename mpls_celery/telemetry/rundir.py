@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 import subprocess
 import sys
@@ -13,10 +14,11 @@ from typing import Any
 
 import orjson
 
-from mpls_celery.errors import RunNotFound
+from mpls_celery.errors import RunNotFound, TelemetryError
 from mpls_celery.telemetry.records import Record, parse_record, to_json
 
 MANIFEST, METRICS, SUMMARY = "manifest.json", "metrics.jsonl", "summary.json"
+log = logging.getLogger(__name__)
 _PACKAGES = ("mpls-celery", "torch", "numpy", "celery", "redis")
 
 
@@ -91,10 +93,19 @@ def read_json(path: Path) -> Any:
 
 
 def read_metrics(run_dir: Path) -> Iterator[Record]:
+    """Every record in order. A last line without its newline that is no record — what a crash
+    mid-append leaves — is skipped with a warning naming the file and line; a bad line anywhere
+    else is an error (TelemetryError)."""
     path = run_dir / METRICS
     if not path.is_file():
         raise RunNotFound(f"{run_dir} is not a run directory (no {METRICS})")
     with path.open("rb") as handle:
-        for line in handle:
-            if line.strip():
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
                 yield parse_record(line)
+            except TelemetryError as exc:
+                if line.endswith(b"\n"):
+                    raise TelemetryError(f"{path}:{number}: {exc}") from None
+                log.warning("%s:%d: skipping a partial last line (%s)", path, number, exc)

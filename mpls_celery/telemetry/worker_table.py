@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-DONE = ("finished", "stopped")
+from mpls_celery.telemetry.states import LastPull, NodeState, WorkerState
+
 COLUMNS = ("worker", "state", "iter", "version", "loss", "acc", "last pull", "link", "heartbeat")
 STATE_STYLE = {
     "dead": "bold white on red",
+    "failed": "bold white on red",
     "stale": "black on yellow",
     "finished": "green",
     "stopped": "dim",
@@ -33,8 +34,9 @@ class WorkerRow:
     heartbeat_age: float | None
 
 
-def liveness(state: str, age: float | None, stale_after: float, dead_after: float) -> str:
-    if state in DONE or age is None:
+def liveness(node: NodeState, age: float | None, stale_after: float, dead_after: float) -> str:
+    state = "?" if node.state is None else str(node.state)
+    if node.done or node.state is WorkerState.FAILED or age is None:
         return state
     if age > dead_after:
         return "dead"
@@ -43,15 +45,15 @@ def liveness(state: str, age: float | None, stale_after: float, dead_after: floa
     return state
 
 
-def pull_text(pull: dict[str, Any] | None) -> str:
-    if not pull:
+def pull_text(pull: LastPull | None) -> str:
+    if pull is None:
         return "—"
-    text = f"{pull.get('peers', 0)}p×{pull.get('layers', 0)}l {pull.get('bytes', 0) / 1e3:.0f}kB {pull.get('seconds', 0):.2f}s"
-    return text + (" timeout" if pull.get("timeout") else "")
+    text = f"{pull.peers}p×{pull.layers}l {pull.bytes / 1e3:.0f}kB {pull.seconds:.2f}s"
+    return text + (" timeout" if pull.timeout else "")
 
 
 def worker_rows(
-    nodes: Sequence[dict[str, Any]],
+    nodes: Sequence[NodeState],
     versions: Sequence[int | None],
     now: float,
     stale_after: float,
@@ -59,26 +61,21 @@ def worker_rows(
 ) -> list[WorkerRow]:
     rows = []
     for worker, (node, version) in enumerate(zip(nodes, versions, strict=True)):
-        beat = node.get("heartbeat")
-        age = max(0.0, now - float(beat)) if beat is not None else None
+        age = node.silent_for(now)
         rows.append(
             WorkerRow(
                 worker=worker,
-                state=liveness(str(node.get("state", "?")), age, stale_after, dead_after),
-                k=int(node.get("k", 0)),
+                state=liveness(node, age, stale_after, dead_after),
+                k=node.k,
                 version=version,
-                loss=_float(node.get("loss")),
-                acc=_float(node.get("acc")),
-                last_pull=pull_text(node.get("last_pull")),
-                bandwidth=_float(node.get("bandwidth")),
+                loss=node.loss,
+                acc=node.acc,
+                last_pull=pull_text(node.last_pull),
+                bandwidth=node.bandwidth,
                 heartbeat_age=age,
             )
         )
     return rows
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def worker_cells(row: WorkerRow) -> tuple[Text | str, ...]:
@@ -95,9 +92,9 @@ def worker_cells(row: WorkerRow) -> tuple[Text | str, ...]:
     )
 
 
-def node_rows(nodes: Sequence[dict[str, Any]], now: float, dead_after: float) -> list[WorkerRow]:
-    """Rows from node state hashes alone (each carries its published version)."""
-    return worker_rows(nodes, [n.get("version") for n in nodes], now, dead_after / 3, dead_after)
+def node_rows(nodes: Sequence[NodeState], now: float, dead_after: float) -> list[WorkerRow]:
+    """Rows from node states alone (each carries its published version)."""
+    return worker_rows(nodes, [n.version for n in nodes], now, dead_after / 3, dead_after)
 
 
 def rich_worker_table(rows: Sequence[WorkerRow], title: str = "") -> Table:

@@ -1,7 +1,9 @@
-"""The shape of the house: no import circle anywhere in mpls_celery, and the dashboard and the
-CLI's read-only commands cannot reach a module that writes run state."""
+"""The shape of the house: no import circle anywhere in mpls_celery; the dashboard and the CLI's
+read-only commands cannot reach a module that writes run state; only the keys module spells a
+Redis key, queue or task name, and only the state modules touch a Redis client of a run's keys."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +15,25 @@ PACKAGE = REPO / "mpls_celery"
 WRITERS = {
     "mpls_celery.runtime.store",
     "mpls_celery.runtime.launcher",
-    "mpls_celery.runtime.node",
-    "mpls_celery.runtime.tasks",
-    "mpls_celery.runtime.aggregation",
-    "mpls_celery.runtime.leases",
-    "mpls_celery.runtime.mailbox",
-    "mpls_celery.runtime.acl",
+    "mpls_celery.runtime.up",
+    "mpls_celery.runtime.state.snapshots",
+    "mpls_celery.runtime.state.nodes",
+    "mpls_celery.runtime.state.events",
+    "mpls_celery.runtime.state.lifecycle",
+    "mpls_celery.runtime.state.leases",
+    "mpls_celery.runtime.state.mailbox",
+    "mpls_celery.runtime.worker.node",
+    "mpls_celery.runtime.worker.tasks",
+    "mpls_celery.runtime.worker.pull",
+    "mpls_celery.runtime.backend.acl",
 }
 READ_ONLY = ["tui.app", "tui.sources", "mpls_celery.cli.runs_cmd", "mpls_celery.cli.tui_cmd"]
+# where the code lives that the checks below read (tests may spell keys: they play intruders)
+SOURCES = [*PACKAGE.rglob("*.py"), *(REPO / "tui").rglob("*.py"), *(REPO / "scripts").rglob("*.py"),
+           *(REPO / "infra").rglob("*.py")]  # fmt: skip
+KEYS_MODULE = PACKAGE / "runtime" / "keys.py"
+STATE_PACKAGE = PACKAGE / "runtime" / "state"
+KEY_LITERAL = re.compile(r"mpls:|^mpls\.(nodes?|pull|ping)\b")
 
 
 def module_name(path: Path) -> str:
@@ -86,3 +99,52 @@ def test_dashboard_and_read_only_commands_cannot_write_run_state():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
     assert not WRITERS & set(loaded), sorted(WRITERS & set(loaded))
+
+
+def string_constants(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every string in the code, docstrings left out (they may name a key to explain it)."""
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+    ]
+
+
+def test_only_the_keys_module_spells_a_key_a_queue_or_a_task_name():
+    found = [
+        f"{path.relative_to(REPO)}:{line}: {value[:40]!r}"
+        for path in SOURCES
+        if path != KEYS_MODULE
+        for line, value in string_constants(ast.parse(path.read_text()))
+        if KEY_LITERAL.search(value)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_only_the_state_modules_touch_a_runs_raw_redis_client():
+    """`x.r` (RunStore's old raw client) and `x._r` of another object appear nowhere else."""
+    found = []
+    for path in SOURCES:
+        if STATE_PACKAGE in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("r", "_r"):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: .{node.attr}")
+    assert not found, "\n".join(found)
+
+
+def test_the_runtime_is_in_sub_packages_that_show_its_roles():
+    runtime = PACKAGE / "runtime"
+    top = sorted(p.name for p in runtime.glob("*.py") if p.name != "__init__.py")
+    assert top == ["keys.py", "launcher.py", "options.py", "store.py", "up.py"], top
+    assert {p.name for p in runtime.iterdir() if p.is_dir() and p.name != "__pycache__"} == {
+        "backend", "launch", "state", "worker",
+    }  # fmt: skip

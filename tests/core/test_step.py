@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpls_celery.core.aggregate import Weighting
-from mpls_celery.core.links import pull_times
+from mpls_celery.core.link_model import pull_times
 from mpls_celery.core.step import (
     LinkModel,
     Mixing,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mpls_celery.config.profiles import load_profile
-from mpls_celery.core.network import MBIT, NetworkProfile, Outage, uniform_profile
+from mpls_celery.core.network_profile import MBIT, NetworkProfile, Outage, uniform_profile
 from mpls_celery.core.topology import full, random_graph, ring
 
 

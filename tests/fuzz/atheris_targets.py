@@ -18,7 +18,7 @@ import torch
 
 with atheris.instrument_imports():
     from mpls_celery.errors import SnapshotError, TelemetryError
-    from mpls_celery.runtime.codec import decode_tensors, encode_tensors
+    from mpls_celery.runtime.worker.codec import decode_tensors, encode_tensors
     from mpls_celery.telemetry.records import parse_record
 
 SHAPES = {"w": (8, 5), "b": (8,)}

@@ -3,8 +3,8 @@
 import pytest
 import redis
 
-from mpls_celery.runtime.context import RunContext
 from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.worker.context import RunContext
 from tests.runtime.helpers import make_context
 
 
@@ -14,3 +14,9 @@ def ctx(redis_url) -> RunContext:
     never run, so these nodes plan with achieved speeds (runs started whole probe: test_run)."""
     options = RuntimeOptions(peer_timeout=2.0, link_speeds="achieved")
     return make_context(redis.Redis.from_url(redis_url), "unit", options)
+
+
+@pytest.fixture
+def raw(redis_url) -> redis.Redis:
+    """The test's own hands on Redis, as a fault or an intruder would have them."""
+    return redis.Redis.from_url(redis_url)

@@ -11,14 +11,18 @@ from typing import Any
 import redis
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.runtime.connection import redis_client
-from mpls_celery.runtime.context import RunContext
-from mpls_celery.runtime.launcher import UpRequest, run_up
-from mpls_celery.runtime.layout import layout_of, layout_to_json
-from mpls_celery.runtime.node import NodeRuntime
+from mpls_celery.runtime.backend.connection import redis_client
+from mpls_celery.runtime.launcher import UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.up import run_up
+from mpls_celery.runtime.worker.context import RunContext
+from mpls_celery.runtime.worker.layout import layout_of, layout_to_json
+from mpls_celery.runtime.worker.node import NodeRuntime
 from mpls_celery.settings import Settings
+from mpls_celery.telemetry.records import IterationRecord, Record, parse_record
+from mpls_celery.telemetry.rundir import read_metrics
+from mpls_celery.telemetry.states import WorkerState
 
 SMALL = RunConfig().with_overrides(
     workers=3, model="mlp", dataset="digits", **{"topology.kind": "full", "training.lr": 0.1}
@@ -41,6 +45,17 @@ class RunningRun:
     @property
     def store(self) -> RunStore:
         return RunStore(redis_client(self.request.redis_url or ""), self.request.run_id)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.request.settings.runs_dir / f"run-{self.request.run_id}"
+
+    def records(self) -> list[Record]:
+        """Everything the launcher wrote to metrics.jsonl (so far)."""
+        return list(read_metrics(self.run_dir))
+
+    def iterations(self) -> list[IterationRecord]:
+        return [r for r in self.records() if isinstance(r, IterationRecord)]
 
     def wait_until(self, check: Callable[[], bool], timeout: float = 120, what: str = "") -> None:
         deadline = time.monotonic() + timeout
@@ -83,8 +98,14 @@ def start_run(
 def publish_all(ctx: RunContext) -> list[NodeRuntime]:
     nodes = [NodeRuntime(ctx, w).resume() for w in range(3)]
     for node in nodes:
-        ctx.store.set_node_state(node.worker, state="idle")
+        ctx.store.nodes.update(node.worker, state=WorkerState.IDLE)
     return nodes
+
+
+def stream_records(store: RunStore, workers: int = 3) -> list[Record]:
+    """What the workers wrote to their streams and no launcher drained yet, in server order."""
+    entries = store.events.read({w: "0-0" for w in range(workers)}, count=100_000)
+    return [parse_record(e.raw) for e in entries if e.raw is not None]
 
 
 def make_context(
@@ -99,7 +120,7 @@ def make_context(
     context = RunContext(store, config, options, [], time.time())
     exp = context.experiment
     context.layout = layout_of(exp.layers, exp.new_model().state_dict())
-    store.create(
+    store.run.create(
         {
             "run": config.model_dump(mode="json"),
             "options": {},

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mpls_celery.runtime.celery_app import celery_config
+from mpls_celery.runtime.backend.celery_app import celery_config
 from mpls_celery.settings import Settings
 from tests.conftest import REPO, celery_worker, worker_env
 
@@ -22,7 +22,7 @@ def test_config_is_json_only_and_crash_safe():
 
 
 def test_worker_subprocess_runs_a_task_and_answers_inspect_ping(redis_url, tmp_path):
-    from mpls_celery.runtime.celery_app import app
+    from mpls_celery.runtime.backend.celery_app import app
 
     app.conf.update(celery_config(Settings(redis_url=redis_url)))
     with celery_worker(redis_url, log_path=tmp_path / "worker.log"):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpls_celery.errors import SnapshotError
-from mpls_celery.runtime.codec import MAGIC, decode_tensors, encode_tensors
+from mpls_celery.runtime.worker.codec import MAGIC, decode_tensors, encode_tensors
 
 LAYER = {"w": torch.randn(8, 5), "b": torch.randn(8)}
 SHAPES = {"w": (8, 5), "b": (8,)}
@@ -104,7 +104,7 @@ def test_uncompressed_payload_round_trips_and_is_verified():
 def test_trained_weights_send_their_high_bytes_compressed_and_round_trip(wire):
     """The sign/exponent byte of trained weights compresses (float16's high byte holds mantissa
     bits too, and mostly does not); the payload says how it was sent."""
-    from mpls_celery.runtime.codec import read_header
+    from mpls_celery.runtime.worker.codec import read_header
 
     layer = {"w": torch.randn(64, 64) * 0.01, "b": torch.randn(64) * 0.01}
     blob = encode_tensors(layer, META, wire)
@@ -128,7 +128,7 @@ def test_trained_weights_send_their_high_bytes_compressed_and_round_trip(wire):
 
 
 def test_bytes_that_do_not_compress_go_raw():
-    from mpls_celery.runtime.codec import read_header
+    from mpls_celery.runtime.worker.codec import read_header
 
     noise = {"w": torch.from_numpy(np.random.default_rng(0).random(4096, dtype=np.float32) * 8 - 4)}
     noise["w"] = noise["w"] * torch.exp2(torch.randint(-60, 60, (4096,)).float())

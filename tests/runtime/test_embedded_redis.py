@@ -1,7 +1,7 @@
 import pytest
 import redis
 
-from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 
 
 def test_fixture_server_answers_and_stores(redis_url):

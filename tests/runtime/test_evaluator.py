@@ -5,24 +5,31 @@ import threading
 
 import pytest
 
-from mpls_celery.runtime.evaluator import Evaluator
+from mpls_celery.runtime.launch.evaluation import Evaluator
+from mpls_celery.runtime.state.decode import Refusals
+from mpls_celery.telemetry.states import NodeState
 from tests.runtime.helpers import publish_all
 
 pytestmark = pytest.mark.integration
 
 
-def evaluator(ctx) -> Evaluator:
-    return Evaluator(ctx.store, ctx.experiment, ctx.layout, eval_samples=50)
+def evaluator(ctx, refusals: Refusals | None = None) -> Evaluator:
+    return Evaluator(ctx.store, ctx.experiment, ctx.layout, 50, refusals or Refusals())
 
 
-def test_a_worker_whose_head_cannot_be_read_is_left_out_not_scored_zero(ctx):
+NODES = [NodeState(k=0, loss=1.0)] * 3
+
+
+def test_a_worker_whose_head_cannot_be_read_is_left_out_not_scored_zero(ctx, raw):
     publish_all(ctx)
-    ctx.store.r.delete(ctx.store.keys.layer(2, 1, 0))  # worker 2's version 0 loses a layer
-    record = evaluator(ctx).evaluate(1.0, epoch=0, mean_loss=0.0)
+    raw.delete(ctx.store.keys.layer(2, 1, 0))  # worker 2's version 0 loses a layer
+    raw.set(ctx.store.keys.head(1), b"99999999999")  # worker 1's head is no head at all
+    refusals = Refusals()
+    record = evaluator(ctx, refusals).evaluate(1.0, NODES)
     assert record is not None
-    assert record.worker_acc[2] is None
-    assert all(a is not None for a in record.worker_acc[:2])
-    assert record.mean_acc == pytest.approx(sum(record.worker_acc[:2]) / 2)
+    assert record.worker_acc[1] is None and record.worker_acc[2] is None
+    assert record.mean_acc == record.worker_acc[0]
+    assert refusals.counts["heads"] == 2
 
 
 def test_evaluations_never_miss_a_head_while_versions_are_collected(ctx):
@@ -39,7 +46,7 @@ def test_evaluations_never_miss_a_head_while_versions_are_collected(ctx):
     writer = threading.Thread(target=publish_forever, daemon=True)
     writer.start()
     try:
-        records = [evaluator(ctx).evaluate(1.0, epoch=0, mean_loss=0.0) for _ in range(40)]
+        records = [evaluator(ctx).evaluate(1.0, NODES) for _ in range(40)]
     finally:
         stop.set()
         writer.join()

@@ -16,12 +16,14 @@ import orjson
 import psutil
 import pytest
 
-from mpls_celery.runtime.embedded_redis import EmbeddedRedis
-from mpls_celery.runtime.local_runs import LocalRun, live_runs
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.keys import RunKeys
+from mpls_celery.runtime.launch.local_runs import LocalRun, live_runs
 from mpls_celery.settings import Settings
 from mpls_celery.telemetry.records import IterationRecord
+from mpls_celery.telemetry.states import RunState, WorkerState
 from tests.conftest import REPO, worker_env
-from tests.runtime.helpers import start_run
+from tests.runtime.helpers import start_run, stream_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TINY = ("--workers", "2", "--model", "mlp", "--topology", "full", "--json")
@@ -68,12 +70,11 @@ def run_processes(run_id: str) -> list[psutil.Process]:
 
 
 def progress(run, worker: int) -> int:  # type: ignore[no-untyped-def]
-    return int(run.store.node_states([worker])[0].get("k", 0))
+    return run.store.nodes.state(worker).k
 
 
 def iteration_keys(store) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
-    records, _ = store.read_events()
-    return [(r.worker, r.k) for r in records if isinstance(r, IterationRecord)]
+    return [(r.worker, r.k) for r in stream_records(store) if isinstance(r, IterationRecord)]
 
 
 # 1 -------------------------------------------------------------------------------------------
@@ -84,7 +85,9 @@ def test_two_local_runs_each_own_their_embedded_redis(tmp_path):
     first = mpls_up(env, *TINY, "--iterations", "100000")
     one = wait_for(lambda: local_runs(tmp_path)[0], 120, "the first run's local file")
     second = mpls_up(env, *TINY, "--iterations", "100000")
-    two = wait_for(lambda: next(r for r in local_runs(tmp_path) if r != one), 120, "the second")
+    two = wait_for(
+        lambda: next(r for r in local_runs(tmp_path) if r.run_id != one.run_id), 120, "the second"
+    )
     assert one.redis_url != two.redis_url, "each run has its own Redis"
     listed = mpls(env, "runs", "--json")
     assert {row["run"] for row in orjson.loads(listed.stdout)} == {one.run_id, two.run_id}
@@ -158,20 +161,22 @@ def gone(pid: int) -> bool:
 def _head_version(run: LocalRun, worker: int) -> int:
     import redis
 
-    raw = redis.Redis.from_url(run.redis_url).get(f"mpls:{run.run_id}:node:{worker}:head")
+    raw = redis.Redis.from_url(run.redis_url).get(RunKeys(run.run_id).head(worker))
     return int(orjson.loads(raw)["version"]) if raw else -1
 
 
 # 3 -------------------------------------------------------------------------------------------
-def test_a_worker_whose_own_snapshot_is_corrupt_resumes_from_a_kept_version(redis_url, tmp_path):
+def test_a_worker_whose_own_snapshot_is_corrupt_resumes_from_a_kept_version(
+    redis_url, raw, tmp_path
+):
     run = start_run(redis_url, tmp_path, iterations=40, slice_seconds=2.0)
     store = run.store
     run.wait_until(lambda: progress(run, 1) >= 5, what="worker 1 at k >= 5")
-    pid = int(store.node_states([1])[0]["pid"])
+    pid = store.nodes.state(1).pid
     os.kill(pid, signal.SIGSTOP)  # freeze it: its head no longer moves
     try:
-        head = store.head(1)
-        store.r.set(store.keys.layer(1, 0, head.version), b"not a snapshot")
+        head = store.snapshots.head(1)
+        raw.set(store.keys.layer(1, 0, head.version), b"not a snapshot")
     finally:
         os.kill(pid, signal.SIGKILL)  # its slice is redelivered and must load that version
     summary = run.join(timeout=300)
@@ -205,7 +210,7 @@ def test_a_dead_host_is_declared_dead_and_the_live_workers_end_the_run(redis_url
     assert [w["state"] for w in summary["workers"]] == ["finished", "finished", "dead"]
     assert [w["iteration"] for w in summary["workers"][:2]] == [300, 300]
     assert summary["workers"][2]["iteration"] < 300
-    assert run.store.node_states([2])[0]["state"] == "dead"
+    assert run.store.nodes.state(2).state is WorkerState.DEAD
 
 
 # 5 -------------------------------------------------------------------------------------------
@@ -214,11 +219,11 @@ def test_a_killed_slice_process_is_replaced_long_before_its_lease_expires(redis_
     it over at once, instead of waiting out the lease (60 s here)."""
     run = start_run(redis_url, tmp_path, iterations=400, lease_seconds=60.0)
     run.wait_until(lambda: progress(run, 1) >= 5, what="worker 1 at k >= 5")
-    pid = int(run.store.node_states([1])[0]["pid"])
+    pid = run.store.nodes.state(1).pid
     at = progress(run, 1)
     os.kill(pid, signal.SIGKILL)
     run.wait_until(lambda: progress(run, 1) > at + 5, timeout=30, what="worker 1 moving again")
-    run.store.set_status("stopping", reason="test done")
+    run.store.run.set_status(RunState.STOPPING, reason="test done")
     run.join()
 
 
@@ -242,18 +247,18 @@ def test_a_killed_celery_parent_is_replaced_within_a_lease(redis_url, tmp_path):
         timeout=60,
         what="every worker moving again",
     )
-    run.store.set_status("stopping", reason="test done")
+    run.store.run.set_status(RunState.STOPPING, reason="test done")
     run.join()
 
 
 # 7 -------------------------------------------------------------------------------------------
 def test_a_kill_between_publishing_a_version_and_its_record_loses_no_record(ctx):
-    from mpls_celery.runtime.node import NodeRuntime
+    from mpls_celery.runtime.worker.node import NodeRuntime
     from tests.runtime.helpers import publish_all
 
     publish_all(ctx)
     node = NodeRuntime(ctx, 0).resume()
-    real_emit = ctx.store.emit
+    real_emit = ctx.store.events.emit
 
     class Killed(BaseException):
         pass
@@ -261,11 +266,11 @@ def test_a_kill_between_publishing_a_version_and_its_record_loses_no_record(ctx)
     def killed(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise Killed  # the process dies right after the publish
 
-    ctx.store.emit = killed  # type: ignore[method-assign]
+    ctx.store.events.emit = killed  # type: ignore[method-assign]
     with pytest.raises(Killed):
         node.iteration(lambda *a: None)
-    ctx.store.emit = real_emit  # type: ignore[method-assign]
-    assert ctx.store.head(0).version == 1
+    ctx.store.events.emit = real_emit  # type: ignore[method-assign]
+    assert ctx.store.snapshots.head(0).version == 1
     assert (0, 0) not in iteration_keys(ctx.store)
     NodeRuntime(ctx, 0).resume()  # the slice that takes over
     assert iteration_keys(ctx.store).count((0, 0)) == 1

@@ -4,19 +4,16 @@ import os
 import signal
 
 import pytest
+import redis
 
 from mpls_celery.telemetry.records import IterationRecord, ProbeRecord
 from mpls_celery.telemetry.rundir import read_metrics
+from mpls_celery.telemetry.states import RunState
 from mpls_celery.telemetry.trace import TRACE, Trace
 from tests.conftest import celery_worker
 from tests.runtime.helpers import start_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def iteration_records(store):
-    records, _ = store.read_events()
-    return [r for r in records if isinstance(r, IterationRecord)]
 
 
 def test_three_workers_complete_and_learn(redis_url, tmp_path):
@@ -26,8 +23,8 @@ def test_three_workers_complete_and_learn(redis_url, tmp_path):
     assert [w["iteration"] for w in summary["workers"]] == [25, 25, 25]
     assert summary["final_mean_acc"] > 0.3  # chance is 0.1
     store = run.store
-    assert [h.version for h in store.heads([0, 1, 2])] == [25, 25, 25]
-    records = iteration_records(store)
+    assert [h.version for h in store.snapshots.heads([0, 1, 2])] == [25, 25, 25]
+    records = run.iterations()
     assert len(records) == 75
     assert sorted((r.worker, r.k) for r in records) == [(w, k) for w in range(3) for k in range(25)]
     assert any(r.plan for r in records)
@@ -57,23 +54,25 @@ def test_three_workers_complete_and_learn(redis_url, tmp_path):
     assert max(start + s for r in probes for _, s, start in r.links.values()) <= first_pull
     assert len(trace.probes) == 6
     for r in probes:
-        assert store.links(r.worker) == {p: b / s for p, (b, s, _) in r.links.items()}
+        assert store.nodes.links(r.worker) == {p: b / s for p, (b, s, _) in r.links.items()}
     # Old versions are collected: at most keep_versions (2) per worker stay in Redis.
-    layer_keys = [k for k in store.run_keys() if b":layer:" in k]
+    keys = redis.Redis.from_url(redis_url).scan_iter(match=store.keys.everything)
+    layer_keys = [k for k in keys if b":layer:" in k]
     assert len(layer_keys) <= 3 * 2 * 2
 
 
 def test_sigkill_of_a_slice_process_loses_at_most_one_iteration(redis_url, tmp_path):
     run = start_run(redis_url, tmp_path, iterations=60, slice_seconds=2.0, lease_seconds=2.0)
     store = run.store
-    run.wait_until(lambda: int(store.node_states([1])[0].get("k", 0)) >= 5, what="worker 1 at k>=5")
-    pid = int(store.node_states([1])[0]["pid"])
+    run.wait_until(lambda: store.nodes.state(1).k >= 5, what="worker 1 at k>=5")
+    pid = store.nodes.state(1).pid
+    assert pid is not None
     os.kill(pid, signal.SIGKILL)
     summary = run.join()
     assert [w["iteration"] for w in summary["workers"]] == [60, 60, 60]
-    ks = [r.k for r in iteration_records(store) if r.worker == 1]
+    ks = [r.k for r in run.iterations() if r.worker == 1]
     assert len(set(ks)) >= 59  # the iteration in flight may be lost, nothing else
-    assert store.head(1).version == 60
+    assert store.snapshots.head(1).version == 60
 
 
 def test_pull_pool_killed_then_restored(redis_url, tmp_path):
@@ -82,22 +81,22 @@ def test_pull_pool_killed_then_restored(redis_url, tmp_path):
     log = tmp_path / "celery.log"
     with celery_worker(redis_url, queues="mpls.nodes", concurrency=3, log_path=log):
         with celery_worker(redis_url, queues="mpls.pull", pool="threads", concurrency=8) as pull:
-            run.wait_until(lambda: len(iteration_records(store)) > 30, what="30 iterations")
+            run.wait_until(lambda: len(run.iterations()) > 30, what="30 iterations")
             pull.send_signal(signal.SIGKILL)
             pull.wait()
-        killed_at = len(iteration_records(store))
-        run.wait_until(lambda: len(iteration_records(store)) > killed_at + 30, what="training on")
-        during = iteration_records(store)[killed_at + 5 : killed_at + 30]
+        killed_at = len(run.iterations())
+        run.wait_until(lambda: len(run.iterations()) > killed_at + 30, what="training on")
+        during = run.iterations()[killed_at + 5 : killed_at + 30]
         assert during and all(r.plan == {} for r in during), (
             "no pool: pulls time out, training goes on"
         )
-        restored_at = len(iteration_records(store))
+        restored_at = len(run.iterations())
         with celery_worker(redis_url, queues="mpls.pull", pool="threads", concurrency=8):
             run.wait_until(
-                lambda: any(r.plan for r in iteration_records(store)[restored_at + 5 :]),
+                lambda: any(r.plan for r in run.iterations()[restored_at + 5 :]),
                 what="pulls again",
             )
-            store.set_status("stopping", reason="test done")
+            store.run.set_status(RunState.STOPPING, reason="test done")
             run.join()
 
 
@@ -117,13 +116,13 @@ def test_emulated_network_delays_pulls_and_stretches_compute(redis_url, tmp_path
     run = start_run(redis_url, tmp_path, config=cfg, iterations=6)
     summary = run.join()
     assert [w["iteration"] for w in summary["workers"]] == [6, 6, 6]
-    records = iteration_records(run.store)
+    records = run.iterations()
     pulled = [r for r in records if r.plan]
     assert pulled
     # paper30 workers 0..2 of 3 sit in rooms A/B/C; a C-room link is 7.5 Mbit/s: an MLP fc1 copy
     # (~200 kB) takes > 0.1 s there, far above loopback's < 5 ms.
     assert max(r.pull_seconds for r in pulled) > 0.1
-    assert run.store.links(0) == {}  # under emulation nothing is measured
+    assert run.store.nodes.links(0) == {}  # under emulation nothing is measured
 
 
 def test_the_iteration_options_run_in_the_runtime_too(redis_url, tmp_path):
@@ -143,4 +142,4 @@ def test_the_iteration_options_run_in_the_runtime_too(redis_url, tmp_path):
         run = start_run(redis_url, tmp_path / config.mixing, config=config, iterations=6)
         summary = run.join()
         assert [w["iteration"] for w in summary["workers"]] == [6, 6, 6]
-        assert any(r.plan for r in iteration_records(run.store))
+        assert any(r.plan for r in run.iterations())

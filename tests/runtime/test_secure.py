@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -15,21 +16,23 @@ import redis
 
 from mpls_celery.cli.app import main
 from mpls_celery.errors import RedisUnavailable
-from mpls_celery.runtime.acl import (
+from mpls_celery.runtime.backend.acl import (
     SecureRunError,
     create_users,
     credentials_path,
     load_credentials,
 )
-from mpls_celery.runtime.context import open_context
-from mpls_celery.runtime.embedded_redis import (
+from mpls_celery.runtime.backend.embedded_redis import (
     EmbeddedRedis,
     bundled_redis_server,
     find_redis_server,
     server_version,
 )
 from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.worker.context import open_context
 from mpls_celery.settings import Settings
+from mpls_celery.telemetry.records import IterationRecord, to_json
+from mpls_celery.telemetry.states import RunState
 from tests.conftest import SMALL_UP, run_mpls, worker_env
 
 pytestmark = [pytest.mark.integration]
@@ -69,21 +72,26 @@ def test_worker_credentials_cannot_overwrite_a_peer(admin_redis, tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert set(load_credentials(path).workers) == {0}
 
-    as_w0 = RunStore(redis.Redis.from_url(creds.worker_url(0)), "r1")
+    w0_client = redis.Redis.from_url(creds.worker_url(0))
+    as_w0 = RunStore(w0_client, "r1")
     as_w1 = RunStore(redis.Redis.from_url(creds.worker_url(1)), "r1")
-    assert as_w0.publish(0, 0, [b"w0-layer"], [0.0], 0.0, 2)
-    assert as_w1.publish(1, 0, [b"w1-layer"], [0.0], 0.0, 2)
-    head, blobs = as_w0.latest_layers(1, [0])  # reading a peer's layers is allowed
+    assert as_w0.snapshots.publish(0, 0, [b"w0-layer"], [0.0], 0.0, 2)
+    assert as_w1.snapshots.publish(1, 0, [b"w1-layer"], [0.0], 0.0, 2)
+    head, blobs = as_w0.snapshots.latest_layers(1, [0])  # reading a peer's layers is allowed
     assert head is not None and blobs == [b"w1-layer"]
+    record = IterationRecord("mpls", 0, 0, 1.0, 1, 2.0, {}, 0.0, 0.0, 0.1, 2)
+    as_w0.events.emit(record)  # its own stream
 
     with pytest.raises(redis.exceptions.NoPermissionError):
-        as_w0.publish(1, 1, [b"forged"], [0.0], 0.0, 2)
+        as_w0.snapshots.publish(1, 1, [b"forged"], [0.0], 0.0, 2)
     with pytest.raises(redis.exceptions.NoPermissionError):
-        as_w0.r.set(as_w0.keys.layer(1, 0, 0), b"forged")
+        w0_client.set(as_w0.keys.layer(1, 0, 0), b"forged")
+    with pytest.raises(redis.exceptions.NoPermissionError):  # no record in worker 1's name
+        w0_client.xadd(as_w0.keys.events(1), {"r": to_json(replace(record, worker=1))})
     with pytest.raises(redis.exceptions.NoPermissionError):
-        as_w0.set_status("finished")  # the run's status belongs to the launcher
+        as_w0.run.set_status(RunState.FINISHED)  # the run's status belongs to the launcher
     with pytest.raises(redis.exceptions.NoPermissionError):
-        as_w0.r.flushall()
+        w0_client.flushall()
     with pytest.raises(redis.exceptions.NoPermissionError):  # Celery's user sees no model
         redis.Redis.from_url(creds.broker_url).get(as_w0.keys.layer(1, 0, 0))
     assert admin.get(as_w0.keys.layer(1, 0, 0)) == b"w1-layer"  # nothing was lost
@@ -111,7 +119,7 @@ def test_credentials_command_hands_a_host_only_its_workers(
 @needs_redis_7
 def test_a_process_without_the_runs_credentials_is_refused(admin_redis):
     admin = redis.Redis.from_url(admin_redis.url)
-    RunStore(admin, "r2").create({"run": {}, "options": {}, "layout": []})
+    RunStore(admin, "r2").run.create({"run": {}, "options": {}, "layout": []})
     creds = create_users(admin, admin_redis.url, "r2", 2)
     with pytest.raises(SecureRunError, match="MPLS_CREDENTIALS_FILE"):
         open_context(creds.broker_url, "r2", Settings())  # Celery's user: no run state for it

@@ -5,8 +5,8 @@ import time
 import pytest
 import redis
 
-from mpls_celery.runtime.celery_app import celery_config
-from mpls_celery.runtime.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.backend.celery_app import celery_config
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 from mpls_celery.settings import Settings
 from tests.conftest import celery_worker
 from tests.runtime.helpers import SMALL, start_run
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.integration]
 
 
 def test_a_pickled_task_message_is_refused_and_never_runs(redis_url, tmp_path):
-    from mpls_celery.runtime.celery_app import app
+    from mpls_celery.runtime.backend.celery_app import app
 
     app.conf.update(celery_config(Settings(redis_url=redis_url)))
     log = tmp_path / "worker.log"
@@ -49,7 +49,9 @@ def test_two_concurrent_runs_on_one_redis_do_not_see_each_other(redis_url, tmp_p
     assert [w["iteration"] for w in a["workers"]] == [12, 12, 12]
     assert [w["iteration"] for w in b["workers"]] == [8, 8, 8]
     for run, algo, count in ((first, "mpls", 36), (second, "appg", 24)):
-        records, _ = run.store.read_events()
+        records = run.records()
         iterations = [r for r in records if r.kind == "iteration"]
         assert len(iterations) == count and {r.algo for r in records} == {algo}
-    assert not set(first.store.run_keys()) & set(second.store.run_keys())
+    plain = redis.Redis.from_url(redis_url)
+    keys = [set(plain.scan_iter(match=r.store.keys.everything)) for r in (first, second)]
+    assert keys[0] and keys[1] and not keys[0] & keys[1]

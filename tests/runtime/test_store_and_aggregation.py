@@ -9,19 +9,19 @@ import redis
 import torch
 
 from mpls_celery.core.layering import read_layer, snapshot_state
-from mpls_celery.runtime.aggregation import run_aggregation
-from mpls_celery.runtime.codec import decode_tensors, encode_tensors
-from mpls_celery.runtime.connection import redis_client
-from mpls_celery.runtime.messages import PullRequest, PullResult, Transfer
-from mpls_celery.runtime.node import NodeRuntime
+from mpls_celery.runtime.backend.connection import redis_client
 from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.worker.codec import decode_tensors, encode_tensors
+from mpls_celery.runtime.worker.messages import PullRequest, PullResult, Transfer
+from mpls_celery.runtime.worker.node import NodeRuntime
+from mpls_celery.runtime.worker.pull import run_aggregation
 from tests.runtime.helpers import publish_all
 
 pytestmark = pytest.mark.integration
 
 
 def test_publish_is_compare_and_set_and_collects_old_versions(ctx):
-    store = ctx.store
+    store = ctx.store.snapshots
     blobs = [b"a", b"b"]
     assert store.publish(7, 0, blobs, [0.0, 0.0], 0.0, keep=2)
     assert not store.publish(7, 0, blobs, [0.0, 0.0], 0.0, keep=2), "version 0 exists already"
@@ -33,15 +33,15 @@ def test_publish_is_compare_and_set_and_collects_old_versions(ctx):
     assert store.head(7).version == 2 and store.head(7).progress == [1.0, 2.0]
 
 
-def test_aggregation_sums_exactly_the_planned_layers_and_is_idempotent(ctx):
+def test_aggregation_sums_exactly_the_planned_layers_and_is_idempotent(ctx, raw):
     nodes = publish_all(ctx)
     plan = {1: [0, 1], 2: [1]}
     first = run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, plan))
-    keys_once = sorted(ctx.store.run_keys())
-    result_once = ctx.store.r.hgetall(ctx.store.keys.pull(0, 0))
+    keys_once = sorted(raw.scan_iter(match=ctx.store.keys.everything))
+    result_once = raw.hgetall(ctx.store.keys.pull(0, 0))
     run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, plan))
-    assert sorted(ctx.store.run_keys()) == keys_once
-    result_twice = ctx.store.r.hgetall(ctx.store.keys.pull(0, 0))
+    assert sorted(raw.scan_iter(match=ctx.store.keys.everything)) == keys_once
+    result_twice = raw.hgetall(ctx.store.keys.pull(0, 0))
     assert result_twice.keys() == result_once.keys()
     assert first.counts == (1, 2)
     sums, _ = decode_tensors(result_twice[b"l1"], ctx.layout[1])
@@ -50,19 +50,19 @@ def test_aggregation_sums_exactly_the_planned_layers_and_is_idempotent(ctx):
         torch.testing.assert_close(sums[name], tensor)
 
 
-def test_a_corrupt_snapshot_is_refused_and_reported_never_averaged(ctx):
+def test_a_corrupt_snapshot_is_refused_and_reported_never_averaged(ctx, raw):
     publish_all(ctx)
     key = ctx.store.keys.layer(1, 0, 0)
-    ctx.store.r.set(key, ctx.store.r.get(key)[:-20])
+    raw.set(key, raw.get(key)[:-20])
     result = run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, {1: (0,), 2: (0,)}))
     assert result.counts[0] == 1
     assert "SnapshotError" in result.errors[1]
 
 
-def test_a_silent_peer_is_excluded_after_peer_timeout(ctx):
+def test_a_silent_peer_is_excluded_after_peer_timeout(ctx, raw):
     nodes = publish_all(ctx)
     assert nodes[0]._view(0.0).peers == (1, 2)
-    ctx.store.r.hset(ctx.store.keys.node(2, "state"), "heartbeat", orjson.dumps(time.time() - 3))
+    raw.hset(ctx.store.keys.state(2), "heartbeat", orjson.dumps(time.time() - 3))
     assert nodes[0]._view(0.0).peers == (1,)
 
 
@@ -76,21 +76,23 @@ def test_resume_continues_from_the_published_head(ctx):
             torch.testing.assert_close(tensor, nodes[1].published[key])
 
 
-def test_nan_layer_is_refused_by_a_puller(ctx):
+def test_nan_layer_is_refused_by_a_puller(ctx, raw):
     publish_all(ctx)
     poisoned = {k: torch.full(s, float("nan")) for k, s in ctx.layout[1].items()}
     meta = {"run": "unit", "worker": 2, "layer": 1, "version": 0}
-    ctx.store.r.set(ctx.store.keys.layer(2, 1, 0), encode_tensors(poisoned, meta))
+    raw.set(ctx.store.keys.layer(2, 1, 0), encode_tensors(poisoned, meta))
     result = run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, {2: (0, 1)}))
     assert result.counts == (0, 0) and "NaN" in result.errors[2]
 
 
 def test_a_pull_wait_longer_than_the_socket_timeout_still_gets_its_result(redis_url):
     """BLPOP past the client's socket timeout used to fail the slice on every slow link."""
-    store = RunStore(redis_client(redis_url, timeout=0.5), "wait")
+    slow = redis_client(redis_url, timeout=0.5)
+    store = RunStore(slow, "wait")
     with pytest.raises(redis.exceptions.TimeoutError):  # what a plain 1 s BLPOP would meet
-        store.r.blpop(["nothing"], timeout=1)
-    writer = RunStore(redis.Redis.from_url(redis_url), "wait")
+        slow.blpop(["nothing"], timeout=1)
+    plain = redis.Redis.from_url(redis_url)
+    writer = RunStore(plain, "wait")
     late = threading.Timer(1.2, writer.mailbox.put, (3, 7, {"meta": b"{}"}, 30.0))
     late.start()
     try:
@@ -98,7 +100,7 @@ def test_a_pull_wait_longer_than_the_socket_timeout_still_gets_its_result(redis_
     finally:
         late.cancel()
     assert store.mailbox.wait(3, 8, timeout=1.0) is None  # the deadline, not an error
-    assert not writer.r.exists(writer.keys.pull(3, 7), writer.keys.pull_ready(3, 7))
+    assert not plain.exists(writer.keys.pull(3, 7), writer.keys.pull_ready(3, 7))
 
 
 @pytest.mark.parametrize("mixing", ["average-then-step", "train-then-average"])
@@ -150,10 +152,10 @@ def test_simulator_and_runtime_mix_the_same_state(ctx, mixing):
     assert not torch.equal(sim_layers[0][first], trained_state[first]), "the pull changed nothing"
 
 
-def test_pulls_read_a_peers_trained_model_until_its_next_version_is_out(ctx):
+def test_pulls_read_a_peers_trained_model_until_its_next_version_is_out(ctx, raw):
     """pull_sees: trained — the parameter store holds the trained model of iteration k from
     the end of local training until version k + 1 replaces it; memory stays bounded."""
-    store = ctx.store
+    store = ctx.store.snapshots
     assert store.publish(4, 0, [b"v0-a", b"v0-b"], [0.0, 0.0], 0.0, keep=2)
     assert store.latest_layers(4, [0, 1])[1] == [b"v0-a", b"v0-b"]
     assert store.publish_trained(4, 0, [b"t0-a", b"t0-b"], ttl=30)
@@ -163,7 +165,8 @@ def test_pulls_read_a_peers_trained_model_until_its_next_version_is_out(ctx):
     assert not store.publish_trained(4, 3, [b"x", b"y"], ttl=30), "only for the head version"
     assert store.publish(4, 1, [b"v1-a", b"v1-b"], [1.0, 1.0], 1.0, keep=2)
     assert store.latest_layers(4, [0, 1])[1] == [b"v1-a", b"v1-b"]
-    assert not [k for k in store.run_keys() if b":t0" in k], "the trained copy is collected"
+    keys = raw.scan_iter(match=ctx.store.keys.everything)
+    assert not [k for k in keys if b":t0" in k], "the trained copy is collected"
 
 
 def test_pull_messages_survive_celerys_json_and_a_bad_mailbox_is_refused():
@@ -177,7 +180,7 @@ def test_pull_messages_survive_celerys_json_and_a_bad_mailbox_is_refused():
     )  # fmt: skip
     assert PullResult.from_fields(result.to_fields()) == result
     assert result.speeds() == {1: 140_000.0}  # too small a transfer says nothing about its link
-    from mpls_celery.errors import SnapshotError
+    from mpls_celery.errors import InvalidState
 
-    with pytest.raises(SnapshotError):
+    with pytest.raises(InvalidState):
         PullResult.from_fields({"meta": b"[1, 2]"})

@@ -16,8 +16,8 @@ import redis
 import trustme
 
 from mpls_celery.errors import RedisUnavailable
-from mpls_celery.runtime.connection import check_reachable
-from mpls_celery.runtime.embedded_redis import (
+from mpls_celery.runtime.backend.connection import check_reachable
+from mpls_celery.runtime.backend.embedded_redis import (
     EmbeddedRedis,
     TlsFiles,
     find_redis_server,

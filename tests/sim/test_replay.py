@@ -13,7 +13,8 @@ import pytest
 from mpls_celery.cli.app import main
 from mpls_celery.config.profiles import load_profile
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.core.network import MBIT
+from mpls_celery.core.link_model import LinkSpeeds
+from mpls_celery.core.network_profile import MBIT
 from mpls_celery.telemetry.records import IterationRecord, Record
 from mpls_celery.telemetry.rundir import (
     METRICS,
@@ -156,8 +157,8 @@ def _sim_dir(tmp: Path) -> Path:
 
 
 def test_the_replay_plans_with_the_recorded_estimates_and_pays_the_recorded_latency():
-    from mpls_celery.core.links import PRIOR_BPS
-    from mpls_celery.sim.replay import replay_network
+    from mpls_celery.core.link_model import PRIOR_BPS
+    from mpls_celery.sim.recorded_run import replay_network
     from mpls_celery.telemetry.trace import Iteration, Transfer
 
     trace = Trace(
@@ -184,8 +185,8 @@ def test_the_replay_plans_with_the_recorded_estimates_and_pays_the_recorded_late
 
 
 def test_a_probed_run_is_replayed_with_its_probes_and_an_older_trace_still_reads():
-    from mpls_celery.core.links import PRIOR_BPS
-    from mpls_celery.sim.replay import replay_network
+    from mpls_celery.core.link_model import PRIOR_BPS
+    from mpls_celery.sim.recorded_run import replay_network
     from mpls_celery.telemetry.trace import Iteration, Transfer
 
     trace = Trace(
@@ -196,7 +197,7 @@ def test_a_probed_run_is_replayed_with_its_probes_and_an_older_trace_still_reads
         probes=(Transfer(0, 1, 3.0, 0.25, 131_072.0),),
     )
     assert Trace.from_json(trace.to_json()) == trace
-    net = replay_network(trace, link_speeds="probed")
+    net = replay_network(trace, link_speeds=LinkSpeeds.PROBED)
     assert net.planning_speeds(0, [1], 3.2)[0] == PRIOR_BPS  # the probe ends at 3.25 s
     probed = 131_072.0 / 0.25
     assert net.planning_speeds(0, [1], 9.0)[0] == pytest.approx(probed)  # pulls do not move it

@@ -99,7 +99,7 @@ def test_cli_sim_json_and_report_pngs(tmp_path, capsys, monkeypatch):
 
 
 def test_outage_removes_a_peer_from_the_view(tmp_path):
-    from mpls_celery.core.network import Outage
+    from mpls_celery.core.network_profile import Outage
     from mpls_celery.experiment import build_experiment
     from mpls_celery.sim.engine import Simulation
 

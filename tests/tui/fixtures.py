@@ -9,7 +9,8 @@ import redis
 
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.runtime.store import RunStore
-from mpls_celery.telemetry.records import EvalRecord, IterationRecord
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
+from mpls_celery.telemetry.states import LastPull, WorkerState
 from mpls_celery.telemetry.worker_table import WorkerRow
 from tui.model import Dashboard
 
@@ -19,37 +20,37 @@ def populate(
 ) -> RunStore:
     store = RunStore(client, run_id)
     cfg = RunConfig().with_overrides(workers=workers, algorithm=algorithm, model="mlp")
-    store.create({"run": cfg.model_dump(mode="json"), "options": {}, "layout": []})
+    store.run.create({"run": cfg.model_dump(mode="json"), "options": {}, "layout": []})
     for k in range(iterations):
+        accepted: list[Record] = []
         for w in range(workers):
             peers = [p for p in range(workers) if p != w][:2]
             record = IterationRecord(algorithm, w, k, float(k + 1), k * workers + w + 1, 2.0 - 0.1 * k,
                                      {p: [k % 2, 1] for p in peers}, 1e5, 0.1, 0.05, len(peers),
                                      links={p: [2e4 * (p + 1), 0.1, float(k)] for p in peers})  # fmt: skip
-            store.emit(record, links={p: 1e6 * (p + 1) for p in peers})
-            store.r.set(
-                store.keys.node(w, "head"),
-                orjson.dumps({"version": k + 1, "g": [0.0, 0.0], "t": 0.0}),
+            store.events.emit(record, links={p: 1e6 * (p + 1) for p in peers})
+            accepted.append(record)
+            client.set(
+                store.keys.head(w), orjson.dumps({"version": k + 1, "g": [0.0, 0.0], "t": 0.0})
             )
-            store.set_node_state(w, state="idle", k=k + 1, version=k + 1, loss=record.loss,
-                                 acc=0.1 * (k + 1),
-                                 last_pull={"peers": 2, "layers": 3, "bytes": 1e5, "seconds": 0.1})  # fmt: skip
-        store.emit(
-            EvalRecord(
-                algorithm,
-                float(k + 1),
-                (k + 1) * workers,
-                0.1 * (k + 1),
-                0.1 * (k + 1),
-                2.0 - 0.1 * k,
-                [0.1 * (k + 1)] * workers,
-            )
+            store.nodes.update(w, state=WorkerState.IDLE, k=k + 1, version=k + 1, loss=record.loss,
+                               acc=0.1 * (k + 1),
+                               last_pull=LastPull(peers=2, layers=3, bytes=100_000, seconds=0.1))  # fmt: skip
+        evaluation = EvalRecord(
+            algorithm,
+            float(k + 1),
+            (k + 1) * workers,
+            0.1 * (k + 1),
+            0.1 * (k + 1),
+            2.0 - 0.1 * k,
+            [0.1 * (k + 1)] * workers,
         )
+        store.events.show([*accepted, evaluation])  # what a launcher accepts, for the dashboard
     return store
 
 
-def age(store: RunStore, worker: int, seconds: float) -> None:
-    store.r.hset(store.keys.node(worker, "state"), "heartbeat", orjson.dumps(time.time() - seconds))
+def age(client: redis.Redis, store: RunStore, worker: int, seconds: float) -> None:
+    client.hset(store.keys.state(worker), "heartbeat", orjson.dumps(time.time() - seconds))
 
 
 class StaticSource:

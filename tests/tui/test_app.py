@@ -4,7 +4,8 @@ import pytest
 import redis
 from textual.widgets import DataTable
 
-from mpls_celery.runtime.connection import redis_client
+from mpls_celery.runtime.backend.connection import redis_client
+from mpls_celery.telemetry.states import WorkerState
 from tests.tui.fixtures import FIXED, StaticSource, age, populate
 from tui.app import create_app
 from tui.screens import HelpScreen, LinksScreen, RunPicker, WorkerScreen
@@ -35,11 +36,11 @@ async def test_rows_appear_update_and_a_silent_worker_turns_dead(redis_url):
     async with app.run_test(size=(140, 45)) as pilot:
         await settle(pilot, app, lambda: app.query_one("#workers", DataTable).row_count == 4)
         assert "run-a" in str(app.header.render())
-        store.set_node_state(2, state="training", k=9)
+        store.nodes.update(2, state=WorkerState.TRAINING, k=9)
         await settle(
             pilot, app, lambda: str(app.query_one("#workers", DataTable).get_row_at(2)[2]) == "9"
         )
-        age(store, 3, 5.0)
+        age(client, store, 3, 5.0)
         await settle(pilot, app, lambda: states(app)[3] == "dead")
         assert states(app)[:3] == ["idle", "idle", "training"]
 
@@ -129,11 +130,7 @@ class CountingConnection(redis.Connection):
 
 def test_one_refresh_of_100_workers_is_one_round_trip(redis_url):
     plain = redis.Redis.from_url(redis_url)
-    store = populate(plain, "big", workers=100, iterations=3)
-    for k in range(2000):  # a busy events stream
-        store.r.xadd(
-            store.keys.events, {"r": store.r.lindex(store.keys.node(k % 100, "recent"), 0)}
-        )
+    populate(plain, "big", workers=100, iterations=3)
     pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
     source = RedisSource(redis.Redis(connection_pool=pool))
     source.fetch("big", 0)  # first fetch also reads the run config

@@ -3,9 +3,9 @@
 import pytest
 import redis
 
-from mpls_celery.runtime.embedded_redis import EmbeddedRedis
-from mpls_celery.runtime.node import NodeRuntime
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.worker.node import NodeRuntime
 from tests.runtime.helpers import make_context
 from tui.sources import RedisSource
 
@@ -27,7 +27,7 @@ def test_versions_show_when_snapshots_live_in_a_per_host_redis(redis_url):
         nodes = [NodeRuntime(ctx, w).resume() for w in range(3)]
         for node in nodes:
             node.iteration(lambda request, deadline: None)
-        assert central.get(store.keys.node(0, "head")) is None, "heads are on the host"
+        assert central.get(store.keys.head(0)) is None, "heads are on the host"
         rows = RedisSource(central).fetch("per-host", 0).workers
     assert [row.version for row in rows] == [1, 1, 1]
 

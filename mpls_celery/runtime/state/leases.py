@@ -1,0 +1,112 @@
+"""The lease that keeps exactly one slice per worker alive. It is renewed by a thread while the
+slice runs, so it can be short: a holder that dies is replaced within one lease period — at once
+when the holder was a process on this host that no longer exists (a killed Celery child whose
+task Celery has already redelivered)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from types import TracebackType
+
+import redis
+
+from mpls_celery.runtime.backend.pids import process_exists
+from mpls_celery.runtime.keys import RunKeys
+from mpls_celery.runtime.state.replies import text
+
+
+class Leases:
+    def __init__(self, client: redis.Redis, keys: RunKeys) -> None:
+        self._r, self._keys = client, keys
+
+    def acquire(self, worker: int, token: str, seconds: float) -> bool:
+        key = self._keys.lease(worker)
+        if self._r.set(key, token, nx=True, px=int(seconds * 1000)):
+            return True
+        return self.renew(worker, token, seconds)
+
+    def renew(self, worker: int, token: str, seconds: float) -> bool:
+        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
+                 "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"  # fmt: skip
+        key = self._keys.lease(worker)
+        return bool(self._r.eval(script, 1, key, token, int(seconds * 1000)))
+
+    def release(self, worker: int, token: str) -> None:
+        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
+                 "return redis.call('DEL', KEYS[1]) end return 0"  # fmt: skip
+        self._r.eval(script, 1, self._keys.lease(worker), token)
+
+    def holder(self, worker: int) -> str | None:
+        raw = self._r.get(self._keys.lease(worker))
+        return None if raw is None else text(raw)
+
+    def take_over(self, worker: int, holder: str, token: str, seconds: float) -> bool:
+        """Replace a lease whose holder is known to be dead (compare-and-set on the holder)."""
+        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
+                 "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0"  # fmt: skip
+        key = self._keys.lease(worker)
+        return bool(self._r.eval(script, 1, key, holder, token, int(seconds * 1000)))
+
+    def ttl(self, worker: int) -> float:
+        ms = self._r.pttl(self._keys.lease(worker))
+        return max(ms, 0) / 1000
+
+
+def lease_token(task_id: str) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{task_id}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True only when the holder is a process of this host that is gone (or a zombie)."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    return pid != os.getpid() and not process_exists(pid)
+
+
+def acquire(leases: Leases, worker: int, token: str, seconds: float) -> bool:
+    if leases.acquire(worker, token, seconds):
+        return True
+    holder = leases.holder(worker)
+    return (
+        holder is not None
+        and holder_is_dead(holder)
+        and leases.take_over(worker, holder, token, seconds)
+    )
+
+
+class LeaseKeeper:
+    """Renews the lease every third of its length until the block ends; `lost` is set when
+    another slice holds it."""
+
+    def __init__(self, leases: Leases, worker: int, token: str, seconds: float) -> None:
+        self.leases, self.worker, self.token, self.seconds = leases, worker, token, seconds
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True, name="mpls-lease")
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                if not self.leases.renew(self.worker, self.token, self.seconds):
+                    self.lost.set()
+                    return
+            except redis.exceptions.RedisError:
+                continue  # Redis away: the lease may expire; the slice finds out itself
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.seconds)
+        with contextlib.suppress(redis.exceptions.RedisError):  # down: the lease expires itself
+            self.leases.release(self.worker, self.token)

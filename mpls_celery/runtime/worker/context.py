@@ -1,0 +1,66 @@
+"""What every process of a run derives once from the run's Redis config (cached per process)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pydantic
+import redis
+
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.errors import ConfigError, InvalidState, SecureRunError
+from mpls_celery.experiment import Experiment, build_experiment
+from mpls_celery.runtime.backend.connection import redis_client
+from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.worker.layout import Layout, layout_from_json
+from mpls_celery.settings import Settings, load_settings
+
+_EXPERIMENTS: dict[str, Experiment] = {}
+
+
+@dataclass
+class RunContext:
+    store: RunStore
+    config: RunConfig
+    options: RuntimeOptions
+    layout: Layout
+    started_at: float
+
+    @classmethod
+    def load(cls, store: RunStore) -> RunContext:
+        """ConfigError when the run's config in Redis is not one (it will not become one)."""
+        doc = store.run.config()
+        try:
+            config = RunConfig.model_validate(doc["run"])
+            options = RuntimeOptions.model_validate(doc["options"])
+            layout = layout_from_json(doc["layout"])
+        except (pydantic.ValidationError, KeyError, TypeError, ValueError) as exc:
+            first = str(exc).splitlines()[0:3]
+            raise ConfigError(
+                f"run {store.run_id}: its config in Redis is invalid: {first}"
+            ) from None
+        started = store.run.status().started
+        if started is None:
+            raise InvalidState(f"run {store.run_id} has no start time in its status")
+        return cls(store, config, options, layout, started)
+
+    @property
+    def experiment(self) -> Experiment:
+        """Data and model are loaded only by processes that train (not by the pull pool), once
+        per run and process even when a secure run gives each worker its own context."""
+        run_id = self.store.run_id
+        if run_id not in _EXPERIMENTS:
+            _EXPERIMENTS[run_id] = build_experiment(self.config, load_settings().data_dir)
+        return _EXPERIMENTS[run_id]
+
+
+def open_context(url: str, run_id: str, settings: Settings) -> RunContext:
+    store = RunStore(redis_client(url, settings), run_id, settings.snapshot_redis_url)
+    try:
+        return RunContext.load(store)
+    except redis.exceptions.NoPermissionError:
+        raise SecureRunError(
+            f"Redis refused to show run {run_id} to this process: a --secure run needs its "
+            "credentials file (MPLS_CREDENTIALS_FILE)"
+        ) from None

@@ -1,0 +1,429 @@
+"""One DFL worker's local iterations in the runtime (wall clock, Redis, Celery pull tasks).
+
+Iteration k: read peers' heads → plan → enqueue the pull → train meanwhile → wait for the pull
+(deadline) → Eq. 1 → publish version k+1 (layers, then head, compare-and-set) → telemetry."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from mpls_celery.core.aggregate import average_states
+from mpls_celery.core.layering import read_layer, snapshot_state, write_layers
+from mpls_celery.core.step import PeerReport, Progress, PullSees, eval_slice
+from mpls_celery.core.strategies import Plan, WorkerView
+from mpls_celery.core.training import LocalTrainer, evaluate
+from mpls_celery.errors import InvalidState, StaleNode, TelemetryError
+from mpls_celery.runtime.state.decode import Head
+from mpls_celery.runtime.worker.codec import decode_tensors, encode_tensors
+from mpls_celery.runtime.worker.context import RunContext
+from mpls_celery.runtime.worker.emulation import network_for
+from mpls_celery.runtime.worker.messages import PullRequest, PullResult
+from mpls_celery.runtime.worker.model_io import load_head, load_version
+from mpls_celery.runtime.worker.probes import Probe, offer, probe_at_start, probe_peer, probe_stage
+from mpls_celery.telemetry.records import (
+    IterationRecord,
+    ProbeRecord,
+    parse_record,
+    to_json,
+    transfer_links,
+)
+from mpls_celery.telemetry.states import LastPull, NodeFields, ProbeStage, WorkerState
+
+log = logging.getLogger(__name__)
+EnqueuePull = Callable[[PullRequest, float], None]  # the request and its deadline (s)
+
+
+class NodeRuntime:
+    def __init__(self, ctx: RunContext, worker: int) -> None:
+        self.ctx, self.worker = ctx, worker
+        exp = ctx.experiment
+        cfg = ctx.config
+        self.model = exp.new_model()
+        self.layers = exp.layers
+        local = exp.data.train.subset(exp.partition.indices[worker])
+        self.trainer = LocalTrainer(self.model, local.x, local.y, exp.train_config, seed=cfg.seed)
+        self.step = exp.worker_step(worker)
+        self.network = network_for(exp.profile, ctx.options.link_speeds)
+        self.version = -1
+        self.published: dict[str, torch.Tensor] = {}
+        self.progress = Progress.zero(len(self.layers))
+        self.accuracy: float | None = None
+        self.last_loss = 0.0
+        self.known_links: dict[int, float] = {}
+        self.probed_at_start = False  # in this process (the run's state says whether ever)
+        self.probe_tried: dict[int, float] = {}  # peer → when this process last probed it
+        self.finished = False
+
+    # start / resume ----------------------------------------------------------------------------
+    def resume(self) -> NodeRuntime:
+        """Continue from the worker's head in Redis, or publish version 0 (the initial model).
+        A head that cannot be read — corrupt layers, or a head that is no head or claims a
+        version this worker never reached — is repaired from the newest intact kept version
+        (else from the peers' models, else the initial model), and the repair is reported."""
+        store = self.ctx.store
+        if self.network.probes:
+            offer(store, self.worker)
+        recorded = store.nodes.state(self.worker).k
+        raw = store.snapshots.raw_head(self.worker)
+        try:
+            head = None if raw is None else Head.parse(self.worker, raw)
+            if head is not None:
+                head.check_lead(recorded)
+        except InvalidState as refused:
+            store.nodes.count_refused(self.worker)
+            self._reset_refused_head(raw or b"", recorded, str(refused))
+        else:
+            if head is None:
+                self.published = snapshot_state(self.model)
+                if not self._publish(0, self.progress):
+                    return self.resume()
+            else:
+                self._resume_from(head)
+        self.trainer.generator.manual_seed(
+            self.ctx.config.seed * 1_000_003 + self.worker * 7919 + self.version
+        )
+        self.finished = self._reached_iterations()
+        return self
+
+    def _resume_from(self, head: Head) -> None:
+        store = self.ctx.store
+        self.version = head.version
+        self.progress = Progress(np.asarray(head.progress), np.asarray(head.total))
+        _, repaired = self._load_newest_intact(head.version)
+        self.published = snapshot_state(self.model)
+        if repaired:
+            log.warning("worker %s: %s", self.worker, repaired)
+            if self._publish(head.version, self.progress, mode="repair"):
+                store.nodes.update(self.worker, recovered=repaired)
+        elif store.snapshots.store_urls([self.worker])[0] != store.snapshots.snapshot_url:
+            # this host keeps its own snapshots: carry the version over, then serve it here
+            self._publish(head.version, self.progress, mode="seed")
+        self._emit_lost_record(head.version)
+
+    def _reset_refused_head(self, raw: bytes, recorded: int, problem: str) -> None:
+        """The head is refused: go on from the newest intact version the worker really reached
+        (at most one past what it recorded), and replace the head with it, compare-and-set on
+        the refused bytes."""
+        loaded, repaired = self._load_newest_intact(recorded + 1)
+        version = recorded if loaded is None else loaded
+        message = f"head refused ({problem}); " + (repaired or f"resumed from version {version}")
+        log.warning("worker %s: %s", self.worker, message)
+        self.published = snapshot_state(self.model)
+        self.progress = Progress.zero(len(self.layers))
+        if self._publish(version, self.progress, mode="reset", expected_head=raw):
+            self.ctx.store.nodes.update(self.worker, recovered=message, version=version)
+
+    def _load_newest_intact(self, head: int) -> tuple[int | None, str | None]:
+        """Load the newest intact kept version up to `head` into the model: which one (None when
+        none was intact), and what was done instead of loading `head` itself (None: nothing)."""
+        ctx = self.ctx
+        problem = ""
+        for version in range(head, max(head - ctx.options.keep_versions, -1), -1):
+            try:
+                load_version(ctx.store, ctx.layout, self.layers, self.worker, version, self.model)
+            except InvalidState as exc:
+                problem = problem or str(exc)
+                continue
+            return (
+                version,
+                None if version == head else f"{problem}; resumed from version {version}",
+            )
+        peers = self._peer_models()
+        if peers:
+            self.model.load_state_dict(average_states(peers))
+            return None, f"{problem}; no intact kept version, re-seeded from {len(peers)} peers"
+        self.model.load_state_dict(ctx.experiment.new_model().state_dict())
+        return None, f"{problem}; no intact kept version or peer, restarted from the initial model"
+
+    def _peer_models(self) -> list[dict[str, torch.Tensor]]:
+        exp, out = self.ctx.experiment, []
+        for peer in exp.topology.neighbours(self.worker):
+            model = exp.new_model()
+            with contextlib.suppress(InvalidState):
+                if load_head(self.ctx.store, self.ctx.layout, self.layers, peer, model):
+                    out.append(model.state_dict())
+        return out
+
+    def _emit_lost_record(self, head: int) -> None:
+        """A kill between publishing a version and emitting its record: emit it now (the record
+        was published with the version; the state's k says whether it was emitted)."""
+        store = self.ctx.store
+        emitted = store.nodes.state(self.worker).k
+        raw = store.snapshots.last_record(self.worker) if emitted < head else None
+        try:
+            record = parse_record(raw) if raw else None
+        except TelemetryError:
+            record = None
+        if isinstance(record, IterationRecord) and record.k == head - 1:
+            store.events.emit(record, state={"state": WorkerState.IDLE, "k": head, "version": head})
+
+    def _reached_iterations(self) -> bool:
+        limit = self.ctx.options.iterations
+        return limit is not None and self.version >= limit
+
+    # one iteration -------------------------------------------------------------------------------
+    def iteration(self, enqueue_pull: EnqueuePull) -> IterationRecord:
+        ctx, store, worker = self.ctx, self.ctx.store, self.worker
+        k = self.version
+        if self.network.probes and not self.probed_at_start:
+            self._probe_at_start()
+        now = time.time() - ctx.started_at
+        view = self._view(now)
+        rng = np.random.default_rng([ctx.config.seed, worker, k])
+        plan = self.step.plan(view, rng)
+        by_peer = plan.layers_by_peer()
+        deadline = max(ctx.options.pull_deadline, 3 * plan.delay)
+        emulated = self.network.emulated_bps(self.step, view, plan)
+        if by_peer:
+            wanted = {peer: tuple(layers) for peer, layers in by_peer.items()}
+            enqueue_pull(PullRequest(store.run_id, worker, k, wanted, emulated), deadline)
+        pull_started = time.monotonic()
+        store.nodes.update(
+            worker, state=WorkerState.TRAINING, k=k, pid=os.getpid(), host=socket.gethostname()
+        )
+        start = [read_layer(self.published, layer) for layer in self.layers]
+        compute = self._train()
+        if self.step.semantics.pull_sees is PullSees.TRAINED:
+            self._publish_trained(k, deadline)
+        remaining = deadline - (time.monotonic() - pull_started)
+        result = None
+        if by_peer:
+            store.nodes.update(worker, state=WorkerState.PULLING)
+            result = self._pull_result(store.mailbox.wait(worker, k, remaining))
+        waited = time.monotonic() - pull_started
+        self._average(plan, start, result)
+        new_state = snapshot_state(self.model)
+        progress = self.progress.after(new_state, self.published, self.layers)
+        self.published = new_state
+        record = IterationRecord(
+            algo=ctx.config.algorithm,
+            worker=worker,
+            k=k,
+            t=round(time.time() - ctx.started_at, 4),
+            epoch=k + 1,
+            loss=self.last_loss,
+            plan={p: ls for p, ls in by_peer.items()} if result else {},
+            bytes_pulled=float(result.nbytes if result else 0),
+            pull_seconds=round(waited if by_peer else 0.0, 4),
+            compute_seconds=round(compute, 4),
+            peers_reachable=len(view.peers),
+            links=self._links(by_peer, result, waited) if by_peer else None,
+        )
+        if not self._publish(k + 1, progress, record=to_json(record)):
+            raise StaleNode(f"worker {worker}: version {k + 1} was published elsewhere")
+        if (k + 1) % ctx.options.eval_every == 0 or self._reached_iterations():
+            self.accuracy = self._evaluate()
+        self.finished = self._reached_iterations()
+        measured = result.speeds() if result else {}
+        state: NodeFields = {
+            "state": WorkerState.FINISHED if self.finished else WorkerState.IDLE,
+            "k": k + 1,
+            "version": self.version,
+            "loss": self.last_loss,
+            "acc": self.accuracy,
+            "last_pull": LastPull(
+                peers=len(by_peer),
+                layers=int(plan.y.sum()),
+                bytes=result.nbytes if result else 0,
+                seconds=round(waited, 3),
+                timeout=bool(by_peer) and result is None,
+                errors=len(result.errors) if result else 0,
+            ),
+            "bandwidth": float(np.mean(view.bandwidth)) if len(view.peers) else None,
+        }
+        links = self.network.estimates(self.known_links, measured)
+        store.events.emit(record, state=state, links=links)
+        return record
+
+    def _pull_result(self, fields: dict[str, bytes] | None) -> PullResult | None:
+        """The mailbox's result; one that is not a pull result is refused (and counted)."""
+        if not fields:
+            return None
+        try:
+            return PullResult.from_fields(fields)
+        except InvalidState as exc:
+            log.warning("worker %s refused its pull result: %s", self.worker, exc)
+            self.ctx.store.nodes.count_refused(self.worker)
+            return None
+
+    def _links(
+        self, by_peer: dict[int, list[int]], result: PullResult | None, waited: float
+    ) -> dict[int, list[float]]:
+        """Peer → [bytes, seconds, start] of each transfer, in run time; a peer that brought
+        nothing back (refused, or the whole pull timed out) as [0, seconds waited, asked at]."""
+        began = self.ctx.started_at
+        asked = time.time() - waited - began
+        if result is None:
+            return transfer_links((p, 0.0, waited, asked) for p in by_peer)
+        links = transfer_links(
+            (p, t.nbytes, t.seconds, t.started - began) for p, t in result.transfers.items()
+        )
+        return links | transfer_links((p, 0.0, 0.0, asked) for p in by_peer if p not in links)
+
+    def _view(self, now: float) -> WorkerView:
+        """Peers with a valid head, a recent heartbeat and a link that is up; speeds from the
+        network (measured estimates, or the emulated profile). A peer whose head is not valid is
+        left out and counted."""
+        ctx, exp = self.ctx, self.ctx.experiment
+        neighbours = list(exp.topology.neighbours(self.worker))
+        states, known = ctx.store.nodes.peers_and_links(self.worker, neighbours)
+        for peer, state in zip(neighbours, states, strict=True):
+            ctx.store.snapshots.remember(peer, state.store)
+        heads = ctx.store.snapshots.heads(neighbours)
+        refused = sum(isinstance(h, InvalidState) for h in heads)
+        if refused:
+            ctx.store.nodes.count_refused(self.worker, refused)
+        self.known_links = known
+        wall = time.time()
+        alive = [
+            head
+            for head, state in zip(heads, states, strict=True)
+            if isinstance(head, Head)
+            and _heard_within(state.silent_for(wall), ctx.options.peer_timeout)
+            and len(head.progress) == len(self.layers)
+        ]
+        up = self.network.reachable(self.worker, [h.worker for h in alive], now)
+        alive = [head for head, ok in zip(alive, up, strict=True) if ok]
+        ids = [h.worker for h in alive]
+        if self.network.probes and any(p not in known for p in ids):
+            known = self.known_links = known | self._probe([p for p in ids if p not in known])
+        bandwidth = self.network.speeds(self.worker, ids, now, known)
+        return self.step.view(
+            [
+                PeerReport(h.worker, Progress(np.asarray(h.progress), np.asarray(h.total)), b)
+                for h, b in zip(alive, bandwidth, strict=True)
+            ]
+        )
+
+    # probed link speeds --------------------------------------------------------------------------
+    def _probe_at_start(self) -> None:
+        """The run's start-up round of probes, unless this worker took part in it already."""
+        ctx = self.ctx
+        if probe_stage(ctx.store, self.worker) is not ProbeStage.DONE:
+            neighbours = list(ctx.experiment.topology.neighbours(self.worker))
+            deadline = ctx.started_at + ctx.options.probe_wait
+            probes = probe_at_start(
+                ctx.store, self.worker, ctx.config.workers, neighbours, deadline
+            )
+            self._record_probes(probes)
+        self.probed_at_start = True
+
+    def _probe(self, peers: list[int], retry_after: float = 5.0) -> dict[int, float]:
+        """Probe peers seen for the first time (one whose probe failed: again after a while)."""
+        now = time.monotonic()
+        due = [p for p in peers if now - self.probe_tried.get(p, -math.inf) >= retry_after]
+        probes = [p for p in (probe_peer(self.ctx.store, peer) for peer in due) if p is not None]
+        self.probe_tried.update({p: now for p in due})
+        return self._record_probes(probes)
+
+    def _record_probes(self, probes: list[Probe]) -> dict[int, float]:
+        """The estimates the worker plans with from now on, and a probe record for the trace."""
+        if not probes:
+            return {}
+        began = self.ctx.started_at
+        record = ProbeRecord(
+            algo=self.ctx.config.algorithm,
+            worker=self.worker,
+            t=round(time.time() - began, 4),
+            links=transfer_links(
+                ((p.peer, p.nbytes, p.seconds, p.started - began) for p in probes),
+                exact_seconds=True,
+            ),
+        )
+        speeds = {p.peer: p.rate for p in probes}
+        self.ctx.store.events.emit(record, links=speeds)
+        return speeds
+
+    def _train(self) -> float:
+        started = time.monotonic()
+        self.last_loss = self.trainer.train()
+        self.network.stretch(self.worker, time.monotonic() - started)
+        return time.monotonic() - started
+
+    def _average(
+        self, plan: Plan, start: list[dict[str, torch.Tensor]], result: PullResult | None
+    ) -> None:
+        """Mix the pulled sums into the model (the shared worker step); without a result the
+        model keeps its local update."""
+        if result is None:
+            return
+        counts = list(result.counts)
+        sums: list[dict[str, torch.Tensor] | None] = []
+        for l_idx, (count, blob) in enumerate(zip(counts, result.sums, strict=True)):
+            if count and blob:
+                tensors, _ = decode_tensors(
+                    blob, self.ctx.layout[l_idx], {"run": self.ctx.store.run_id}
+                )
+                sums.append(tensors)
+            else:
+                sums.append(None)
+                counts[l_idx] = 0
+        state = self.model.state_dict()
+        trained = [read_layer(state, layer) for layer in self.layers]
+        mixed = self.step.mix(start, trained, sums, counts, plan.weighting)
+        write_layers(self.model, self.layers, mixed)
+
+    def _encode(self, state: dict[str, torch.Tensor], version: int) -> list[bytes]:
+        ctx = self.ctx
+        meta = {"run": ctx.store.run_id, "worker": self.worker, "version": version}
+        return [
+            encode_tensors(
+                read_layer(state, layer),
+                {**meta, "layer": l_idx},
+                ctx.config.wire_dtype,
+                ctx.config.compression,
+            )
+            for l_idx, layer in enumerate(self.layers)
+        ]
+
+    def _publish(
+        self,
+        version: int,
+        progress: Progress,
+        mode: str = "next",
+        record: bytes = b"",
+        expected_head: bytes = b"",
+    ) -> bool:
+        ctx = self.ctx
+        snapshots = ctx.store.snapshots
+        ok = snapshots.publish(
+            self.worker,
+            version,
+            self._encode(self.published, version),
+            progress.last.tolist(),
+            time.time() - ctx.started_at,
+            ctx.options.keep_versions,
+            mode,
+            total=progress.total.tolist(),
+            record=record,
+            expected_head=expected_head,
+        )
+        if ok:
+            self.version, self.progress = version, progress
+            if snapshots.moved_here(self.worker):
+                ctx.store.nodes.update(self.worker, store=snapshots.snapshot_url)
+        return ok
+
+    def _publish_trained(self, k: int, ttl: float) -> None:
+        """pull_sees: trained — peers may read this iteration's trained model from now on."""
+        blobs = self._encode(self.model.state_dict(), k)
+        snapshots = self.ctx.store.snapshots
+        snapshots.publish_trained(self.worker, k, blobs, ttl + self.ctx.options.pull_deadline)
+
+    def _evaluate(self) -> float:
+        test = self.ctx.experiment.data.test
+        idx = eval_slice(self.worker, len(test), self.ctx.options.eval_samples)
+        return round(evaluate(self.model, test.x[idx], test.y[idx]).accuracy, 4)
+
+
+def _heard_within(silence: float | None, seconds: float) -> bool:
+    return silence is not None and silence <= seconds

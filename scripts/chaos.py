@@ -5,6 +5,7 @@ one host killed for good — then the same seed without faults. Reports iteratio
 longest stall around each fault, final accuracy against the clean run, and whether anything hung.
 
     .venv/bin/python scripts/chaos.py --iterations 2000 --seed 1
+    .venv/bin/python scripts/chaos.py --cases      # each operator fault on its own, as a table
 """
 
 from __future__ import annotations
@@ -201,7 +202,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=600.0, help="a run longer than this hung")
     parser.add_argument("--runs", type=Path, default=Path("runs/chaos"))
-    args = parser.parse_args()
+    parser.add_argument(
+        "--cases", action="store_true", help="instead: each operator fault on its own (chaos_cases)"
+    )
+    args, rest = parser.parse_known_args()
+    if args.cases:
+        from scripts.chaos_cases import main as cases
+
+        cases(rest)
+        return
     chaotic = analyse(run_once(args, schedule(random.Random(args.seed)), "chaos"))
     clean = analyse(run_once(args, [], "clean"))
     report = {"chaos": chaotic, "clean": clean}

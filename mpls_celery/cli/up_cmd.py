@@ -90,6 +90,18 @@ def up(
     min_workers: Annotated[
         int | None, typer.Option(min=1, help="End the run when fewer workers are alive.")
     ] = None,
+    start_timeout: Annotated[
+        float | None,
+        typer.Option(help="A worker not through its first iteration is dead only after this (s)."),
+    ] = None,
+    resource_wait: Annotated[
+        float | None,
+        typer.Option(help="Longest pause while Redis refuses writes (disk full, maxmemory) (s)."),
+    ] = None,
+    launcher_grace: Annotated[
+        float | None,
+        typer.Option(help="Seconds the Celery processes go on after this launcher dies (s)."),
+    ] = None,
     link_speeds: Annotated[
         str | None,
         typer.Option(
@@ -152,6 +164,9 @@ def up(
         min_workers=min_workers,
         secure=secure,
         link_speeds=link_speeds,
+        start_timeout=start_timeout,
+        resource_wait=resource_wait,
+        launcher_grace=launcher_grace,
     )
     rid = run_id or new_run_id()
     request = UpRequest(cfg, options, settings, redis, local_workers, concurrency, rid, eval_every)

@@ -19,7 +19,8 @@ from mpls_celery.runtime.backend.connection import redis_client
 from mpls_celery.runtime.launch.attachment import LauncherLease
 from mpls_celery.runtime.launch.evaluation import Evaluator
 from mpls_celery.runtime.launch.local_runs import find
-from mpls_celery.runtime.launch.redis_supervisor import RedisSupervisor
+from mpls_celery.runtime.launch.processes import CeleryProcesses
+from mpls_celery.runtime.launch.redis_supervisor import RedisSupervisor, refusal
 from mpls_celery.runtime.launch.request import UpRequest, new_run_id
 from mpls_celery.runtime.launch.run_setup import RunSetup
 from mpls_celery.runtime.launch.sink import TelemetrySink
@@ -64,6 +65,8 @@ class Launcher:
         self._last_eval: EvalRecord | None = None
         self._nodes: list[NodeState] = []
         self.resumed: list[float] = []
+        self.processes: CeleryProcesses | None = None  # started (or adopted) by _begin
+        self.lease: LauncherLease | None = None
 
     @property
     def elapsed(self) -> float:
@@ -96,8 +99,11 @@ class Launcher:
         doc = store.run.config()
         config = RunConfig.model_validate(doc["run"])
         options = RuntimeOptions.model_validate(doc["options"])
-        self.req = dataclasses.replace(req, config=config, options=options, redis_url=url)
-        self.redis.url = url
+        started_here = local.local_workers if local else req.local_workers
+        self.req = dataclasses.replace(
+            req, config=config, options=options, redis_url=url, local_workers=started_here
+        )
+        self.redis.url, self.redis.resource_wait = url, options.resource_wait
         status = store.run.status()
         if status.state is RunState.FINISHED:
             raise ConfigError(f"run {req.run_id} has finished already ({status.reason})")
@@ -110,8 +116,8 @@ class Launcher:
     def _begin(self, store: RunStore, exp: Experiment) -> None:
         req, setup = self.req, self.setup
         self.store, self.exp = store, exp
-        self.lease = LauncherLease(store)
-        self.lease.attach()
+        self.lease = lease = LauncherLease(store)
+        lease.attach()
         self.redis.on_restart = setup.restore_users
         opts = req.options
         self.evaluator = Evaluator(store, exp, setup.layout, opts.eval_samples, self.refusals)
@@ -125,6 +131,7 @@ class Launcher:
     # watch -------------------------------------------------------------------------------------
     def poll(self) -> Snapshot:
         elapsed, store = self.elapsed, self.store
+        assert self.lease is not None
         self.lease.renew()
         nodes = store.nodes.states(range(self.req.config.workers))
         self.redis.back(elapsed)
@@ -171,8 +178,9 @@ class Launcher:
             final = self.evaluator.evaluate(self.elapsed, self._nodes, full=True)
             self.sink.drain([final] if final else [])
         except redis.exceptions.RedisError as exc:
-            log.warning("Redis unreachable while finishing (%s); summary from the run dir", exc)
-            stop = Stop(f"{stop.reason}; Redis unreachable at the end", stop.failed)
+            why = "refused writes" if refusal(exc) else "unreachable"
+            log.warning("Redis %s while finishing (%s); summary from the run dir", why, exc)
+            stop = Stop(f"{stop.reason}; Redis {why} at the end", stop.failed)
         except RunAborted as exc:
             stop = stop.also(str(exc))
         summary = write_summary(self._outcome(stop, final))
@@ -199,14 +207,15 @@ class Launcher:
         return RunOutcome(
             self.req.run_id, self.setup.run_dir, self.req.config.workers,
             self.req.options.target_acc, stop, self.elapsed, self._nodes, final,
-            dict(self.dead.dead) if hasattr(self, "dead") else {},
+            dict(self.dead.dead),
             [p.document() for p in self.redis.pauses], self._refused(self._nodes), self.resumed,
+            self.processes.restarts if self.processes else 0,
         )  # fmt: skip
 
     def _refused(self, nodes: list[NodeState]) -> dict[str, object]:
         counts = dict(self.refusals.counts)
         by_workers = sum(n.refused for n in nodes)
-        node_fields = self.store.nodes.refused if hasattr(self, "store") else 0
+        node_fields = self.store.nodes.refused
         extra = {"read by workers": by_workers, "node state fields": node_fields}
         return {
             **self.refusals.document(),
@@ -214,4 +223,4 @@ class Launcher:
         }
 
     def close(self) -> None:
-        self.setup.close(self.redis, getattr(self, "processes", None), getattr(self, "lease", None))
+        self.setup.close(self.redis, self.processes, self.lease)

@@ -62,6 +62,18 @@ SIM = [
         (["repro", "lenet"], "unknown preset 'lenet'; choose one of: lenet-full"),
         ([*SIM, "--mixing", "average"], "mixing: Input should be 'average-then-step'"),
         (["up", "--link-speeds", "fast"], "link_speeds: Input should be 'probed' or 'achieved'"),
+        (["up", "--lr", "inf"], "training.lr: Input should be a finite number"),
+        ([*SIM, "--lr", "nan"], "training.lr: Input should be a finite number"),
+        (["up", "--tau1", "inf"], "tau1: Input should be a finite number"),
+        (["up", "--config", "/bin/ls"], "/bin/ls: not a text file (a run config is UTF-8 YAML)"),
+        (["up", "--config", "x" * 10_000], "… (10000 characters): File name too long"),
+        (["tui", "x" * 10_000], "no run directory or run id named 'xxxx"),
+        (["report", "x" * 10_000], "… (10000 characters): no run directory there"),
+        (["status", "x" * 10_000], "is not a run id"),
+        (["down", "bad/id"], "'bad/id' is not a run id"),
+        (["up", "--resume", "x" * 200], "is not a run id"),
+        (["up", "--resume", "r1", "--workers", "3"], "--resume takes run r1's own config"),
+        (["credentials", "../x", "--nodes", "0"], "is not a run id"),
     ],
 )
 def test_bad_flags_get_one_line_and_exit_2(argv, needle, capsys, tmp_path, monkeypatch):
@@ -131,3 +143,33 @@ def test_a_preset_whose_dataset_is_missing_says_so(capsys, tmp_path, monkeypatch
     monkeypatch.setenv("MPLS_DATA_DIR", str(tmp_path))
     code, err = run(["repro", "nin-cifar10"], capsys)
     assert code == 2 and err.startswith("error: repro nin-cifar10: cifar10: dataset files")
+
+
+def test_down_of_a_run_nobody_knows_says_so(capsys, isolated_env, monkeypatch):
+    """Not 'cannot reach Redis': no such run here, and where it looked."""
+    with EmbeddedRedis() as server:
+        code, err = run(["down", "no-such-run", "--redis", server.url], capsys)
+    assert code == 2
+    assert (
+        err
+        == "error: no run 'no-such-run': none on this machine nor in Redis (`mpls runs` lists them)"
+    )
+    code, err = run(["down", "no-such-run"], capsys)  # nothing local, no Redis on 6379
+    assert code == 2 and err.startswith("error: no run 'no-such-run': none on this machine")
+
+
+def test_a_partial_last_line_in_metrics_is_skipped_with_a_warning(capsys, tmp_path, caplog):
+    """What a crash mid-append leaves: the report reads the rest and says which line it left."""
+    code, _ = run([*SIM, "--out", str(tmp_path), "--json"], capsys)
+    assert code == 0
+    run_dir = next(tmp_path.glob("sim-*"))
+    metrics = run_dir / "metrics.jsonl"
+    lines = metrics.read_bytes().splitlines(keepends=True)
+    metrics.write_bytes(b"".join(lines) + lines[-1][:17])  # a record cut short, no newline
+    with caplog.at_level("WARNING"):
+        code, _ = run(["report", str(run_dir), "--json"], capsys)
+    assert code == 0
+    assert f"{metrics}:{len(lines) + 1}: skipping a partial last line" in caplog.text
+    metrics.write_bytes(lines[0][:17] + b"\n" + b"".join(lines[1:]))  # not the last: an error
+    code, err = run(["report", str(run_dir)], capsys)
+    assert code == 1 and f"{metrics}:1:" in err

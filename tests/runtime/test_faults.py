@@ -13,60 +13,26 @@ import time
 from pathlib import Path
 
 import orjson
-import psutil
 import pytest
 
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
-from mpls_celery.runtime.keys import RunKeys
-from mpls_celery.runtime.launch.local_runs import LocalRun, live_runs
-from mpls_celery.settings import Settings
 from mpls_celery.telemetry.records import IterationRecord
 from mpls_celery.telemetry.states import RunState, WorkerState
 from tests.conftest import REPO, worker_env
 from tests.runtime.helpers import start_run, stream_records
+from tests.runtime.processes import (
+    TINY,
+    _head_version,
+    gone,
+    local_env,
+    local_runs,
+    mpls,
+    mpls_up,
+    run_processes,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-TINY = ("--workers", "2", "--model", "mlp", "--topology", "full", "--json")
-
-
-def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except Exception:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def mpls_up(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mpls_celery", "up", *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def local_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MPLS_REDIS_URL")}
-    env.update(MPLS_STATE_DIR=str(tmp_path / "state"), MPLS_RUNS_DIR=str(tmp_path / "runs"))
-    return env
-
-
-def local_runs(tmp_path: Path) -> list[LocalRun]:
-    return live_runs(Settings(state_dir=tmp_path / "state"))
-
-
-def run_processes(run_id: str) -> list[psutil.Process]:
-    """Every Celery process `mpls up` started for this run (their names carry the run id)."""
-    out = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if "celery" in cmdline and f"-{run_id}@" in cmdline:
-            out.append(proc)
-    return out
 
 
 def progress(run, worker: int) -> int:  # type: ignore[no-untyped-def]
@@ -103,13 +69,6 @@ def test_two_local_runs_each_own_their_embedded_redis(tmp_path):
     assert second.returncode == 0, err2[-2000:]
     assert orjson.loads(out2)["reason"] == "run marked stopping"
     assert local_runs(tmp_path) == []
-
-
-def mpls(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mpls_celery", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
 
 
 # 2 -------------------------------------------------------------------------------------------
@@ -149,20 +108,6 @@ def test_embedded_redis_that_cannot_come_back_ends_the_run_with_one_line_and_exi
     summary = orjson.loads(out)
     assert summary["failed"] and Path(summary["run_dir"], "summary.json").exists()
     assert run_processes(run.run_id) == []
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _head_version(run: LocalRun, worker: int) -> int:
-    import redis
-
-    raw = redis.Redis.from_url(run.redis_url).get(RunKeys(run.run_id).head(worker))
-    return int(orjson.loads(raw)["version"]) if raw else -1
 
 
 # 3 -------------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ def celery_config(settings: Settings, redis_url: str | None = None) -> dict[str,
 
 app = Celery("mpls_celery", set_as_current=False)
 app.config_from_object("mpls_celery.runtime.backend.celery_settings")
+app.steps["worker"].add("mpls_celery.runtime.worker.launcher_watch:LauncherWatchStep")
 
 
 @worker_init.connect
@@ -66,11 +67,8 @@ def _limit_threads(**_: Any) -> None:
 
 
 @worker_init.connect
-def _watch_and_preload(**_: Any) -> None:
-    """In the main process, before prefork children fork: watch the launcher that started this
-    process (if one did), and import what every slice needs to load its data, once for all."""
-    from mpls_celery.runtime.worker.launcher_watch import start_watch
-
-    start_watch()
+def _preload(**_: Any) -> None:
+    """In the main process, before prefork children fork: import what every slice needs to load
+    its data, once for all of them."""
     import sklearn.datasets
     import sklearn.model_selection  # noqa: F401

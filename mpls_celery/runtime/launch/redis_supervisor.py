@@ -46,8 +46,11 @@ def refusal(exc: Exception) -> str | None:
         return f"OOM {message}"
     if isinstance(exc, redis.exceptions.ReadOnlyError):
         return f"READONLY {message}"
-    if isinstance(exc, redis.exceptions.ResponseError) and message.startswith("MISCONF"):
-        return message
+    if not isinstance(exc, redis.exceptions.ResponseError):
+        return None
+    for code in ("MISCONF", "OOM", "READONLY"):  # also inside a script's error
+        if code in message:
+            return message[message.index(code) :]
     return None
 
 

@@ -50,7 +50,7 @@ class TelemetrySink:
     def resume(self) -> TelemetrySink:
         """Go on from what the run directory holds: its cursor, and the iterations already in
         metrics.jsonl (a partial last line, which a crash can leave, is cut off first)."""
-        if self.path.exists():
+        if self.path.is_file():  # a regular file (a device would read forever)
             _cut_partial_line(self.path)
             for record in read_metrics(self.run_dir):
                 if isinstance(record, IterationRecord):

@@ -20,8 +20,9 @@ class Stop:
     failed: bool = False
 
     def also(self, problem: str) -> Stop:
-        """The same end, failed for `problem` too."""
-        return Stop(f"{self.reason}; {problem}", failed=True)
+        """The same end, failed for `problem` too (said once)."""
+        reason = self.reason if problem in self.reason else f"{self.reason}; {problem}"
+        return Stop(reason, failed=True)
 
 
 def stop_reason(

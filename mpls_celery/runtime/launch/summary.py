@@ -38,6 +38,7 @@ class RunOutcome:
     pauses: list[dict[str, Any]] = field(default_factory=list)
     refused: dict[str, Any] = field(default_factory=dict)
     resumed: list[float] = field(default_factory=list)  # wall s into the run a launcher re-attached
+    celery_restarts: int = 0  # local Celery processes restarted after a crash (not an outage)
 
 
 def write_summary(outcome: RunOutcome) -> dict[str, Any]:
@@ -90,11 +91,12 @@ def document(outcome: RunOutcome, records: list[Record], stop: Stop) -> dict[str
         pauses=outcome.pauses,
         refused=outcome.refused,
         resumed=outcome.resumed,
+        celery_restarts=outcome.celery_restarts,
     )
 
 
 def _records(run_dir: Path) -> list[Record]:
-    if not (run_dir / METRICS).exists():
+    if not (run_dir / METRICS).is_file():
         return []
     try:
         return list(read_metrics(run_dir))

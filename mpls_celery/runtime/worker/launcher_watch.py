@@ -2,7 +2,11 @@
 lease in Redis, and when it has lapsed for longer than the grace period — the launcher was killed
 and nobody re-attached (`mpls up --resume`) — the process stops itself (Celery's warm shutdown,
 then SIGKILL to its group), so no orphan outlives a run unnoticed. While Redis cannot be reached
-the launcher's pid decides, when it is on this host."""
+the launcher's pid decides, when it is on this host.
+
+It runs on the worker's own timer (a Celery bootstep), not in a thread of its own: a prefork
+parent that forks its children while another of its threads holds a lock gives children that
+hang on it."""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ import os
 import signal
 import threading
 import time
+from typing import Any
 
 import redis
+from celery import bootsteps
 
 from mpls_celery.runtime.backend.acl import load_credentials
 from mpls_celery.runtime.backend.connection import redis_client
@@ -26,44 +32,60 @@ POLL_SECONDS = 2.0
 KILL_AFTER = 60.0  # seconds a warm shutdown may take before the group is killed
 
 
-def start_watch(settings: Settings | None = None) -> threading.Thread | None:
-    """From MPLS_LAUNCHER_WATCH (run id), MPLS_LAUNCHER_GRACE (s), MPLS_LAUNCHER_PID; None when
-    this process was not started by a launcher."""
-    settings = settings or load_settings()
-    if not settings.launcher_watch:
-        return None
-    thread = threading.Thread(
-        target=_watch, args=(settings,), daemon=True, name="mpls-launcher-watch"
-    )
-    thread.start()
-    return thread
+class LauncherWatch:
+    """Whether the launcher that started this process is still attached to its run."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.run_id = str(settings.launcher_watch)
+        self.grace, self.pid = settings.launcher_grace, settings.launcher_pid
+        self.key = RunKeys(self.run_id).launcher
+        self.client = redis_client(_url(settings, self.run_id), settings, timeout=2.0, retries=0)
+        self.lapsed: float | None = None
+
+    def gone(self, now: float) -> bool:
+        """True once the launcher has been away for the grace period."""
+        if self._attached():
+            self.lapsed = None
+            return False
+        self.lapsed = self.lapsed if self.lapsed is not None else now
+        return now - self.lapsed >= self.grace
+
+    def _attached(self) -> bool:
+        try:
+            return bool(self.client.exists(self.key))
+        except redis.exceptions.RedisError:  # cannot tell from Redis: the pid, where it is known
+            return self.pid is None or process_exists(self.pid)
 
 
-def _watch(settings: Settings) -> None:
-    run_id = str(settings.launcher_watch)
-    key = RunKeys(run_id).launcher
-    client = redis_client(_url(settings, run_id), settings, timeout=2.0, retries=0)
-    lapsed: float | None = None
-    while True:
-        time.sleep(POLL_SECONDS)
-        if _attached(client, key, settings.launcher_pid):
-            lapsed = None
-            continue
-        lapsed = lapsed if lapsed is not None else time.monotonic()
-        if time.monotonic() - lapsed >= settings.launcher_grace:
-            log.warning(
-                "run %s has had no launcher for %.0f s: stopping (mpls up --resume %s restarts "
-                "the run's processes)", run_id, settings.launcher_grace, run_id,
-            )  # fmt: skip
-            _stop_self()
+class LauncherWatchStep(bootsteps.StartStopStep):  # type: ignore[misc]  # Celery is untyped
+    """Polls the watch on the worker's timer; stops the worker when its launcher is gone."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        self.watch: LauncherWatch | None = None
+        self.entry: Any = None
+
+    def start(self, parent: Any) -> None:
+        settings = load_settings()
+        if settings.launcher_watch:
+            self.watch = LauncherWatch(settings)
+            self.entry = parent.timer.call_repeatedly(POLL_SECONDS, self._check)
+
+    def _check(self) -> None:
+        if self.watch is None or not self.watch.gone(time.monotonic()):
             return
+        log.warning(
+            "run %s has had no launcher for %.0f s: stopping (mpls up --resume %s restarts "
+            "the run's processes)", self.watch.run_id, self.watch.grace, self.watch.run_id,
+        )  # fmt: skip
+        self.watch = None
+        threading.Thread(target=_kill_group_later, daemon=True).start()
+        os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
 
-
-def _attached(client: redis.Redis, key: str, launcher_pid: int | None) -> bool:
-    try:
-        return bool(client.exists(key))
-    except redis.exceptions.RedisError:  # cannot tell from Redis: the pid, where it is known
-        return launcher_pid is None or process_exists(launcher_pid)
+    def stop(self, parent: Any) -> None:
+        if self.entry is not None:
+            self.entry.cancel()
 
 
 def _url(settings: Settings, run_id: str) -> str:
@@ -77,8 +99,7 @@ def _url(settings: Settings, run_id: str) -> str:
     return url
 
 
-def _stop_self() -> None:
-    os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
+def _kill_group_later() -> None:
     time.sleep(KILL_AFTER)
     with contextlib.suppress(OSError):
         os.killpg(os.getpgid(0), signal.SIGKILL)

@@ -1,5 +1,6 @@
 """Everything a run needs, built once from a RunConfig: data, partition, topology, profile,
-the model's MPLS layers and their sizes, and the pairwise label divergence. Both engines use it."""
+the model's MPLS layers and their sizes, and the pairwise label divergence. Both engines use it.
+A model or data loader given as an object (the Python API) takes the config's place."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from mpls_celery.config.profiles import load_profile
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.config.topology_files import build_topology
 from mpls_celery.core.errors import CoreValueError
-from mpls_celery.core.layering import Layer, layer_bytes, model_layers
-from mpls_celery.core.models import build_model
+from mpls_celery.core.layering import Layer, layer_bytes
+from mpls_celery.core.models import ModelFactory, build_model
 from mpls_celery.core.network_profile import NetworkProfile
 from mpls_celery.core.partition import Partition, partition
 from mpls_celery.core.selection import label_divergence
@@ -23,8 +24,16 @@ from mpls_celery.core.step import WorkerStep
 from mpls_celery.core.strategies import make_strategy
 from mpls_celery.core.topology import Topology
 from mpls_celery.core.training import TrainConfig
-from mpls_celery.data import DatasetSplit, load_dataset
+from mpls_celery.data.arrays import DatasetSplit
 from mpls_celery.errors import ConfigError
+from mpls_celery.plugins import (
+    DataLoader,
+    checked_model,
+    load_data,
+    model_factory,
+    model_label,
+    weights_hash,
+)
 
 WIRE_ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
 
@@ -39,11 +48,13 @@ class Experiment:
     layers: tuple[Layer, ...]
     layer_bytes: NDArray[np.float64]
     divergence: NDArray[np.float64]  # (N, N) DD between every pair of workers
+    model_factory: ModelFactory
+    model_hash: str  # of the initial weights: every worker's must match
 
     def new_model(self) -> nn.Module:
         """Every worker starts from the same weights (seeded by the run)."""
         return build_model(
-            self.config.model, self.data.input_shape, self.data.num_classes, self.config.seed
+            self.model_factory, self.data.input_shape, self.data.num_classes, self.config.seed
         )
 
     @property
@@ -60,16 +71,28 @@ class Experiment:
         )
 
 
-def build_experiment(cfg: RunConfig, data_dir: Path, profile_name: str | None = None) -> Experiment:
+def build_experiment(
+    cfg: RunConfig,
+    data_dir: Path,
+    profile_name: str | None = None,
+    model: ModelFactory | None = None,
+    loader: DataLoader | None = None,
+) -> Experiment:
     """The config boundary: an inconsistent input found by the core is the user's to fix."""
     try:
-        return _build(cfg, data_dir, profile_name)
+        return _build(cfg, data_dir, profile_name, model, loader)
     except CoreValueError as exc:
         raise ConfigError(str(exc)) from None
 
 
-def _build(cfg: RunConfig, data_dir: Path, profile_name: str | None) -> Experiment:
-    data = load_dataset(cfg.dataset, cfg.data_dir or data_dir, seed=cfg.seed)
+def _build(
+    cfg: RunConfig,
+    data_dir: Path,
+    profile_name: str | None,
+    model_object: ModelFactory | None,
+    loader: DataLoader | None,
+) -> Experiment:
+    data = load_data(cfg.dataset, cfg.data_dir or data_dir, cfg.seed, loader)
     n = cfg.workers
     try:
         part = partition(
@@ -87,8 +110,11 @@ def _build(cfg: RunConfig, data_dir: Path, profile_name: str | None) -> Experime
     profile = load_profile(profile_name or cfg.network.profile, n, cfg.seed)
     if profile is not None and cfg.compute_speed is not None:
         profile = profile.with_compute(cfg.compute_speed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes, cfg.seed)
-    layers = model_layers(model)
+    factory = model_object or model_factory(cfg.model)
+    label = model_label(model_object or cfg.model)
+    model, layers = checked_model(factory, data.input_shape, data.num_classes, cfg.seed, label)
     sizes = layer_bytes(model.state_dict(), layers, WIRE_ITEMSIZE[cfg.wire_dtype])
     divergence = np.stack([label_divergence(part.histograms[i], part.histograms) for i in range(n)])
-    return Experiment(cfg, data, part, topology, profile, layers, sizes, divergence)
+    return Experiment(
+        cfg, data, part, topology, profile, layers, sizes, divergence, factory, weights_hash(model)
+    )

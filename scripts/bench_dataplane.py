@@ -19,7 +19,7 @@ import redis
 import torch
 
 from mpls_celery.core.layering import model_layers, read_layer
-from mpls_celery.core.models import build_model
+from mpls_celery.core.models import BUILTIN_MODELS, build_model
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.runtime.worker.codec import (
@@ -82,7 +82,7 @@ def codec_passes(raw: list[bytes]) -> dict[str, float]:
 
 def main() -> None:
     torch.set_num_threads(1)
-    model = build_model("resnet18", (3, 32, 32), 100)
+    model = build_model(BUILTIN_MODELS["resnet18"], (3, 32, 32), 100)
     with torch.no_grad():  # trained-looking weights, not a fresh init
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.01)

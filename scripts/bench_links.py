@@ -20,7 +20,7 @@ import torch
 from infra.netns.hosts import Host, available
 from infra.netns.testbed import SNAPSHOT_PORT, Testbed, redis_url, wait_ping
 from mpls_celery.core.layering import model_layers, read_layer
-from mpls_celery.core.models import build_model
+from mpls_celery.core.models import BUILTIN_MODELS, build_model
 from mpls_celery.runtime.worker.codec import encode_tensors
 from mpls_celery.runtime.worker.layout import layout_of, layout_to_json
 
@@ -58,7 +58,7 @@ print(json.dumps(out))
 
 def encoded_model() -> tuple[list[list[bytes]], list[object]]:
     torch.manual_seed(0)
-    model = build_model("lenet5", (1, 28, 28), 10)
+    model = build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10)
     with torch.no_grad():  # trained-looking weights, not a fresh init
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.01)

@@ -91,9 +91,9 @@ def main() -> None:
 
 def _model_bytes(cfg: RunConfig) -> float:
     from mpls_celery.core.layering import layer_bytes, model_layers
-    from mpls_celery.core.models import build_model
+    from mpls_celery.core.models import BUILTIN_MODELS, build_model
 
-    model = build_model(cfg.model, (1, 28, 28), 10)
+    model = build_model(BUILTIN_MODELS[cfg.model], (1, 28, 28), 10)
     return float(layer_bytes(model.state_dict(), model_layers(model)).sum())
 
 

@@ -207,6 +207,7 @@ def main() -> None:
     )
     args, rest = parser.parse_known_args()
     if args.cases:
+        sys.path.insert(0, str(REPO))  # run as a file, scripts/ is no package on the path
         from scripts.chaos_cases import main as cases
 
         cases(rest)

@@ -73,7 +73,7 @@ class Bench:
             out, err = proc.communicate()
             return None, out, err, True
 
-    def run(self, timeout: float = 120) -> LocalRun:
+    def run(self, timeout: float = 300) -> LocalRun:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             runs = local_runs(Settings(state_dir=self.dir / "state"))

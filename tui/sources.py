@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import redis
 
+from mpls_celery.config.run_config import data_label
 from mpls_celery.runtime.state.reader import RunReader
 from mpls_celery.telemetry.link_traffic import link_traffic
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
@@ -100,7 +101,7 @@ def _dashboard(
         run_id=run_id,
         algorithm=cfg.get("algorithm", "?"),
         model=cfg.get("model", "?"),
-        dataset=cfg.get("dataset", "?"),
+        dataset=data_label(cfg.get("dataset", "?")),
         topology=(cfg.get("topology") or {}).get("kind", "?"),
         status=status,
         elapsed=elapsed,

@@ -12,6 +12,7 @@ from mpls_celery.cli import (
     config_cmd,
     credentials_cmd,
     down_cmd,
+    model_cmd,
     profile_cmd,
     redis_cmd,
     report_cmd,
@@ -37,6 +38,7 @@ app.add_typer(topology_cmd.app, name="topology")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(redis_cmd.app, name="redis")
+app.add_typer(model_cmd.app, name="model")
 app.command("up")(up_cmd.up)
 app.command("status")(runs_cmd.status)
 app.command("runs")(runs_cmd.runs)

@@ -16,6 +16,7 @@ import typer
 
 from mpls_celery.config.load import load_run_config
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.plugins import add_import_dirs
 
 AlgoOpt = Annotated[
     str | None,
@@ -44,6 +45,14 @@ class RunFlags:
     config: Annotated[
         Path | None,
         typer.Option("--config", help="Run YAML file, or a per-worker config directory."),
+    ] = None
+    imports: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--import",
+            help="A folder to import your model or data code from (repeatable); the run file's "
+            "folder and the current one are searched anyway.",
+        ),
     ] = None
     workers: Annotated[int | None, typer.Option("--workers", "-n", help="Number of workers N.")] = (
         to("workers")
@@ -115,7 +124,7 @@ class RunFlags:
         return [
             "--" + f.name.replace("_", "-")
             for f in dataclasses.fields(self)
-            if getattr(self, f.name) is not None
+            if getattr(self, f.name) is not None and f.name != "imports"
         ]
 
     def to_config(self, defaults: dict[str, object], **extra: object) -> RunConfig:
@@ -132,8 +141,17 @@ class RunFlags:
             for key, value in defaults.items():
                 if overrides.get(key) is None:
                     overrides[key] = value
+        add_import_dirs(self.import_dirs())
         base = load_run_config(self.config) if self.config else RunConfig()
         return base.with_overrides(**overrides)
+
+    def import_dirs(self) -> list[Path]:
+        """Where the user's model and data code is imported from: the current folder, the run
+        file's, and every --import."""
+        folders = [Path.cwd()]
+        if self.config is not None:
+            folders.append(self.config.parent if self.config.suffix else self.config)
+        return [*folders, *(self.imports or [])]
 
 
 def _plain(value: object) -> object:

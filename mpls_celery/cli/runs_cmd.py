@@ -13,6 +13,7 @@ from rich.table import Table
 
 from mpls_celery.cli.identifiers import check_run_id
 from mpls_celery.cli.output import console, print_json
+from mpls_celery.config.run_config import data_label
 from mpls_celery.errors import RedisUnavailable, RunNotFound
 from mpls_celery.runtime.backend.connection import check_reachable, redis_client, safe_url
 from mpls_celery.runtime.backend.redis_url import candidate_urls
@@ -74,7 +75,7 @@ def run_rows(client: redis_lib.Redis, where: str = "") -> list[dict[str, Any]]:
             "algorithm": row.config["algorithm"],
             "workers": row.config["workers"],
             "model": row.config["model"],
-            "dataset": row.config["dataset"],
+            "dataset": data_label(row.config["dataset"]),
             "age_seconds": round(time.time() - row.created, 1),
             "redis": where,
         }
@@ -128,6 +129,6 @@ def status(
         return
     launcher = f" · launcher {doc['launcher']}" if doc["launcher"] else ""
     console.print(f"run {row.run_id} · {status.state or '?'}{launcher} · {cfg['algorithm']} · "
-                  f"{cfg['model']}/{cfg['dataset']} · Redis {safe_url(url)}")  # fmt: skip
+                  f"{cfg['model']}/{data_label(cfg['dataset'])} · Redis {safe_url(url)}")  # fmt: skip
     table = rich_worker_table(node_rows(nodes, time.time(), dead_after=30.0))
     console.print(table)

@@ -17,7 +17,7 @@ from mpls_celery.errors import ConfigError
 from mpls_celery.settings import Settings, load_settings
 from mpls_celery.sim.engine import SimOptions
 from mpls_celery.sim.recorded_run import load_recorded_run, replay_network
-from mpls_celery.sim.runner import SimRequest, resolve_step_seconds, run_simulation, sim_profile
+from mpls_celery.sim.runner import SimRequest, plan_simulation, run_simulation
 from mpls_celery.telemetry.rundir import SUMMARY, read_json
 
 DEFAULT_ALGORITHMS = "mpls,appg,netmax,rand-mpls"
@@ -98,22 +98,14 @@ def sim(
             {"workers": 30, "dataset": "mnist", "network.profile": "paper30"},
             **{"network.profile": profile},
         )
-        horizon = parse_duration(until) if until else (None if epochs else 300.0)
-        net = sim_profile(cfg)
-        options = SimOptions(
-            algorithm=algorithms[0],
-            until=horizon,
-            epochs=epochs,
-            eval_every=eval_every or min(max((horizon or 300.0) / 300, 0.5), 5.0),
-            eval_every_epochs=eval_every_epochs,
-            eval_samples=eval_samples,
-            step_seconds=resolve_step_seconds(cfg, net, step_seconds),
-            target_acc=target_acc,
-            stop_at_target=stop_at_target,
-        )
-        request = SimRequest(
-            cfg, algorithms, options, settings.data_dir, out or settings.runs_dir, jobs=jobs
-        )
+        request = plan_simulation(
+            cfg, algorithms, out or settings.runs_dir, settings.data_dir,
+            until=parse_duration(until) if until else None, epochs=epochs, eval_every=eval_every,
+            eval_every_epochs=eval_every_epochs, eval_samples=eval_samples,
+            step_seconds=step_seconds, target_acc=target_acc, stop_at_target=stop_at_target,
+            jobs=jobs,
+        )  # fmt: skip
+        horizon = request.options.until
     with Progress(
         TextColumn("{task.description:>10}"), BarColumn(), TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(), console=console, disable=as_json, transient=False,

@@ -17,6 +17,7 @@ from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.errors import ConfigError, MplsError
+from mpls_celery.plugins import add_import_dirs
 from mpls_celery.runtime.backend.connection import validate_url
 from mpls_celery.runtime.launcher import Snapshot, UpRequest, new_run_id
 from mpls_celery.runtime.options import RuntimeOptions
@@ -143,8 +144,9 @@ def up(
             raise ConfigError(
                 f"--resume takes run {resume}'s own config; leave out {flags.given()[0]}"
             )
+        imports = tuple(add_import_dirs(flags.import_dirs()))
         request = UpRequest(RunConfig(), RuntimeOptions(), settings, redis, local_workers, concurrency,
-                            resume, eval_every, resume=True)  # fmt: skip
+                            resume, eval_every, resume=True, import_dirs=imports)  # fmt: skip
         _start(request, as_json, detach, settings)
         return
     cfg = flags.to_config(
@@ -169,7 +171,9 @@ def up(
         launcher_grace=launcher_grace,
     )
     rid = run_id or new_run_id()
-    request = UpRequest(cfg, options, settings, redis, local_workers, concurrency, rid, eval_every)
+    imports = tuple(str(p.resolve()) for p in flags.import_dirs())
+    request = UpRequest(cfg, options, settings, redis, local_workers, concurrency, rid, eval_every,
+                        import_dirs=imports)  # fmt: skip
     _start(request, as_json, detach, settings)
 
 
@@ -188,7 +192,7 @@ def _start(request: UpRequest, as_json: bool, detach: bool, settings: Settings) 
         "re-attaching"
         if request.resume
         else (
-            f"{cfg.workers} workers, {cfg.algorithm}, {cfg.model}/{cfg.dataset}, topology {cfg.topology.kind}"
+            f"{cfg.workers} workers, {cfg.algorithm}, {cfg.model}/{cfg.dataset_label}, topology {cfg.topology.kind}"
         )
     )
     console.print(f"run {request.run_id}: {what}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mpls_celery.errors import ConfigError
+from mpls_celery.plugins import add_import_dirs
 from mpls_celery.runtime.keys import host_queues
 
 
@@ -34,8 +36,17 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Threads of this worker.")] = 32,
     redis: Annotated[str | None, typer.Option("--redis", help="Redis URL.")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    imports: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--import",
+            help="A folder with the run's model or data code (repeatable; the current folder "
+            "is searched anyway). Same as PYTHONPATH.",
+        ),
+    ] = None,
 ) -> None:
     """Run `celery -A mpls_celery worker` for this host (thread pool; slices and pulls)."""
+    add_import_dirs([Path.cwd(), *(imports or [])])
     ids = parse_nodes(nodes) if nodes else []
     queues = host_queues(ids if nodes else None, pulls=pull)
     if redis:

@@ -17,4 +17,5 @@ def load_run_config(path: Path) -> RunConfig:
         raise ConfigError(f"{shown(path)}: {exc.strerror or exc}") from None
     if is_dir:
         return load_seed_dir(path)
-    return validate(RunConfig, read_mapping(path), shown(path))
+    config = validate(RunConfig, read_mapping(path), shown(path))
+    return config.with_paths_from(path.parent)  # its data files: relative to the file

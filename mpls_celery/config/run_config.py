@@ -3,6 +3,7 @@ messages that name the field and the allowed values."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,9 +21,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:
+# `package.module:attribute` (the user's own model factory or data loader)
+IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _one_of(value: str, choices: tuple[str, ...], what: str, other: str = "") -> str:
     if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+        extra = f", or {other}" if other else ""
+        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}{extra}")
     return value
 
 
@@ -55,6 +61,33 @@ class TrainingConfig(_Strict):
     eval_every: int = Field(10, ge=1, description="evaluate every N local iterations (runtime)")
 
 
+class DataFiles(_Strict):
+    """The user's own data in files (`dataset: {kind: npz, path: FILE}`; on the command line
+    `--dataset npz:FILE` or `--dataset imagefolder:DIR`)."""
+
+    kind: Literal["npz", "imagefolder"]
+    path: Path = Field(description="an .npz with x_train, y_train, x_test, y_test; or a folder")
+    test_fraction: float = Field(
+        0.2, gt=0, lt=1, description="imagefolder without train/ and test/: the seeded test share"
+    )
+    image_size: int | None = Field(
+        None, ge=1, description="imagefolder: the square side images are resized to"
+    )
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.path.name}"
+
+
+def data_label(value: object) -> str:
+    """A dataset as a table shows it, from its config or the config's JSON form."""
+    if isinstance(value, DataFiles):
+        return value.label
+    if isinstance(value, dict):
+        return f"{value.get('kind', '?')}:{Path(str(value.get('path', '?'))).name}"
+    return str(value)
+
+
 class NetworkConfig(_Strict):
     profile: str = Field("none", description="none | uniform | random | paper30 | path.yaml")
     step_seconds: float | None = Field(
@@ -68,8 +101,11 @@ class RunConfig(_Strict):
     tau1: float = Field(0.5, ge=0, le=1)
     tau2: float = Field(0.5, ge=0, le=1)
     phase2_fill: bool = Field(True, description="MPLS Algorithm 1 phase 2 (extra copies)")
-    model: str = "lenet5"
-    dataset: str = "digits"
+    model: str = Field("lenet5", description="a built-in name, or package.module:factory")
+    dataset: str | DataFiles = Field(
+        "digits",
+        description="a built-in name, package.module:loader, or data files (npz / imagefolder)",
+    )
     data_dir: Path | None = None
     partition: PartitionConfig = PartitionConfig()
     topology: TopologyConfig = TopologyConfig()
@@ -101,12 +137,25 @@ class RunConfig(_Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        return _one_of(value, MODEL_NAMES, "model")
+        if IMPORT_PATH.fullmatch(value):
+            return value
+        return _one_of(value, MODEL_NAMES, "model", "an import path package.module:factory")
 
-    @field_validator("dataset")
+    @field_validator("dataset", mode="before")
     @classmethod
-    def _dataset(cls, value: str) -> str:
-        return _one_of(value, DATASET_NAMES, "dataset")
+    def _dataset(cls, value: object) -> object:
+        """`npz:FILE` and `imagefolder:DIR` are short for the mapping form."""
+        if not isinstance(value, str):
+            return value
+        kind, _, path = value.partition(":")
+        if kind in ("npz", "imagefolder") and path:
+            return {"kind": kind, "path": path}
+        if IMPORT_PATH.fullmatch(value):
+            return value
+        return _one_of(
+            value, DATASET_NAMES, "dataset",
+            "package.module:loader, npz:FILE or imagefolder:DIR",
+        )  # fmt: skip
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
@@ -122,6 +171,17 @@ class RunConfig(_Strict):
                 raise ValueError(
                     f"topology edge {bad[0]} names a worker outside 0..{self.workers - 1}"
                 )
+        return self
+
+    @property
+    def dataset_label(self) -> str:
+        return data_label(self.dataset)
+
+    def with_paths_from(self, folder: Path) -> RunConfig:
+        """Relative data-file paths resolved against `folder` (the run file's own)."""
+        if isinstance(self.dataset, DataFiles) and not self.dataset.path.is_absolute():
+            files = self.dataset.model_copy(update={"path": (folder / self.dataset.path).resolve()})
+            return self.model_copy(update={"dataset": files})
         return self
 
     @property

@@ -1,5 +1,19 @@
-"""MPLS layers of a torch model: a Conv/Linear with its bias, plus the BatchNorm that follows a conv
-(weight, bias, running mean/var). `num_batches_tracked` never leaves the worker."""
+"""MPLS layers of any torch model: the unit a worker pulls from a peer (docs/algorithm.md, "What one
+layer is").
+
+The rule, walking the module tree in registration order:
+- a layer is the exchanged tensors one module owns directly: its trainable parameters (weight,
+  bias, or any nn.Parameter a custom module holds, as a transformer's positional embedding) and
+  its floating-point buffers (a BatchNorm's running mean and variance);
+- a BatchNorm that directly follows a convolution joins that convolution's layer (the spec's
+  resolution: it normalises exactly that conv's output and is averaged with it);
+- a tensor shared by several modules (tied weights: an embedding and an output head) belongs to
+  the first module that has it, once; a module left with nothing forms no layer;
+- frozen parameters (requires_grad False) and integer buffers (`num_batches_tracked`, position
+  ids) never leave the worker: nothing would change them, and integers are not averaged.
+So an embedding, a LayerNorm, each Linear inside an attention block, and an attention module's
+own in-projection are each one layer: small and large layers differ by orders of magnitude, which
+is what the schedule's μ1 = M_l / B_s weighs."""
 
 from __future__ import annotations
 
@@ -11,12 +25,13 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from mpls_celery.core.errors import CoreValueError
+
 State = Mapping[str, torch.Tensor]
 LayerTensors = dict[str, torch.Tensor]
 
-_PRIMARY = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_LOCAL_BUFFERS = frozenset({"num_batches_tracked"})
 
 
 @dataclass(frozen=True)
@@ -28,10 +43,12 @@ class Layer:
 
 
 def model_layers(model: nn.Module) -> tuple[Layer, ...]:
+    """The model's layers by the rule above; CoreValueError when none is trainable."""
     layers: list[Layer] = []
+    seen: set[int] = set()
     previous_was_conv = False
-    for path, module in model.named_modules():
-        own = _own_tensor_keys(path, module)
+    for path, module in model.named_modules(remove_duplicate=False):
+        own = _own_tensor_keys(path, module, seen)
         if not own:
             continue
         if isinstance(module, _NORM) and previous_was_conv:
@@ -40,15 +57,25 @@ def model_layers(model: nn.Module) -> tuple[Layer, ...]:
             previous_was_conv = False
             continue
         layers.append(Layer(path or type(module).__name__, own))
-        previous_was_conv = isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d))
+        previous_was_conv = isinstance(module, _CONV)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise CoreValueError(f"{type(model).__name__} has no trainable parameter to exchange")
     return tuple(layers)
 
 
-def _own_tensor_keys(path: str, module: nn.Module) -> tuple[str, ...]:
+def _own_tensor_keys(path: str, module: nn.Module, seen: set[int]) -> tuple[str, ...]:
+    """Its exchanged tensors not met before (by identity: a tied weight counts once)."""
     prefix = f"{path}." if path else ""
-    names = [n for n, _ in module.named_parameters(recurse=False)]
-    names += [n for n, _ in module.named_buffers(recurse=False) if n not in _LOCAL_BUFFERS]
-    return tuple(prefix + n for n in names)
+    tensors: list[tuple[str, torch.Tensor]] = [
+        (n, t) for n, t in module.named_parameters(recurse=False) if t.requires_grad
+    ]
+    tensors += [(n, t) for n, t in module.named_buffers(recurse=False) if t.is_floating_point()]
+    keys = []
+    for name, tensor in tensors:
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            keys.append(prefix + name)
+    return tuple(keys)
 
 
 def read_layer(state: State, layer: Layer) -> LayerTensors:

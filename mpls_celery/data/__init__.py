@@ -1,5 +1,6 @@
 """Dataset loading (file I/O lives here, outside the pure core). Nothing downloads unless asked."""
 
-from mpls_celery.data.datasets import DATASET_NAMES, DatasetSplit, LabelledImages, load_dataset
+from mpls_celery.data.arrays import DatasetSplit, LabelledData, from_arrays
+from mpls_celery.data.datasets import DATASET_NAMES, load_builtin
 
-__all__ = ["DATASET_NAMES", "DatasetSplit", "LabelledImages", "load_dataset"]
+__all__ = ["DATASET_NAMES", "DatasetSplit", "LabelledData", "from_arrays", "load_builtin"]

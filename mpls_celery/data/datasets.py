@@ -1,14 +1,15 @@
-"""Datasets by name → in-memory train/test tensors (normalised float32) with label arrays."""
+"""The built-in datasets by name → in-memory train/test tensors (normalised float32) with integer
+labels. Other sources (.npz files, image folders, a user's loader) are in `sources.py`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from mpls_celery.data.arrays import DatasetSplit, from_arrays, split_arrays
 from mpls_celery.data.idx import read_idx
 from mpls_celery.errors import ConfigError
 
@@ -23,33 +24,7 @@ SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
 }
 
 
-@dataclass(frozen=True)
-class LabelledImages:
-    x: torch.Tensor  # (N, C, H, W) float32
-    y: torch.Tensor  # (N,) int64
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def subset(self, indices: NDArray[np.int64]) -> LabelledImages:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return LabelledImages(self.x[idx], self.y[idx])
-
-
-@dataclass(frozen=True)
-class DatasetSplit:
-    name: str
-    train: LabelledImages
-    test: LabelledImages
-    num_classes: int
-    input_shape: tuple[int, int, int]
-
-    @property
-    def train_labels(self) -> NDArray[np.int64]:
-        return self.train.y.numpy().astype(np.int64)
-
-
-def load_dataset(
+def load_builtin(
     name: str,
     data_dir: Path,
     *,
@@ -74,29 +49,9 @@ def _normalise_gray(images: NDArray[np.uint8] | NDArray[np.float64], scale: floa
     return (x - MNIST_STATS[0]) / MNIST_STATS[1]
 
 
-def _stratified_split(
-    labels: NDArray[np.int64], test_size: int, seed: int = 0
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """A fixed (seed 0) split keeping class proportions; deterministic across machines."""
-    from sklearn.model_selection import train_test_split
-
-    train, test = train_test_split(
-        np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=seed
-    )
-    return np.sort(train), np.sort(test)
-
-
 def _split(name: str, x: torch.Tensor, y: NDArray[np.int64], test_size: int) -> DatasetSplit:
-    train_idx, test_idx = _stratified_split(y, test_size)
-    labels = torch.as_tensor(y, dtype=torch.long)
-    shape, classes = SHAPES[name]
-    return DatasetSplit(
-        name,
-        LabelledImages(x[train_idx], labels[train_idx]),
-        LabelledImages(x[test_idx], labels[test_idx]),
-        classes,
-        shape,
-    )
+    """A fixed (seed 0) stratified split of one pool."""
+    return split_arrays(name, x, y, test_size, seed=0, classes=SHAPES[name][1])
 
 
 def _digits() -> DatasetSplit:
@@ -148,13 +103,7 @@ def _mnist(data_dir: Path, download: bool) -> DatasetSplit:
         return _split("mnist", x_test, y_test, test_size=2000)
     x_train = _normalise_gray(read_idx(train_images), 255.0)
     y_train = read_idx(train_labels).astype(np.int64)
-    return DatasetSplit(
-        "mnist",
-        LabelledImages(x_train, torch.as_tensor(y_train)),
-        LabelledImages(x_test, torch.as_tensor(y_test)),
-        10,
-        (1, 28, 28),
-    )
+    return from_arrays("mnist", x_train, y_train, x_test, y_test, num_classes=10)
 
 
 def _cifar(name: str, data_dir: Path, download: bool) -> DatasetSplit:
@@ -173,12 +122,12 @@ def _cifar(name: str, data_dir: Path, download: bool) -> DatasetSplit:
     mean = torch.tensor(CIFAR_STATS[0]).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR_STATS[1]).view(1, 3, 1, 1)
 
-    def tensors(ds: CIFAR10) -> LabelledImages:
+    def tensors(ds: CIFAR10) -> torch.Tensor:
         x = torch.as_tensor(ds.data).permute(0, 3, 1, 2).float() / 255.0
-        return LabelledImages(((x - mean) / std).contiguous(), torch.as_tensor(ds.targets))
+        return ((x - mean) / std).contiguous()
 
-    shape, classes = SHAPES[name]
-    return DatasetSplit(name, tensors(train), tensors(test), classes, shape)
+    classes = SHAPES[name][1]
+    return from_arrays(name, tensors(train), train.targets, tensors(test), test.targets, classes)
 
 
 def _synthetic(like: str, size: tuple[int, int], seed: int) -> DatasetSplit:
@@ -193,6 +142,5 @@ def _synthetic(like: str, size: tuple[int, int], seed: int) -> DatasetSplit:
     labels = torch.arange(total) % classes
     labels = labels[torch.randperm(total, generator=gen)]
     x = prototypes[labels] + 0.8 * torch.randn(total, *shape, generator=gen)
-    train = LabelledImages(x[: size[0]].contiguous(), labels[: size[0]].contiguous())
-    test = LabelledImages(x[size[0] :].contiguous(), labels[size[0] :].contiguous())
-    return DatasetSplit("synthetic", train, test, classes, shape)
+    n = size[0]
+    return from_arrays("synthetic", x[:n], labels[:n], x[n:], labels[n:], num_classes=classes)

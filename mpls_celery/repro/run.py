@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.data import load_dataset
 from mpls_celery.errors import ConfigError
+from mpls_celery.plugins import load_data
 from mpls_celery.report.build import build_report
 from mpls_celery.repro.presets import Preset
 from mpls_celery.sim.engine import SimOptions
@@ -42,7 +42,7 @@ def check_data(req: ReproRequest) -> None:
     """Fail in one line, before anything runs, when the preset's dataset is not on disk."""
     cfg = case_config(req, req.preset.cases[0].overrides)
     try:
-        load_dataset(cfg.dataset, cfg.data_dir or req.data_dir, seed=cfg.seed)
+        load_data(cfg.dataset, cfg.data_dir or req.data_dir, cfg.seed)
     except ConfigError as exc:
         raise ConfigError(f"repro {req.preset.name}: {exc}") from None
 

@@ -15,8 +15,10 @@ from typing import Any
 import torch
 
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.models import ModelFactory
 from mpls_celery.core.network_profile import NetworkProfile, SimNetwork, uniform_profile
 from mpls_celery.experiment import build_experiment
+from mpls_celery.plugins import DataLoader
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.telemetry.rundir import (
     METRICS,
@@ -32,6 +34,9 @@ from mpls_celery.telemetry.summary import summary_document
 # Seconds of one SGD step (batch 64) measured on this project's 2-core CI machine, 1 thread; used
 # when the profile gives none, so virtual times stay deterministic.
 DEFAULT_STEP_SECONDS = {"lenet5": 0.006, "mlp": 0.0006, "nin": 0.12, "resnet18": 0.35}
+# A model of the user's own, with no step time given: a fixed guess per parameter (LeNet-5's is
+# 1e-7 s; deterministic, unlike a measurement). Give network.step_seconds for times that mean more.
+STEP_SECONDS_PER_PARAMETER = 1e-7
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class SimRequest:
     threads: int = 1
     network: SimNetwork | None = None  # instead of the config's profile (a replayed run)
     replay_of: str | None = None  # the run directory whose trace `network` is
+    model: ModelFactory | None = None  # objects instead of the config's import paths (the
+    loader: DataLoader | None = None  # Python API): the algorithms then run in this process
 
 
 ProgressFn = Callable[[str, float, int], None]
@@ -57,12 +64,55 @@ def sim_profile(cfg: RunConfig) -> NetworkProfile:
     return load_profile(cfg.network.profile, cfg.workers, cfg.seed) or uniform_profile(cfg.workers)
 
 
-def resolve_step_seconds(cfg: RunConfig, profile: NetworkProfile, given: float | None) -> float:
+def resolve_step_seconds(
+    cfg: RunConfig, profile: NetworkProfile, given: float | None, parameters: int = 0
+) -> float:
     if given is not None:
         return given
     if cfg.network.step_seconds is not None:
         return cfg.network.step_seconds
-    return profile.reference_step_seconds(cfg.model) or DEFAULT_STEP_SECONDS[cfg.model]
+    known = profile.reference_step_seconds(cfg.model) or DEFAULT_STEP_SECONDS.get(cfg.model)
+    return known or max(1e-3, parameters * STEP_SECONDS_PER_PARAMETER)
+
+
+def plan_simulation(
+    cfg: RunConfig,
+    algorithms: tuple[str, ...],
+    runs_dir: Path,
+    data_dir: Path,
+    *,
+    until: float | None = None,
+    epochs: int | None = None,
+    eval_every: float | None = None,
+    eval_every_epochs: int | None = None,
+    eval_samples: int = 200,
+    step_seconds: float | None = None,
+    target_acc: float | None = None,
+    stop_at_target: bool = False,
+    jobs: int = 1,
+    model: ModelFactory | None = None,
+    loader: DataLoader | None = None,
+) -> SimRequest:
+    """What `mpls sim` and the Python API's `simulate` run: 300 virtual s unless a horizon or
+    an epoch count is given; evaluations every horizon/300 s (0.5 to 5 s). The experiment is
+    built once here, so a bad model or dataset fails before anything starts."""
+    horizon = until if until is not None else (None if epochs else 300.0)
+    exp = build_experiment(cfg, data_dir, model=model, loader=loader)  # fails before any start
+    parameters = sum(p.numel() for p in exp.new_model().parameters())
+    options = SimOptions(
+        algorithm=algorithms[0],
+        until=horizon,
+        epochs=epochs,
+        eval_every=eval_every or min(max((horizon or 300.0) / 300, 0.5), 5.0),
+        eval_every_epochs=eval_every_epochs,
+        eval_samples=eval_samples,
+        step_seconds=resolve_step_seconds(cfg, sim_profile(cfg), step_seconds, parameters),
+        target_acc=target_acc,
+        stop_at_target=stop_at_target,
+    )
+    in_process = model is not None or loader is not None
+    return SimRequest(cfg, algorithms, options, data_dir, runs_dir, jobs=1 if in_process else jobs,
+                      model=model, loader=loader)  # fmt: skip
 
 
 def _run_one(
@@ -70,7 +120,9 @@ def _run_one(
 ) -> None:
     torch.set_num_threads(request.threads)
     torch.manual_seed(request.config.seed)
-    exp = build_experiment(request.config, request.data_dir)
+    exp = build_experiment(
+        request.config, request.data_dir, model=request.model, loader=request.loader
+    )
     profile = request.network or exp.profile or uniform_profile(request.config.workers)
     sim = Simulation(exp, replace(request.options, algorithm=algorithm), profile)
 

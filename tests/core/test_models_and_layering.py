@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -11,7 +13,9 @@ from mpls_celery.core.layering import (
     snapshot_state,
     write_layer,
 )
-from mpls_celery.core.models import build_model
+from mpls_celery.core.models import BUILTIN_MODELS, build_model
+from mpls_celery.errors import ConfigError
+from mpls_celery.plugins import model_factory
 
 
 @pytest.mark.parametrize(
@@ -24,18 +28,18 @@ from mpls_celery.core.models import build_model
     ],
 )
 def test_layer_counts_params_and_forward(name, shape, classes, layers, params):
-    model = build_model(name, shape, classes)
+    model = build_model(BUILTIN_MODELS[name], shape, classes)
     assert len(model_layers(model)) == layers
     assert sum(p.numel() for p in model.parameters()) == params
     assert model(torch.zeros(2, *shape)).shape == (2, classes)
 
 
 def test_same_seed_same_weights_and_unknown_name_lists_choices():
-    a = build_model("lenet5", (1, 28, 28), 10, seed=3).state_dict()
-    b = build_model("lenet5", (1, 28, 28), 10, seed=3).state_dict()
+    a = build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=3).state_dict()
+    b = build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=3).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    with pytest.raises(CoreValueError, match="choose one of: lenet5, nin, resnet18, mlp"):
-        build_model("lenet", (1, 28, 28), 10)
+    with pytest.raises(ConfigError, match="choose one of: lenet5, nin, resnet18, mlp, or an"):
+        model_factory("lenet")
 
 
 def _lenet_as_specified(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +51,7 @@ def _lenet_as_specified(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def test_lenet_pooling_before_relu_gives_the_same_outputs_and_gradients_bit_for_bit():
-    model = build_model("lenet5", (1, 28, 28), 10, seed=5)
+    model = build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=5)
     # A blank background (like MNIST's) gives equal conv outputs, i.e. ties in every pooling
     # window there, at each channel's bias (positive for some channels, negative for others).
     x = torch.zeros(16, 1, 28, 28)
@@ -77,7 +81,7 @@ def test_batchnorm_joins_its_conv_and_num_batches_tracked_stays_local():
 
 
 def test_progress_is_squared_distance_and_write_layer_copies_in_place():
-    model = build_model("mlp", (1, 28, 28), 10)
+    model = build_model(BUILTIN_MODELS["mlp"], (1, 28, 28), 10)
     layers = model_layers(model)
     before = snapshot_state(model)
     moved = {k: v + 0.5 for k, v in read_layer(before, layers[1]).items()}
@@ -87,3 +91,67 @@ def test_progress_is_squared_distance_and_write_layer_copies_in_place():
     g = layer_progress(model.state_dict(), before, layers)
     assert g[0] == 0.0
     assert g[1] == pytest.approx(0.25 * (64 * 10 + 10))
+
+
+def load_example(name: str, module: str):  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "examples" / name / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}_{module}", path)
+    assert spec and spec.loader
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def test_a_transformer_is_layered_by_the_rule():
+    """One layer per module that owns exchanged tensors: the model's own positional table, the
+    embedding, and per block the attention in-projection (MultiheadAttention's own parameters),
+    its out-projection, both feed-forward linears and both LayerNorms; then the final norm and
+    the head."""
+    tiny = load_example("transformer_sequences", "model").tiny_transformer
+    model = build_model(tiny, (16,), 4, seed=1)
+    layers = model_layers(model)
+    block = ["self_attn", "self_attn.out_proj", "linear1", "linear2", "norm1", "norm2"]
+    assert [layer.name for layer in layers] == [
+        "TinyTransformer", "embed",
+        *(f"blocks.layers.{i}.{part}" for i in range(2) for part in block),
+        "norm", "head",
+    ]  # fmt: skip
+    assert layers[0].keys == ("position",)
+    assert layers[2].keys == ("blocks.layers.0.self_attn.in_proj_weight",
+                              "blocks.layers.0.self_attn.in_proj_bias")  # fmt: skip
+    state = model.state_dict()
+    exchanged = {key for layer in layers for key in layer.keys}
+    assert sum(state[k].numel() for k in exchanged) == sum(p.numel() for p in model.parameters())
+    assert model(torch.zeros(3, 16, dtype=torch.long)).shape == (3, 4)
+
+
+class Tied(nn.Module):
+    """An embedding tied to the output head, a conv with its BatchNorm, a frozen table and an
+    integer buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 8)
+        self.conv = nn.Conv1d(8, 8, 1)
+        self.bn = nn.BatchNorm1d(8)
+        self.head = nn.Linear(8, 10, bias=False)
+        self.head.weight = self.embed.weight  # tied
+        self.frozen = nn.Parameter(torch.ones(3), requires_grad=False)
+        self.register_buffer("positions", torch.arange(5))
+
+
+def test_tied_weights_count_once_and_frozen_or_integer_tensors_stay_home():
+    layers = model_layers(Tied())
+    assert [(layer.name, layer.keys) for layer in layers] == [
+        ("embed", ("embed.weight",)),
+        ("conv", ("conv.weight", "conv.bias", "bn.weight", "bn.bias", "bn.running_mean",
+                  "bn.running_var")),
+    ]  # fmt: skip
+
+
+def test_a_model_with_nothing_to_train_is_refused():
+    frozen = nn.Linear(3, 2).requires_grad_(False)
+    with pytest.raises(CoreValueError, match="no trainable parameter"):
+        model_layers(frozen)

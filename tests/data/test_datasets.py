@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mpls_celery.data import load_dataset
+from mpls_celery.data import load_builtin as load_dataset
 from mpls_celery.errors import ConfigError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"

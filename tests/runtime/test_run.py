@@ -3,6 +3,7 @@
 import os
 import signal
 
+import orjson
 import pytest
 import redis
 
@@ -143,3 +144,19 @@ def test_the_iteration_options_run_in_the_runtime_too(redis_url, tmp_path):
         summary = run.join()
         assert [w["iteration"] for w in summary["workers"]] == [6, 6, 6]
         assert any(r.plan for r in run.iterations())
+
+
+def test_a_worker_that_builds_other_initial_weights_refuses_to_join(redis_url, raw, tmp_path):
+    """The launcher records a hash of the model's initial weights; a host whose code builds
+    others (another version of the user's model module) fails with one line, and so does the
+    run — nothing is averaged with mismatched tensors."""
+    run = start_run(redis_url, tmp_path, local_workers=False, iterations=5)
+    keys = run.store.keys
+    run.wait_until(lambda: raw.exists(keys.config), what="the run's config")
+    doc = orjson.loads(raw.get(keys.config))
+    raw.set(keys.config, orjson.dumps({**doc, "model_hash": "0123456789abcdef"}))
+    with celery_worker(redis_url, queues="mpls.nodes,mpls.pull", concurrency=2):
+        summary = run.join(timeout=120)
+    assert summary["failed"]
+    assert "builds other initial weights" in summary["reason"], summary["reason"]
+    assert any(w["state"] == "failed" for w in summary["workers"])

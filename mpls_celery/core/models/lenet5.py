@@ -7,7 +7,7 @@ from torch import nn
 
 
 class LeNet5(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__()
         channels, height, width = input_shape
         self.conv1 = nn.Conv2d(channels, 6, 5, padding=2)  # (6, H, W)

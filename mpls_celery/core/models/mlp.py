@@ -9,7 +9,7 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, hidden: int = 64):
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 64):
         super().__init__()
         self.fc1 = nn.Linear(math.prod(input_shape), hidden)
         self.fc2 = nn.Linear(hidden, num_classes)

@@ -16,7 +16,7 @@ def _mlpconv(in_ch: int, widths: tuple[int, int, int], kernel: int) -> list[nn.M
 
 
 class NIN(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__()
         channels = input_shape[0]
         self.features = nn.Sequential(

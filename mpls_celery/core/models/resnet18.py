@@ -27,7 +27,7 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(input_shape[0], 64, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)

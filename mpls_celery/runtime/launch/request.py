@@ -26,3 +26,5 @@ class UpRequest:
     run_id: str = field(default_factory=new_run_id)
     eval_interval: float = 5.0
     resume: bool = False  # re-attach to run `run_id` (its config comes from Redis)
+    import_dirs: tuple[str, ...] = ()  # where the user's model and data code is: its Celery
+    # processes get them on their PYTHONPATH

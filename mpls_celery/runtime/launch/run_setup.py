@@ -74,6 +74,7 @@ class RunSetup:
                 "run": req.config.model_dump(mode="json"),
                 "options": req.options.model_dump(mode="json"),
                 "layout": layout_to_json(self.layout),
+                "model_hash": exp.model_hash,
             }
         )
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +86,7 @@ class RunSetup:
             options=req.options.model_dump(mode="json"),
             redis_url=safe_url(url),
             eval_interval=req.eval_interval,
+            model_hash=exp.model_hash,
         )
 
     # a run whose launcher died -----------------------------------------------------------------
@@ -111,7 +113,11 @@ class RunSetup:
 
     def start_processes(self, req: UpRequest, supervisor: RedisSupervisor) -> CeleryProcesses:
         n = req.config.workers
-        env = {"MPLS_LAUNCHER_PID": str(os.getpid())}
+        paths = [*req.import_dirs, os.environ.get("PYTHONPATH", "")]
+        env = {
+            "MPLS_LAUNCHER_PID": str(os.getpid()),
+            "PYTHONPATH": os.pathsep.join(p for p in paths if p),  # the user's model and data
+        }
         worker_url = supervisor.url
         if self.credentials is not None:
             env["MPLS_CREDENTIALS_FILE"] = str(credentials_path(self.settings, self.run_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 import pydantic
@@ -26,6 +27,7 @@ class RunContext:
     options: RuntimeOptions
     layout: Layout
     started_at: float
+    model_hash: str = ""  # the launcher's initial weights; a worker that builds others refuses
 
     @classmethod
     def load(cls, store: RunStore) -> RunContext:
@@ -43,7 +45,7 @@ class RunContext:
         started = store.run.status().started
         if started is None:
             raise InvalidState(f"run {store.run_id} has no start time in its status")
-        return cls(store, config, options, layout, started)
+        return cls(store, config, options, layout, started, str(doc.get("model_hash", "")))
 
     @property
     def experiment(self) -> Experiment:
@@ -51,7 +53,14 @@ class RunContext:
         per run and process even when a secure run gives each worker its own context."""
         run_id = self.store.run_id
         if run_id not in _EXPERIMENTS:
-            _EXPERIMENTS[run_id] = build_experiment(self.config, load_settings().data_dir)
+            exp = build_experiment(self.config, load_settings().data_dir)
+            if self.model_hash and exp.model_hash != self.model_hash:
+                raise ConfigError(
+                    f"model {self.config.model} builds other initial weights on host "
+                    f"{socket.gethostname()} than the launcher's ({exp.model_hash} != "
+                    f"{self.model_hash}): is the same code (and torch) installed here?"
+                )
+            _EXPERIMENTS[run_id] = exp
         return _EXPERIMENTS[run_id]
 
 

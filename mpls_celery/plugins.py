@@ -1,0 +1,170 @@
+"""Where a run's model and data come from: the built-ins by name, or the user's own code by
+import path (`package.module:factory`, `package.module:loader`), or objects passed to the Python
+API. This is the boundary where user code runs, so everything that can go wrong with it becomes
+one ConfigError line naming the culprit — nothing is started before it passes:
+
+- a model factory is called as `factory(input_shape, num_classes)` under the run's seed; it must
+  return an nn.Module with a trainable layer, and the same weights every time (so every worker and
+  both engines start from one model);
+- a data loader is called as `loader()` and returns `(x_train, y_train, x_test, y_test)`, arrays
+  or tensors, checked by `data.arrays.from_arrays`."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from mpls_celery.config.run_config import IMPORT_PATH, DataFiles
+from mpls_celery.core.errors import CoreValueError
+from mpls_celery.core.layering import Layer, model_layers
+from mpls_celery.core.models import BUILTIN_MODELS, MODEL_NAMES, ModelFactory, build_model
+from mpls_celery.data.arrays import DatasetSplit, from_arrays
+from mpls_celery.data.datasets import load_builtin
+from mpls_celery.data.files import load_image_folder, load_npz
+from mpls_celery.errors import ConfigError
+
+DataLoader = Callable[[], Any]
+
+
+def is_import_path(text: str) -> bool:
+    return IMPORT_PATH.fullmatch(text) is not None
+
+
+def add_import_dirs(dirs: Iterable[Path | str]) -> list[str]:
+    """Put folders on this process's import path (first), as `mpls up` does for its Celery
+    processes through PYTHONPATH; the absolute folders added."""
+    added = [str(Path(d).resolve()) for d in dirs]
+    for folder in reversed(added):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    return added
+
+
+def import_object(path: str, what: str) -> Any:
+    """`package.module:attribute` (dots in the attribute reach inside it)."""
+    module_name, _, attribute = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"{what} {path!r}: no module named {exc.name!r} (is its folder on the import path? "
+            "the run file's folder and the current one are; add others with --import DIR)"
+        ) from None
+    except Exception as exc:  # the user's module failed while importing: say how, in one line
+        raise ConfigError(
+            f"{what} {path!r}: importing {module_name} raised {_one_line(exc)}"
+        ) from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"{what} {path!r}: {module_name} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ConfigError(f"{what} {path!r}: {attribute} is not callable")
+    return target
+
+
+# models ------------------------------------------------------------------------------------------
+def model_factory(spec: str | ModelFactory) -> ModelFactory:
+    if not isinstance(spec, str):
+        return spec
+    if spec in BUILTIN_MODELS:
+        return BUILTIN_MODELS[spec]
+    if is_import_path(spec):
+        factory: ModelFactory = import_object(spec, "model")
+        return factory
+    raise ConfigError(
+        f"unknown model {spec!r}; choose one of: {', '.join(MODEL_NAMES)}, or an import path "
+        "package.module:factory"
+    )
+
+
+def checked_model(
+    factory: ModelFactory, input_shape: tuple[int, ...], num_classes: int, seed: int, label: str
+) -> tuple[nn.Module, tuple[Layer, ...]]:
+    """The model and its layers, once the factory has shown it builds one, with something to
+    train, and the same weights for the same seed."""
+    first = _build(factory, input_shape, num_classes, seed, label)
+    again = _build(factory, input_shape, num_classes, seed, label)
+    if weights_hash(first) != weights_hash(again):
+        raise ConfigError(
+            f"model {label}: two builds with seed {seed} gave different weights; the factory "
+            "must draw its initial weights from torch's global generator (which the run seeds)"
+        )
+    try:
+        layers = model_layers(first)
+    except CoreValueError as exc:
+        raise ConfigError(f"model {label}: {exc}") from None
+    return first, layers
+
+
+def _build(
+    factory: ModelFactory, shape: tuple[int, ...], classes: int, seed: int, label: str
+) -> nn.Module:
+    try:
+        model = build_model(factory, shape, classes, seed)
+    except Exception as exc:  # the user's factory failed: its error, in one line
+        raise ConfigError(
+            f"model {label}: factory({shape}, {classes}) raised {_one_line(exc)}"
+        ) from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(
+            f"model {label}: the factory returned a {type(model).__name__}, not a torch nn.Module"
+        )
+    return model
+
+
+def weights_hash(model: nn.Module) -> str:
+    """A short fingerprint of a model's initial state: workers compare theirs with the run's."""
+    digest = hashlib.sha256()
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def model_label(spec: str | Callable[..., Any]) -> str:
+    """How a model (or loader) is named in messages and manifests."""
+    if isinstance(spec, str):
+        return spec
+    return f"{getattr(spec, '__module__', '?')}:{getattr(spec, '__qualname__', repr(spec))}"
+
+
+# data --------------------------------------------------------------------------------------------
+def load_data(
+    spec: str | DataFiles, data_dir: Path, seed: int, loader: DataLoader | None = None
+) -> DatasetSplit:
+    """A built-in by name, data files, a loader by import path — or `loader`, an object."""
+    if loader is not None:
+        return loaded_data(loader, model_label(loader))
+    if isinstance(spec, DataFiles):
+        if spec.kind == "npz":
+            return load_npz(spec.path)
+        return load_image_folder(spec.path, spec.test_fraction, spec.image_size, seed)
+    if is_import_path(spec):
+        return loaded_data(import_object(spec, "dataset"), spec)
+    return load_builtin(spec, data_dir, seed=seed)
+
+
+def loaded_data(loader: DataLoader, label: str) -> DatasetSplit:
+    """A user's loader, called and checked."""
+    try:
+        arrays = loader()
+    except Exception as exc:
+        raise ConfigError(f"dataset {label}: the loader raised {_one_line(exc)}") from None
+    if not isinstance(arrays, tuple | list) or len(arrays) != 4:
+        raise ConfigError(
+            f"dataset {label}: the loader must return (x_train, y_train, x_test, y_test), "
+            f"got {type(arrays).__name__}"
+        )
+    return from_arrays(f"dataset {label}", *arrays)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

@@ -1,0 +1,153 @@
+"""Bring-your-own model and data, done wrong: every case is one line on stderr naming the culprit,
+exit 2, and nothing started (no run directory). The user's code lives in a module written here,
+imported from the current folder as a user's would be."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mpls_celery.cli.app import main
+
+PLUGIN = """
+import numpy as np
+import torch
+from torch import nn
+
+
+def good_model(input_shape, num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), num_classes))
+
+
+def raising_model(input_shape, num_classes):
+    raise RuntimeError("out of ideas")
+
+
+def not_a_model(input_shape, num_classes):
+    return "a string"
+
+
+def random_model(input_shape, num_classes):
+    torch.manual_seed(int(np.random.default_rng().integers(10**6)))  # fresh entropy each call
+    return good_model(input_shape, num_classes)
+
+
+def frozen_model(input_shape, num_classes):
+    model = good_model(input_shape, num_classes)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def data(n_train=200, n_test=50, features=4, classes=3):
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(n_train, features)).astype(np.float32),
+            rng.integers(0, classes, n_train), rng.normal(size=(n_test, features)).astype(np.float32),
+            rng.integers(0, classes, n_test))
+
+
+def good_data():
+    return data()
+
+
+def mismatched():
+    x, y, xt, yt = data()
+    return x, y[:-3], xt, yt
+
+
+def float_labels():
+    x, y, xt, yt = data()
+    return x, y + 0.5, xt, yt
+
+
+def nan_features():
+    x, y, xt, yt = data()
+    x[3, 1] = np.nan
+    return x, y, xt, yt
+
+
+def unseen_test_class():
+    x, y, xt, yt = data()
+    return x, y % 2, xt, yt
+
+
+def three_things():
+    return data()[:3]
+"""
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "userplug.py").write_text(textwrap.dedent(PLUGIN))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLS_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def sim(capsys, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    argv = ["sim", "--workers", "3", "--until", "1s", "--jobs", "1", "--profile", "uniform",
+            "--algo", "mpls", "--step-seconds", "0.05", *args]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, f"not one line: {err!r}"
+    return int(done.value.code or 0), err
+
+
+GOOD = ("--model", "userplug:good_model", "--dataset", "userplug:good_data")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--model", "nosuchpkg.models:net"), "model 'nosuchpkg.models:net': no module named 'nosuchpkg'"),
+        (("--model", "userplug:nothing"), "model 'userplug:nothing': userplug has no attribute 'nothing'"),
+        (("--model", "userplug:raising_model", "--dataset", "userplug:good_data"),
+         "model userplug:raising_model: factory((4,), 3) raised RuntimeError: out of ideas"),
+        (("--model", "userplug:not_a_model", "--dataset", "userplug:good_data"),
+         "the factory returned a str, not a torch nn.Module"),
+        (("--model", "userplug:random_model", "--dataset", "userplug:good_data"),
+         "two builds with seed 1 gave different weights"),
+        (("--model", "userplug:frozen_model", "--dataset", "userplug:good_data"),
+         "has no trainable parameter to exchange"),
+        (("--model", "userplug:good_model", "--dataset", "userplug:mismatched"),
+         "train has 200 samples but 197 labels"),
+        (("--model", "userplug:good_model", "--dataset", "userplug:float_labels"),
+         "y_train holds labels that are not integers"),
+        (("--model", "userplug:good_model", "--dataset", "userplug:nan_features"),
+         "x_train holds NaN or infinite values"),
+        (("--model", "userplug:good_model", "--dataset", "userplug:unseen_test_class"),
+         "the test split has labels [2] that the training split (classes 0..1) does not"),
+        (("--model", "userplug:good_model", "--dataset", "userplug:three_things"),
+         "the loader must return (x_train, y_train, x_test, y_test)"),
+        (("--model", "userplug:good_model", "--dataset", "npz:missing.npz"), "cannot read it as .npz"),
+    ],
+)  # fmt: skip
+def test_a_broken_model_or_loader_is_one_line_and_exit_2(plugin_dir, capsys, args, needle):
+    code, err = sim(capsys, *args)
+    assert code == 2 and needle in err, err
+    assert not (plugin_dir / "runs").exists(), "nothing started"
+
+
+def test_an_npz_without_the_four_arrays(plugin_dir, capsys):
+    np.savez(plugin_dir / "two.npz", x_train=np.zeros((10, 2)), y_train=np.zeros(10, int))
+    code, err = sim(capsys, "--model", "userplug:good_model", "--dataset", "npz:two.npz")
+    assert code == 2 and "no x_test, y_test (an .npz for a run holds x_train, y_train" in err
+
+
+def test_an_image_folder_with_an_empty_class(plugin_dir, capsys):
+    from PIL import Image
+
+    for cls in ("cat", "dog"):
+        (plugin_dir / "pics" / cls).mkdir(parents=True)
+    Image.new("L", (8, 8)).save(plugin_dir / "pics" / "cat" / "a.png")
+    code, err = sim(capsys, "--model", "userplug:good_model", "--dataset", "imagefolder:pics")
+    assert code == 2 and "class 'dog' has no images" in err
+
+
+def test_the_good_ones_run(plugin_dir, capsys):
+    code, err = sim(capsys, *GOOD, "--json")
+    assert code == 0, err

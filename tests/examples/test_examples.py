@@ -1,0 +1,66 @@
+"""The examples are tests: each is copied out of the checkout as a user would use it, its data
+made, and run the way its README line says — `mpls sim` and `mpls up` from its own folder (its
+model.py / data.py are imported from there), short."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import REPO
+
+EXAMPLES = REPO / "examples"
+NAMES = ["digits_imagefolder", "tabular_npz", "transformer_sequences"]
+
+
+def prepared(name: str, tmp_path: Path) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(EXAMPLES / name, folder, ignore=shutil.ignore_patterns("data", "*.npz"))
+    maker = folder / "make_data.py"
+    if maker.exists():
+        spec = importlib.util.spec_from_file_location(f"make_{name}", maker)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.main()  # writes beside itself, where run.yaml expects it
+    return folder
+
+
+def mpls(folder: Path, *args: str, timeout: float = 300) -> dict:  # type: ignore[type-arg]
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MPLS_REDIS_URL")}
+    env.update(MPLS_STATE_DIR=str(folder / "state"), MPLS_RUNS_DIR=str(folder / "runs"))
+    done = subprocess.run(
+        [sys.executable, "-m", "mpls_celery", *args, "--json"],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(orjson.loads(done.stdout))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_runs_in_the_simulator(name, tmp_path):
+    folder = prepared(name, tmp_path)
+    summary = mpls(folder, "sim", "--config", "run.yaml", "--algo", "mpls,netmax",
+                   "--profile", "paper30", "--until", "2s", "--jobs", "1")  # fmt: skip
+    for algo in ("mpls", "netmax"):
+        assert summary["algorithms"][algo]["iterations"] > 0
+        assert summary["algorithms"][algo]["final_mean_acc"] is not None
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_example_runs_for_real(name, tmp_path):
+    folder = prepared(name, tmp_path)
+    summary = mpls(folder, "up", "--config", "run.yaml", "--workers", "3", "--iterations", "4")
+    assert summary["reason"] == "every worker finished"
+    assert [w["iteration"] for w in summary["workers"]] == [4, 4, 4]
+    manifest = orjson.loads((Path(summary["run_dir"]) / "manifest.json").read_bytes())
+    assert manifest["config"]["model"].startswith("model:") and manifest["model_hash"]

@@ -5,9 +5,11 @@ A model or data loader given as an object (the Python API) takes the config's pl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 from torch import nn
 
@@ -24,7 +26,8 @@ from mpls_celery.core.step import WorkerStep
 from mpls_celery.core.strategies import make_strategy
 from mpls_celery.core.topology import Topology
 from mpls_celery.core.training import TrainConfig
-from mpls_celery.data.arrays import DatasetSplit
+from mpls_celery.data.arrays import DatasetSplit, LabelledData
+from mpls_celery.devices import resolve_device, use_device
 from mpls_celery.errors import ConfigError
 from mpls_celery.plugins import (
     DataLoader,
@@ -50,12 +53,22 @@ class Experiment:
     divergence: NDArray[np.float64]  # (N, N) DD between every pair of workers
     model_factory: ModelFactory
     model_hash: str  # of the initial weights: every worker's must match
+    device: torch.device
 
     def new_model(self) -> nn.Module:
-        """Every worker starts from the same weights (seeded by the run)."""
-        return build_model(
+        """Every worker starts from the same weights (seeded by the run), on the run's device."""
+        model = build_model(
             self.model_factory, self.data.input_shape, self.data.num_classes, self.config.seed
         )
+        return model.to(self.device)
+
+    def local_data(self, worker: int) -> LabelledData:
+        """Worker i's own training samples, on the device."""
+        return self.data.train.subset(self.partition.indices[worker]).to(self.device)
+
+    @cached_property
+    def test_data(self) -> LabelledData:
+        return self.data.test.to(self.device)
 
     @property
     def train_config(self) -> TrainConfig:
@@ -115,6 +128,9 @@ def _build(
     model, layers = checked_model(factory, data.input_shape, data.num_classes, cfg.seed, label)
     sizes = layer_bytes(model.state_dict(), layers, WIRE_ITEMSIZE[cfg.wire_dtype])
     divergence = np.stack([label_divergence(part.histograms[i], part.histograms) for i in range(n)])
+    device = resolve_device(cfg.device)
+    use_device(device)
     return Experiment(
-        cfg, data, part, topology, profile, layers, sizes, divergence, factory, weights_hash(model)
-    )
+        cfg, data, part, topology, profile, layers, sizes, divergence, factory,
+        weights_hash(model), device,
+    )  # fmt: skip

@@ -57,6 +57,18 @@ class Settings(BaseSettings):
     launcher_pid: int | None = Field(
         default=None, description="The launcher's pid (decides while Redis cannot be reached)."
     )
+    device: str | None = Field(
+        default=None,
+        description="This host trains its workers on this device instead of the run's "
+        "(`mpls worker --device cuda:1`).",
+    )
+    gpu_memory_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="The share of a GPU's memory each worker process may take (set by `mpls up` "
+        "for its own processes: 0.9 / processes); 0 = no limit.",
+    )
     snapshot_redis_url: str | None = Field(
         default=None,
         description="This host's own Redis for its workers' layer snapshots (None = central), so "

@@ -95,6 +95,9 @@ class RunFlags:
     wire_dtype: Annotated[
         str | None, typer.Option(help="float32 | float16 | bfloat16 on the wire.")
     ] = to("wire_dtype")
+    device: Annotated[
+        str | None, typer.Option(help="auto | cpu | cuda | cuda:N | mps (default: auto).")
+    ] = to("device")
     data_dir: Annotated[
         Path | None, typer.Option(help="Datasets root (default: MPLS_DATA_DIR).")
     ] = to("data_dir")

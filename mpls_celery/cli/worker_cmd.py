@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from mpls_celery.devices import check_device
 from mpls_celery.errors import ConfigError
 from mpls_celery.plugins import add_import_dirs
 from mpls_celery.runtime.keys import host_queues
@@ -36,6 +37,12 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Threads of this worker.")] = 32,
     redis: Annotated[str | None, typer.Option("--redis", help="Redis URL.")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="Train this host's workers here instead of the run's device: cuda:1, cpu."
+        ),
+    ] = None,
     imports: Annotated[
         list[Path] | None,
         typer.Option(
@@ -51,6 +58,8 @@ def worker(
     queues = host_queues(ids if nodes else None, pulls=pull)
     if redis:
         os.environ["MPLS_REDIS_URL"] = redis
+    if device:
+        os.environ["MPLS_DEVICE"] = check_device(device)
     from mpls_celery.runtime.backend.celery_app import app
 
     args = ["worker", f"--loglevel={loglevel}", "-Q", ",".join(queues), "-P", "threads"]

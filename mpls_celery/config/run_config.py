@@ -15,6 +15,7 @@ from mpls_celery.core.models import MODEL_NAMES
 from mpls_celery.core.step import LinkModel, Mixing, ProgressWindow, PullSees, Semantics
 from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.data.datasets import DATASET_NAMES
+from mpls_celery.devices import check_device
 
 
 class _Strict(BaseModel):
@@ -114,6 +115,9 @@ class RunConfig(_Strict):
     compute_speed: list[float] | None = Field(None, description="per-worker override")
     wire_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     compression: Literal["lz4", "none"] = Field("lz4", description="snapshot payload codec")
+    device: str = Field(
+        "auto", description="auto | cpu | cuda | cuda:N | mps: where models train and evaluate"
+    )
     seed: int = Field(1, ge=0)
     # spec "Iteration semantics": what one iteration means, for every algorithm alike
     mixing: Mixing = Field(
@@ -140,6 +144,11 @@ class RunConfig(_Strict):
         if IMPORT_PATH.fullmatch(value):
             return value
         return _one_of(value, MODEL_NAMES, "model", "an import path package.module:factory")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        return check_device(value)
 
     @field_validator("dataset", mode="before")
     @classmethod

@@ -48,7 +48,7 @@ def average_from_sums(
         for key, value in own.items():
             if total[key].shape != value.shape:
                 raise CoreValueError(f"{key}: pulled shape {tuple(total[key].shape)} != local")
-            layer[key] = _mix(value, total[key].to(value.dtype), count, rule)
+            layer[key] = _mix(value, total[key].to(value.device, value.dtype), count, rule)
         out.append(layer)
     return out
 

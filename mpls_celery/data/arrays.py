@@ -27,6 +27,11 @@ class LabelledData:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return LabelledData(self.x[idx], self.y[idx])
 
+    def to(self, device: torch.device) -> LabelledData:
+        return (
+            self if self.x.device == device else LabelledData(self.x.to(device), self.y.to(device))
+        )
+
 
 @dataclass(frozen=True)
 class DatasetSplit:

@@ -60,9 +60,9 @@ class Simulation:
         self.exp, self.opts, self.profile = exp, opts, profile
         cfg = exp.config
         self.workers: list[_Worker] = []
-        for i, idx in enumerate(exp.partition.indices):
+        for i in range(cfg.workers):
             model = exp.new_model()
-            local = exp.data.train.subset(idx)
+            local = exp.local_data(i)
             trainer = LocalTrainer(
                 model, local.x, local.y, exp.train_config, seed=cfg.seed * 100_003 + i
             )
@@ -212,7 +212,7 @@ class Simulation:
 
     def _evaluate(self, t: float) -> bool:
         """Record test accuracy now; True when the target is reached."""
-        test = self.exp.data.test
+        test = self.exp.test_data
         states = [w.published for w in self.workers]
         scores = score_workers(states, self._scratch, test.x, test.y, self.opts.eval_samples)
         assert scores is not None  # every simulated worker has a model

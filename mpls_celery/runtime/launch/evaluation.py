@@ -52,7 +52,7 @@ class Evaluator:
         self, t: float, nodes: Sequence[NodeState], full: bool = False
     ) -> EvalRecord | None:
         """None when no worker has a readable model yet."""
-        test = self.exp.data.test
+        test = self.exp.test_data
         size = len(test) if full else self.eval_samples
         scores = score_workers(self.head_states(), self.exp.new_model(), test.x, test.y, size)
         if scores is None:

@@ -114,9 +114,11 @@ class RunSetup:
     def start_processes(self, req: UpRequest, supervisor: RedisSupervisor) -> CeleryProcesses:
         n = req.config.workers
         paths = [*req.import_dirs, os.environ.get("PYTHONPATH", "")]
+        slices = req.concurrency or min(n, 32)
         env = {
             "MPLS_LAUNCHER_PID": str(os.getpid()),
             "PYTHONPATH": os.pathsep.join(p for p in paths if p),  # the user's model and data
+            "MPLS_GPU_MEMORY_FRACTION": f"{0.9 / slices:.4f}",  # one GPU shared by all of them
         }
         worker_url = supervisor.url
         if self.credentials is not None:
@@ -125,7 +127,7 @@ class RunSetup:
         processes = CeleryProcesses(
             worker_url,
             self.run_dir / "logs",
-            node_concurrency=req.concurrency or min(n, 32),
+            node_concurrency=slices,
             pull_concurrency=max(4, min(2 * n, 64)),
             tag=self.run_id,
             extra_env=env,

@@ -52,7 +52,7 @@ def encode_tensors(
     specs, chunks = [], []
     crc = 0
     for name, tensor in tensors.items():
-        flat = tensor.detach().to(dtype).contiguous().reshape(-1)
+        flat = tensor.detach().to("cpu", dtype).contiguous().reshape(-1)  # one copy off a GPU
         chunk = flat.view(torch.uint8).numpy()
         crc = zlib.crc32(chunk.data, crc)
         chunks.append(chunk)

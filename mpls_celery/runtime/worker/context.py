@@ -9,6 +9,7 @@ import pydantic
 import redis
 
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.devices import limit_gpu_memory
 from mpls_celery.errors import ConfigError, InvalidState, SecureRunError
 from mpls_celery.experiment import Experiment, build_experiment
 from mpls_celery.runtime.backend.connection import redis_client
@@ -53,7 +54,12 @@ class RunContext:
         per run and process even when a secure run gives each worker its own context."""
         run_id = self.store.run_id
         if run_id not in _EXPERIMENTS:
-            exp = build_experiment(self.config, load_settings().data_dir)
+            settings = load_settings()
+            config = self.config
+            if settings.device:  # this host's own choice (mpls worker --device)
+                config = config.with_overrides(device=settings.device)
+            exp = build_experiment(config, settings.data_dir)
+            limit_gpu_memory(settings.gpu_memory_fraction, exp.device)
             if self.model_hash and exp.model_hash != self.model_hash:
                 raise ConfigError(
                     f"model {self.config.model} builds other initial weights on host "

@@ -49,7 +49,7 @@ class NodeRuntime:
         cfg = ctx.config
         self.model = exp.new_model()
         self.layers = exp.layers
-        local = exp.data.train.subset(exp.partition.indices[worker])
+        local = exp.local_data(worker)
         self.trainer = LocalTrainer(self.model, local.x, local.y, exp.train_config, seed=cfg.seed)
         self.step = exp.worker_step(worker)
         self.network = network_for(exp.profile, ctx.options.link_speeds)
@@ -363,7 +363,8 @@ class NodeRuntime:
                 tensors, _ = decode_tensors(
                     blob, self.ctx.layout[l_idx], {"run": self.ctx.store.run_id}
                 )
-                sums.append(tensors)
+                device = self.ctx.experiment.device
+                sums.append({k: v.to(device, non_blocking=True) for k, v in tensors.items()})
             else:
                 sums.append(None)
                 counts[l_idx] = 0
@@ -420,7 +421,7 @@ class NodeRuntime:
         snapshots.publish_trained(self.worker, k, blobs, ttl + self.ctx.options.pull_deadline)
 
     def _evaluate(self) -> float:
-        test = self.ctx.experiment.data.test
+        test = self.ctx.experiment.test_data
         idx = eval_slice(self.worker, len(test), self.ctx.options.eval_samples)
         return round(evaluate(self.model, test.x[idx], test.y[idx]).accuracy, 4)
 

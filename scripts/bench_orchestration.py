@@ -87,7 +87,7 @@ def main() -> None:
         direct = context(server.url, "direct")
 
         def inline(request: PullRequest, deadline: float) -> None:
-            pool.submit(run_aggregation, direct.store, direct.layout, request, "lz4")
+            pool.submit(run_aggregation, direct.store, direct.layout, request)
 
         results["direct_ms"] = 1e3 * run_iterations(direct, args.iterations, inline, False)
 

@@ -29,7 +29,7 @@ def test_worker_subprocess_runs_a_task_and_answers_inspect_ping(redis_url, tmp_p
         result = app.send_task("mpls.ping", args=["hello"])
         assert result.get(timeout=30)["payload"] == "hello"
         inspect = subprocess.run(
-            [sys.executable, "-m", "celery", "-A", "mpls_celery", "inspect", "ping", "-t", "5"],
+            [sys.executable, "-m", "celery", "-A", "mpls_celery", "inspect", "ping", "-t", "15"],
             cwd=REPO,
             env=worker_env(redis_url),
             capture_output=True,

@@ -214,6 +214,7 @@ def test_a_kill_between_publishing_a_version_and_its_record_loses_no_record(ctx)
     ctx.store.events.emit = killed  # type: ignore[method-assign]
     with pytest.raises(Killed):
         node.iteration(lambda *a: None)
+        node.flush()  # the publisher's thread met the kill
     ctx.store.events.emit = real_emit  # type: ignore[method-assign]
     assert ctx.store.snapshots.head(0).version == 1
     assert (0, 0) not in iteration_keys(ctx.store)

@@ -13,7 +13,7 @@ from mpls_celery.runtime.backend.connection import redis_client
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.runtime.worker.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.worker.messages import PullRequest, PullResult, Transfer
-from mpls_celery.runtime.worker.node import NodeRuntime
+from mpls_celery.runtime.worker.node import STATES_REFRESH, NodeRuntime
 from mpls_celery.runtime.worker.pull import run_aggregation
 from tests.runtime.helpers import publish_all
 
@@ -63,6 +63,7 @@ def test_a_silent_peer_is_excluded_after_peer_timeout(ctx, raw):
     nodes = publish_all(ctx)
     assert nodes[0]._view(0.0).peers == (1, 2)
     raw.hset(ctx.store.keys.state(2), "heartbeat", orjson.dumps(time.time() - 3))
+    time.sleep(STATES_REFRESH)  # peers' states are read again after this long
     assert nodes[0]._view(0.0).peers == (1,)
 
 

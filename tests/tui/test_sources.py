@@ -27,6 +27,7 @@ def test_versions_show_when_snapshots_live_in_a_per_host_redis(redis_url):
         nodes = [NodeRuntime(ctx, w).resume() for w in range(3)]
         for node in nodes:
             node.iteration(lambda request, deadline: None)
+            node.flush()  # its version and state are written by its publisher's thread
         assert central.get(store.keys.head(0)) is None, "heads are on the host"
         rows = RedisSource(central).fetch("per-host", 0).workers
     assert [row.version for row in rows] == [1, 1, 1]

@@ -3,6 +3,7 @@ same contract a user's own model factory meets (`plugins.py` finds those by impo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import torch
@@ -23,10 +24,15 @@ BUILTIN_MODELS: dict[str, ModelFactory] = {
 MODEL_NAMES: tuple[str, ...] = tuple(BUILTIN_MODELS)
 
 
+# torch's generator is process-wide: two threads building models at once (a Celery thread pool
+# serving several workers) would draw from it in turn and build different weights
+_SEEDED = threading.Lock()
+
+
 def build_model(
     factory: ModelFactory, input_shape: tuple[int, ...], num_classes: int, seed: int = 0
 ) -> nn.Module:
     """Same factory, shape and seed → the same initial weights on every worker and engine."""
-    with torch.random.fork_rng(devices=[]):
+    with _SEEDED, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return factory(input_shape, num_classes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import dataclass
 
 import pydantic
@@ -19,6 +20,7 @@ from mpls_celery.runtime.worker.layout import Layout, layout_from_json
 from mpls_celery.settings import Settings, load_settings
 
 _EXPERIMENTS: dict[str, Experiment] = {}
+_BUILDING = threading.RLock()
 
 
 @dataclass
@@ -53,6 +55,10 @@ class RunContext:
         """Data and model are loaded only by processes that train (not by the pull pool), once
         per run and process even when a secure run gives each worker its own context."""
         run_id = self.store.run_id
+        with _BUILDING:  # once per process, also when a thread pool's slices start together
+            return self._experiment(run_id)
+
+    def _experiment(self, run_id: str) -> Experiment:
         if run_id not in _EXPERIMENTS:
             settings = load_settings()
             config = self.config

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ from mpls_celery.runtime.worker.emulation import network_for
 from mpls_celery.runtime.worker.messages import PullRequest, PullResult
 from mpls_celery.runtime.worker.model_io import load_head, load_version
 from mpls_celery.runtime.worker.probes import Probe, offer, probe_at_start, probe_peer, probe_stage
+from mpls_celery.runtime.worker.publisher import Publisher
 from mpls_celery.telemetry.records import (
     IterationRecord,
     ProbeRecord,
@@ -36,10 +38,17 @@ from mpls_celery.telemetry.records import (
     to_json,
     transfer_links,
 )
-from mpls_celery.telemetry.states import LastPull, NodeFields, ProbeStage, WorkerState
+from mpls_celery.telemetry.states import (
+    LastPull,
+    NodeFields,
+    NodeState,
+    ProbeStage,
+    WorkerState,
+)
 
 log = logging.getLogger(__name__)
 EnqueuePull = Callable[[PullRequest, float], None]  # the request and its deadline (s)
+STATES_REFRESH = 1.0  # seconds between reads of the peers' states
 
 
 class NodeRuntime:
@@ -62,6 +71,12 @@ class NodeRuntime:
         self.probed_at_start = False  # in this process (the run's state says whether ever)
         self.probe_tried: dict[int, float] = {}  # peer → when this process last probed it
         self.finished = False
+        self.publisher = Publisher()
+        self._version_out: threading.Event | None = None  # the last version handed over
+        self._scratch: torch.nn.Module | None = None  # for evaluations in the publisher's thread
+        self._state_tensors: list[tuple[str, torch.Tensor]] | None = None
+        self._states: list[NodeState] | None = None  # peers' states as last read
+        self._states_read = 0.0
 
     # start / resume ----------------------------------------------------------------------------
     def resume(self) -> NodeRuntime:
@@ -172,7 +187,12 @@ class NodeRuntime:
 
     # one iteration -------------------------------------------------------------------------------
     def iteration(self, enqueue_pull: EnqueuePull) -> IterationRecord:
+        """One local iteration. Its writes (the trained copy, the new version, its record and
+        state) go through the publisher, off the critical path; this returns once the version
+        is computed, and the previous one is out."""
         ctx, store, worker = self.ctx, self.ctx.store, self.worker
+        publisher = self.publisher
+        publisher.raise_failure()
         k = self.version
         if self.network.probes and not self.probed_at_start:
             self._probe_at_start()
@@ -187,22 +207,21 @@ class NodeRuntime:
             wanted = {peer: tuple(layers) for peer, layers in by_peer.items()}
             enqueue_pull(PullRequest(store.run_id, worker, k, wanted, emulated), deadline)
         pull_started = time.monotonic()
-        store.nodes.update(
-            worker, state=WorkerState.TRAINING, k=k, pid=os.getpid(), host=socket.gethostname()
-        )
+        publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k, pid=os.getpid(),
+                         host=socket.gethostname())  # fmt: skip
         start = [read_layer(self.published, layer) for layer in self.layers]
         compute = self._train()
         if self.step.semantics.pull_sees is PullSees.TRAINED:
-            self._publish_trained(k, deadline)
+            trained = self._snapshot()  # a copy: mixing changes the model next
+            publisher.submit(self._publish_trained, k, trained, deadline)
         remaining = deadline - (time.monotonic() - pull_started)
         result = None
         if by_peer:
-            store.nodes.update(worker, state=WorkerState.PULLING)
+            publisher.submit(store.nodes.update, worker, state=WorkerState.PULLING)
             result = self._pull_result(store.mailbox.wait(worker, k, remaining))
         waited = time.monotonic() - pull_started
         self._average(plan, start, result)
-        new_state = snapshot_state(self.model)
-        progress = self.progress.after(new_state, self.published, self.layers)
+        new_state, old_state = self._snapshot(), self.published
         self.published = new_state
         record = IterationRecord(
             algo=ctx.config.algorithm,
@@ -218,18 +237,16 @@ class NodeRuntime:
             peers_reachable=len(view.peers),
             links=self._links(by_peer, result, waited) if by_peer else None,
         )
-        if not self._publish(k + 1, progress, record=to_json(record)):
-            raise StaleNode(f"worker {worker}: version {k + 1} was published elsewhere")
-        if (k + 1) % ctx.options.eval_every == 0 or self._reached_iterations():
-            self.accuracy = self._evaluate()
+        publisher.wait(self._version_out)  # the previous version is out: one in flight at most
+        self.version = k + 1
         self.finished = self._reached_iterations()
+        evaluate = (k + 1) % ctx.options.eval_every == 0 or self.finished
         measured = result.speeds() if result else {}
         state: NodeFields = {
             "state": WorkerState.FINISHED if self.finished else WorkerState.IDLE,
             "k": k + 1,
             "version": self.version,
             "loss": self.last_loss,
-            "acc": self.accuracy,
             "last_pull": LastPull(
                 peers=len(by_peer),
                 layers=int(plan.y.sum()),
@@ -241,8 +258,40 @@ class NodeRuntime:
             "bandwidth": float(np.mean(view.bandwidth)) if len(view.peers) else None,
         }
         links = self.network.estimates(self.known_links, measured)
-        store.events.emit(record, state=state, links=links)
+        if links:
+            self.known_links = self.known_links | links  # what it stores, it keeps
+        self._version_out = publisher.submit(
+            self._publish_and_emit, record, new_state, old_state, state, links, evaluate
+        )
         return record
+
+    def _publish_and_emit(
+        self,
+        record: IterationRecord,
+        state: dict[str, torch.Tensor],
+        previous: dict[str, torch.Tensor],
+        fields: NodeFields,
+        links: dict[int, float] | None,
+        evaluate: bool,
+    ) -> None:
+        """In the publisher's thread: the version's progress g (Eq. 5), version k + 1 with its
+        record, the worker's own evaluation when due, then the record's telemetry (a kill in
+        between is repaired by the next slice: _emit_lost_record)."""
+        version = record.k + 1
+        progress = self.progress.after(state, previous, self.layers)
+        if not self._write_version(version, state, progress, record=to_json(record)):
+            raise StaleNode(f"worker {self.worker}: version {version} was published elsewhere")
+        self.progress = progress
+        if evaluate:
+            self.accuracy = self._evaluate(state)
+        self.ctx.store.events.emit(record, state=fields | {"acc": self.accuracy}, links=links)
+
+    def flush(self) -> None:
+        """Every write asked for is done (the end of a slice); StaleNode if one failed."""
+        self.publisher.flush()
+
+    def close(self) -> None:
+        self.publisher.close()
 
     def _pull_result(self, fields: dict[str, bytes] | None) -> PullResult | None:
         """The mailbox's result; one that is not a pull result is refused (and counted)."""
@@ -275,14 +324,12 @@ class NodeRuntime:
         left out and counted."""
         ctx, exp = self.ctx, self.ctx.experiment
         neighbours = list(exp.topology.neighbours(self.worker))
-        states, known = ctx.store.nodes.peers_and_links(self.worker, neighbours)
-        for peer, state in zip(neighbours, states, strict=True):
-            ctx.store.snapshots.remember(peer, state.store)
+        states = self._peer_states(neighbours)
         heads = ctx.store.snapshots.heads(neighbours)
         refused = sum(isinstance(h, InvalidState) for h in heads)
         if refused:
             ctx.store.nodes.count_refused(self.worker, refused)
-        self.known_links = known
+        known = self.known_links
         wall = time.time()
         alive = [
             head
@@ -303,6 +350,20 @@ class NodeRuntime:
                 for h, b in zip(alive, bandwidth, strict=True)
             ]
         )
+
+    def _peer_states(self, neighbours: list[int]) -> list[NodeState]:
+        """Peers' states (heartbeats, snapshot stores), read again every STATES_REFRESH s: a
+        heartbeat a second old says as much as a fresh one against a 30 s timeout. The first
+        read also brings this worker's stored link estimates; after that it keeps its own."""
+        store, now = self.ctx.store, time.monotonic()
+        if self._states is None or now - self._states_read > STATES_REFRESH:
+            states, known = store.nodes.peers_and_links(self.worker, neighbours)
+            for peer, state in zip(neighbours, states, strict=True):
+                store.snapshots.remember(peer, state.store)
+            if self._states is None:
+                self.known_links = known
+            self._states, self._states_read = states, now
+        return self._states
 
     # probed link speeds --------------------------------------------------------------------------
     def _probe_at_start(self) -> None:
@@ -387,8 +448,18 @@ class NodeRuntime:
         ]
 
     def _publish(
+        self, version: int, progress: Progress, mode: str = "next", expected_head: bytes = b""
+    ) -> bool:
+        """Publish `self.published` as `version` now (start-up and repairs)."""
+        ok = self._write_version(version, self.published, progress, mode, b"", expected_head)
+        if ok:
+            self.version, self.progress = version, progress
+        return ok
+
+    def _write_version(
         self,
         version: int,
+        state: dict[str, torch.Tensor],
         progress: Progress,
         mode: str = "next",
         record: bytes = b"",
@@ -399,7 +470,7 @@ class NodeRuntime:
         ok = snapshots.publish(
             self.worker,
             version,
-            self._encode(self.published, version),
+            self._encode(state, version),
             progress.last.tolist(),
             time.time() - ctx.started_at,
             ctx.options.keep_versions,
@@ -408,22 +479,32 @@ class NodeRuntime:
             record=record,
             expected_head=expected_head,
         )
-        if ok:
-            self.version, self.progress = version, progress
-            if snapshots.moved_here(self.worker):
-                ctx.store.nodes.update(self.worker, store=snapshots.snapshot_url)
+        if ok and snapshots.moved_here(self.worker):
+            ctx.store.nodes.update(self.worker, store=snapshots.snapshot_url)
         return ok
 
-    def _publish_trained(self, k: int, ttl: float) -> None:
+    def _publish_trained(self, k: int, trained: dict[str, torch.Tensor], ttl: float) -> None:
         """pull_sees: trained — peers may read this iteration's trained model from now on."""
-        blobs = self._encode(self.model.state_dict(), k)
+        blobs = self._encode(trained, k)
         snapshots = self.ctx.store.snapshots
         snapshots.publish_trained(self.worker, k, blobs, ttl + self.ctx.options.pull_deadline)
 
-    def _evaluate(self) -> float:
-        test = self.ctx.experiment.test_data
-        idx = eval_slice(self.worker, len(test), self.ctx.options.eval_samples)
-        return round(evaluate(self.model, test.x[idx], test.y[idx]).accuracy, 4)
+    def _evaluate(self, state: dict[str, torch.Tensor]) -> float:
+        """On its own copy of the model (it runs beside training, in the publisher's thread)."""
+        exp = self.ctx.experiment
+        if self._scratch is None:
+            self._scratch = exp.new_model()
+        self._scratch.load_state_dict(state)
+        idx = eval_slice(self.worker, len(exp.test_data), self.ctx.options.eval_samples)
+        return round(
+            evaluate(self._scratch, exp.test_data.x[idx], exp.test_data.y[idx]).accuracy, 4
+        )
+
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        """A copy of the model's state (snapshot_state, without walking the module tree)."""
+        if self._state_tensors is None:
+            self._state_tensors = list(self.model.state_dict(keep_vars=True).items())
+        return {key: tensor.detach().clone() for key, tensor in self._state_tensors}
 
 
 def _heard_within(silence: float | None, seconds: float) -> bool:

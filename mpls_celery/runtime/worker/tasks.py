@@ -86,12 +86,20 @@ def _node(ctx: RunContext, worker: int) -> NodeRuntime:
     except InvalidState:  # resume() refuses and repairs it
         head = None
     if node is None or head is None or node.version != head.version:
+        _forget(key)
         node = NodeRuntime(ctx, worker).resume()
         _NODES[key] = node
     _NODES.move_to_end(key)
     while len(_NODES) > MAX_CACHED_NODES:
-        _NODES.popitem(last=False)
+        _forget(next(iter(_NODES)))
     return node
+
+
+def _forget(key: tuple[str, int]) -> None:
+    """Drop a cached node (its publisher thread ends with it)."""
+    node = _NODES.pop(key, None)
+    if node is not None:
+        node.close()
 
 
 def enqueue_slice(ctx: RunContext, worker: int, gen: int, countdown: float = 0.0) -> None:
@@ -139,15 +147,17 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
                     ended = WorkerState.STOPPED
                     break
                 if lease.lost.is_set() or not store.leases.renew(worker, token, opts.lease_seconds):
-                    return {"lease_lost": True, "iterations": iterations}  # another slice runs
+                    _forget((run_id, worker))  # another slice runs: nothing more from this one
+                    return {"lease_lost": True, "iterations": iterations}
                 node.iteration(enqueue_pull)
                 iterations += 1
+            node.flush()  # every write of this slice is out before its lease is given back
             if node.finished:
                 ended = WorkerState.FINISHED
         except StaleNode:
-            _NODES.pop((run_id, worker), None)
+            _forget((run_id, worker))
         except (*OUT_OF_MEMORY, ConfigError) as exc:
-            _NODES.pop((run_id, worker), None)
+            _forget((run_id, worker))
             error = _failure(exc)
             log.error("worker %s in run %s failed: %s", worker, run_id, error)
             store.nodes.update(worker, state=WorkerState.FAILED, error=error)
@@ -156,7 +166,7 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
             log.exception(
                 "slice of worker %s in run %s failed; it will resume from Redis", worker, run_id
             )
-            _NODES.pop((run_id, worker), None)
+            _forget((run_id, worker))
     if ended:
         store.nodes.update(worker, state=ended)
         return {"ended": str(ended), "iterations": iterations}
@@ -199,7 +209,7 @@ def aggregate(message: dict[str, Any]) -> None:
         if head is not None and head.version > request.k:  # the iteration it was for is over
             return
     try:
-        run_aggregation(ctx.store, ctx.layout, request, ctx.config.compression)
+        run_aggregation(ctx.store, ctx.layout, request)
     except Exception:
         log.exception("aggregation for worker %s iteration %s failed", request.worker, request.k)
         raise

@@ -1,0 +1,157 @@
+"""What a runtime node costs beyond its training and its pull wait, alone (1 and 2 workers, so no
+core is shared between them), by part, against the bare LeNet-5 SGD step measured in the same
+run. Each node runs in a process of its own, as under Celery's prefork pool, on an embedded
+Redis; each pull runs the real aggregation in a thread (no broker: bench_orchestration measures
+Celery's own share). "Own" is an iteration's wall time less its training and its pull wait; the
+writes the node's publisher thread makes meanwhile are listed after it, off that path.
+
+    .venv/bin/python -m scripts.bench_node [--iterations 200] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+import redis
+import torch
+
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.training import LocalTrainer
+from mpls_celery.experiment import build_experiment
+from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.store import RunStore
+from mpls_celery.runtime.worker.context import RunContext
+from mpls_celery.runtime.worker.layout import layout_of, layout_to_json
+from mpls_celery.runtime.worker.messages import PullRequest
+from mpls_celery.runtime.worker.node import NodeRuntime
+from mpls_celery.runtime.worker.pull import run_aggregation
+from mpls_celery.settings import load_settings
+from mpls_celery.telemetry.states import WorkerState
+
+# parts on the node's own path, then the writes its publisher thread makes meanwhile
+PARTS = ("view", "plan", "train", "wait", "average", "settle", "evaluate",
+         "state", "publish_trained", "publish", "emit")  # fmt: skip
+
+
+def context(url: str, run_id: str, workers: int) -> RunContext:
+    cfg = RunConfig().with_overrides(workers=workers, model="lenet5", dataset="digits",
+                                     **{"topology.kind": "full", "training.lr": 0.1})  # fmt: skip
+    store = RunStore(redis.Redis.from_url(url), run_id)
+    options = RuntimeOptions(iterations=None, link_speeds="achieved")
+    ctx = RunContext(store, cfg, options, [], time.time())
+    exp = ctx.experiment
+    ctx.layout = layout_of(exp.layers, exp.new_model().state_dict())
+    store.run.create({"run": cfg.model_dump(mode="json"), "options": options.model_dump(mode="json"),
+                      "layout": layout_to_json(ctx.layout)})  # fmt: skip
+    return ctx
+
+
+def timed(times: dict[str, list[float]], part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            times[part][-1] += time.perf_counter() - began
+
+    return wrapper
+
+
+def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int) -> dict[str, Any]:
+    """One node's iterations in this (spawned) process: per-part medians (ms)."""
+    torch.set_num_threads(1)
+    ctx = RunContext.load(RunStore(redis.Redis.from_url(url), run_id))
+    node = NodeRuntime(ctx, worker).resume()
+    ctx.store.nodes.update(worker, state=WorkerState.IDLE)
+    times: dict[str, list[float]] = defaultdict(list)
+    store = ctx.store
+    for name, owner, attr in (
+        ("view", node, "_view"), ("plan", node.step, "plan"), ("train", node, "_train"),
+        ("publish_trained", node, "_publish_trained"), ("average", node, "_average"),
+        ("publish", node, "_write_version"), ("evaluate", node, "_evaluate"),
+        ("settle", node.publisher, "wait"), ("state", store.nodes, "update"),
+        ("wait", store.mailbox, "wait"), ("emit", store.events, "emit"),
+    ):  # fmt: skip
+        setattr(owner, attr, timed(times, name, getattr(owner, attr)))
+    totals: list[float] = []
+    with ThreadPoolExecutor(4) as pool:
+
+        def pull(request: PullRequest, deadline: float) -> None:
+            pool.submit(run_aggregation, store, ctx.layout, request)
+
+        for i in range(iterations + 10):  # 10 warm-up iterations, not counted
+            for part in PARTS:
+                times[part].append(0.0)
+            began = time.perf_counter()
+            node.iteration(pull)
+            totals.append(time.perf_counter() - began)
+            if i == 9:
+                totals.clear()
+                times.clear()
+        node.flush()
+    own = [1e3 * (t - times["train"][i] - times["wait"][i]) for i, t in enumerate(totals)]
+    per = {part: 1e3 * statistics.median(v) for part, v in times.items() if v}
+    return {"iteration_ms": 1e3 * statistics.median(totals), "own_ms": statistics.median(own),
+            "own_mean_ms": statistics.fmean(own), **per}  # fmt: skip
+
+
+def measure(url: str, workers: int, iterations: int) -> dict[str, Any]:
+    """`workers` nodes of one run, each in its own process, at once; worker 0's numbers."""
+    ctx = context(url, f"node-{workers}", workers)
+    spawn = multiprocessing.get_context("spawn")
+    args = [(url, ctx.store.run_id, workers, w, iterations) for w in range(workers)]
+    with spawn.Pool(workers) as pool:
+        rows = pool.starmap(node_loop, args)
+    return {"workers": workers, **rows[0]}
+
+
+def bare_step_ms() -> float:
+    cfg = RunConfig().with_overrides(model="lenet5", dataset="digits")
+    exp = build_experiment(cfg, load_settings().data_dir)
+    local = exp.local_data(0)
+    trainer = LocalTrainer(exp.new_model(), local.x, local.y, exp.train_config, seed=1)
+    for _ in range(20):
+        trainer.train()
+    samples = []
+    for _ in range(200):
+        began = time.perf_counter()
+        trainer.train()
+        samples.append(time.perf_counter() - began)
+    return 1e3 * statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    step = bare_step_ms()
+    with EmbeddedRedis() as server:
+        rows = [measure(server.url, n, args.iterations) for n in (1, 2)]
+    if args.json:
+        print(
+            orjson.dumps({"bare_step_ms": step, "rows": rows}, option=orjson.OPT_INDENT_2).decode()
+        )
+        return
+    print(f"bare LeNet-5 SGD step (batch 64, 1 thread): {step:.2f} ms")
+    print("| workers | iteration (ms) | node's own, median (ms) | own ÷ step | own, mean (ms) | "
+          + " | ".join(PARTS) + " |")  # fmt: skip
+    print("|---|---|---|---|---|" + "---|" * len(PARTS))
+    for r in rows:
+        parts = " | ".join(f"{r.get(p, 0.0):.2f}" for p in PARTS)
+        print(f"| {r['workers']} | {r['iteration_ms']:.2f} | {r['own_ms']:.2f} | "
+              f"{r['own_ms'] / step:.2f} | {r['own_mean_ms']:.2f} | {parts} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""Per-epoch evidence for the "Iteration semantics" defaults (spec): every algorithm under every
+"""Per-epoch evidence for the "Iteration semantics" defaults (docs/algorithm.md): every algorithm under every
 combination of the run options, on paper30 / LeNet-5 / MNIST, evaluated at fixed epoch counts.
 
 The defaults are chosen by the per-epoch behaviour the paper reports (LeNet-5: all algorithms

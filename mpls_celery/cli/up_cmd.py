@@ -39,7 +39,7 @@ def workers_table(snap: Snapshot) -> Table:
     return rich_worker_table(node_rows(snap.nodes, time.time(), DEAD_AFTER), title)
 
 
-# Demo defaults for a bare `mpls up` (no --config): enough signal to learn in a minute. The spec's
+# Demo defaults for a bare `mpls up` (no --config): enough signal to learn in a minute. The paper's
 # lr 0.01 needs thousands of iterations under Eq. 1 (see README); `mpls sim` keeps it.
 DEMO_LR, DEMO_ITERATIONS = 0.1, 100
 

@@ -119,9 +119,10 @@ class RunConfig(_Strict):
         "auto", description="auto | cpu | cuda | cuda:N | mps: where models train and evaluate"
     )
     seed: int = Field(1, ge=0)
-    # spec "Iteration semantics": what one iteration means, for every algorithm alike
+    # docs/algorithm.md, "Iteration semantics": what one iteration means, for every algorithm
     mixing: Mixing = Field(
-        Semantics.mixing, description="average-then-step | train-then-average (spec step 9)"
+        Semantics.mixing,
+        description="average-then-step | train-then-average (Step 9, as first written)",
     )
     pull_sees: PullSees = Field(
         Semantics.pull_sees, description="published | trained: the peer model a pull reads"

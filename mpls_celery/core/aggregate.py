@@ -1,4 +1,4 @@
-"""Eq. 1 of the spec, layer by layer: w ← (w̃ + Σ_s y_s(l)·w_s(l)) / (1 + Σ_s y_s(l)); and the
+"""Eq. 1 (docs/algorithm.md, "Step 9: averaging"), layer by layer: w ← (w̃ + Σ_s y_s(l)·w_s(l)) / (1 + Σ_s y_s(l)); and the
 ½(w_i + w_j) rule of NetMax / AD-PSGD. Inputs are never modified."""
 
 from __future__ import annotations

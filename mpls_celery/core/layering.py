@@ -5,8 +5,8 @@ The rule, walking the module tree in registration order:
 - a layer is the exchanged tensors one module owns directly: its trainable parameters (weight,
   bias, or any nn.Parameter a custom module holds, as a transformer's positional embedding) and
   its floating-point buffers (a BatchNorm's running mean and variance);
-- a BatchNorm that directly follows a convolution joins that convolution's layer (the spec's
-  resolution: it normalises exactly that conv's output and is averaged with it);
+- a BatchNorm that directly follows a convolution joins that convolution's layer (it normalises
+  exactly that conv's output and is averaged with it);
 - a tensor shared by several modules (tied weights: an embedding and an output head) belongs to
   the first module that has it, once; a module left with nothing forms no layer;
 - frozen parameters (requires_grad False) and integer buffers (`num_batches_tracked`, position
@@ -111,7 +111,7 @@ def layer_bytes(
 
 @torch.no_grad()
 def layer_progress(new: State, old: State, layers: Sequence[Layer]) -> NDArray[np.float64]:
-    """g(l) = ‖w_new(l) − w_old(l)‖² over all tensors of the layer (spec step 2)."""
+    """g(l) = ‖w_new(l) − w_old(l)‖² over all tensors of the layer (Eq. 5)."""
     out = np.empty(len(layers), dtype=np.float64)
     for i, layer in enumerate(layers):
         total = 0.0

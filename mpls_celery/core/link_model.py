@@ -1,6 +1,6 @@
-"""Links as a worker sees them: how long a pull from each peer takes under a link model (spec
-Eq. 7-8 and "Iteration semantics": independent links, or links that share the puller's inbound
-rate), and how its speed estimates follow what its transfers measure."""
+"""Links as a worker sees them: how long a pull from each peer takes under a link model (Eq. 7-8,
+and docs/algorithm.md, "Iteration semantics": independent links, or links that share the puller's
+inbound rate), and how its speed estimates follow what its transfers measure."""
 
 from __future__ import annotations
 

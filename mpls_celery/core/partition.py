@@ -1,4 +1,4 @@
-"""Split a labelled training set over N workers: IID, the spec's non-IID level χ, or Dirichlet(α).
+"""Split a labelled training set over N workers: IID, the non-IID level χ, or Dirichlet(α).
 Deterministic given the seed."""
 
 from __future__ import annotations

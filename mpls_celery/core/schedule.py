@@ -30,7 +30,7 @@ class ScheduleResult:
 
 @dataclass(frozen=True)
 class ScheduleMatrices:
-    """The per-(peer, layer) quantities of spec step 5-6, exposed for tests and the TUI."""
+    """The per-(peer, layer) quantities of Steps 5 and 6 (docs/algorithm.md), exposed for tests and the TUI."""
 
     pull_time: FloatArray  # μ1 with ∞ where masked
     efficiency: FloatArray  # E ∈ [0, 1], 0 where masked
@@ -74,8 +74,8 @@ def _validated(
 def schedule(
     layer_bytes: ArrayLike, bandwidth: ArrayLike, p: ArrayLike, q: ArrayLike, fill: bool = True
 ) -> ScheduleResult:
-    """Algorithm 1 of the spec, with its S=0, S=1 and empty-Q2 resolutions. `fill=False` skips
-    phase 2 (one copy per layer): an option, not the spec's default (see README: Eq. 1 weighs a
+    """Algorithm 1 (docs/algorithm.md, "Step 7: list scheduling (Algorithm 1)"), with its S=0, S=1 and empty-Q2 resolutions. `fill=False` skips
+    phase 2 (one copy per layer): an option, not the default (see README: Eq. 1 weighs a
     worker's own step by 1 / (1 + copies), so extra copies slow the mean model down)."""
     n_layers = int(np.asarray(layer_bytes).shape[0])
     n_peers = int(np.asarray(bandwidth).reshape(-1).shape[0])

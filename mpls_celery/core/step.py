@@ -1,7 +1,7 @@
 """What one local iteration of one worker *means*, once, for both engines: build the worker's view
 of its peers, plan the pull, mix the pulled layers into the model, and say what progress to publish
 and which test samples to score. The simulator and the Celery node supply only time, transport and
-storage (spec, "Iteration semantics"; every option here applies to every algorithm alike)."""
+storage (docs/algorithm.md, "Iteration semantics"; every option here applies to every algorithm alike)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Mixing(StrEnum):
     # Eq. 1 over the model the iteration started from, then this iteration's local update
     # (D-PSGD / AD-PSGD order): the local step is never diluted by the number of copies.
     AVERAGE_THEN_STEP = "average-then-step"
-    # spec step 9 as written: Eq. 1 over the model after local training
+    # Step 9 as first written: Eq. 1 over the model after local training
     TRAIN_THEN_AVERAGE = "train-then-average"
 
 
@@ -47,7 +47,7 @@ class LinkModel(StrEnum):
 
 @dataclass(frozen=True)
 class Semantics:
-    """The run options of spec "Iteration semantics". The defaults are the combination under which
+    """The run options of docs/algorithm.md, "Iteration semantics". The defaults are the combination under which
     the per-epoch curves behave as the paper reports (all algorithms similar per epoch on
     LeNet-5, APPG at least as good as NetMax): see the README's evidence table."""
 
@@ -59,7 +59,7 @@ class Semantics:
 
 @dataclass(frozen=True)
 class Progress:
-    """Published with each version: g(l) of that version (spec step 2) and the running sum of g
+    """Published with each version: g(l) of that version (Eq. 5) and the running sum of g
     over all the worker's versions, from which a puller takes any window it needs."""
 
     last: FloatArray

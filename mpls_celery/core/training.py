@@ -1,4 +1,4 @@
-"""The spec's local iteration: `local_steps` plain SGD steps on the worker's own data, and
+"""A local iteration (docs/algorithm.md, "Notation"): `local_steps` plain SGD steps on the worker's own data, and
 evaluation. Shared by the simulator and the Celery runtime so both train identically."""
 
 from __future__ import annotations

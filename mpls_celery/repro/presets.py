@@ -1,4 +1,4 @@
-"""The paper's settings (spec, "Experiment setup to reproduce") as named presets, and the numbers
+"""The paper's settings (docs/algorithm.md, "The paper30 setup") as named presets, and the numbers
 the paper reports for them — for comparison in the report only, never used by the simulation."""
 
 from __future__ import annotations

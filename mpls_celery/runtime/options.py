@@ -38,7 +38,7 @@ class RuntimeOptions(BaseModel):
     secure: bool = Field(False, description="per-worker Redis ACL users (Redis >= 7)")
     link_speeds: LinkSpeeds = Field(
         LinkSpeeds.PROBED,
-        description="probed: each link timed alone before the first pull (the spec's B_s); "
+        description="probed: each link timed alone before the first pull (Step 1's B_s); "
         "achieved: EWMA of the rates pulls got",
     )
     probe_wait: float = Field(

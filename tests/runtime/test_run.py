@@ -6,6 +6,7 @@ import signal
 import orjson
 import pytest
 import redis
+import torch
 
 from mpls_celery.telemetry.records import IterationRecord, ProbeRecord
 from mpls_celery.telemetry.rundir import read_metrics
@@ -160,3 +161,14 @@ def test_a_worker_that_builds_other_initial_weights_refuses_to_join(redis_url, r
     assert summary["failed"]
     assert "builds other initial weights" in summary["reason"], summary["reason"]
     assert any(w["state"] == "failed" for w in summary["workers"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_six_workers_share_one_gpu(redis_url, tmp_path):
+    """`mpls up --workers 6 --device cuda`: every worker's process on one GPU, each within its
+    share of the memory."""
+    from tests.runtime.helpers import SMALL
+
+    config = SMALL.with_overrides(workers=6, model="lenet5", device="cuda")
+    summary = start_run(redis_url, tmp_path, config=config, iterations=20).join()
+    assert summary["reason"] == "every worker finished" and summary["final_mean_acc"] > 0.3

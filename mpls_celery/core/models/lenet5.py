@@ -1,4 +1,4 @@
-"""LeNet-5 (spec): 5 MPLS layers; 61,706 parameters on 1×28×28 / 10 classes."""
+"""LeNet-5 (docs/algorithm.md, "Models"): 5 MPLS layers; 61,706 parameters on 1×28×28 / 10 classes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Network-in-Network (spec): 9 MPLS layers; 966,986 parameters on CIFAR-10."""
+"""Network-in-Network (docs/algorithm.md, "Models"): 9 MPLS layers; 966,986 parameters on CIFAR-10."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ResNet-18, CIFAR variant (spec): 21 MPLS layers (17 convs + 3 shortcut convs + FC), each BN
+"""ResNet-18, CIFAR variant (docs/algorithm.md, "Models"): 21 MPLS layers (17 convs + 3 shortcut convs + FC), each BN
 registered right after its conv so layering attaches it; 11.22 M parameters for 100 classes."""
 
 from __future__ import annotations

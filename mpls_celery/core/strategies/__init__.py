@@ -27,7 +27,7 @@ STRATEGY_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 
 def make_strategy(name: str, tau1: float = 0.5, tau2: float = 0.5, fill: bool = True) -> Strategy:
-    """`fill` switches Algorithm 1's phase 2 for the MPLS family (default on, as the spec says)."""
+    """`fill` switches Algorithm 1's phase 2 for the MPLS family (default on: docs/algorithm.md, "Step 7: list scheduling (Algorithm 1)")."""
     try:
         factory = _FACTORIES[name]
     except KeyError:

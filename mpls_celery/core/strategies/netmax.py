@@ -1,4 +1,4 @@
-"""NetMax (spec proxy): one neighbour drawn with probability ∝ its link speed, redrawn each
+"""NetMax (the proxy of docs/algorithm.md, "Baselines"): one neighbour drawn with probability ∝ its link speed, redrawn each
 iteration; all its layers; ½(w_i + w_j)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Link speeds as the spec means them (docs/algorithm.md, "Link speeds": B_s is what a link
+"""Link speeds as docs/algorithm.md, "Link speeds" means them (B_s is what a link
 carries), not a pull's share of a busy link: before its first pull, each worker times one read of
 a fixed-size blob from every neighbour's snapshot store, with no other transfer of the run on
 that link. A peer first seen later is probed when it appears.

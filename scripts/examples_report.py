@@ -29,6 +29,7 @@ TARGETS = {"digits_imagefolder": 0.95, "tabular_npz": 0.97, "transformer_sequenc
 
 
 def prepared(name: str, work: Path) -> Path:
+    """A copy of example `name` under `work`, its data made there, as a user would have it."""
     folder = work / name
     shutil.copytree(
         REPO / "examples" / name, folder, ignore=shutil.ignore_patterns("data", "*.npz")
@@ -39,7 +40,7 @@ def prepared(name: str, work: Path) -> Path:
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        module.main()
+        module.main()  # writes beside itself, where run.yaml expects it
     return folder
 
 
@@ -55,6 +56,10 @@ def layer_bytes_pulled(run_dir: Path, name: str, folder: Path) -> list[tuple[str
     return [
         (layer.name, pulled[i] * exp.layer_bytes[i] / 1e6) for i, layer in enumerate(exp.layers)
     ]
+
+
+def shown(seconds: float | None) -> str:
+    return "not reached" if seconds is None else f"{seconds:.1f}"
 
 
 def main() -> None:
@@ -80,7 +85,7 @@ def main() -> None:
         algos = result.summary["algorithms"]
         mpls, netmax = algos["mpls"]["time_to_target"], algos["netmax"]["time_to_target"]
         ratio = f"{netmax / mpls:.2f}×" if mpls and netmax else "—"
-        rows.append(f"| {name} | {target:.0%} | {mpls} | {netmax} | {ratio} | "
+        rows.append(f"| {name} | {target:.0%} | {shown(mpls)} | {shown(netmax)} | {ratio} | "
                     f"{algos['mpls']['best_mean_acc']:.3f} | {algos['netmax']['best_mean_acc']:.3f} |")  # fmt: skip
         if name == "transformer_sequences":
             bytes_rows = layer_bytes_pulled(result.run_dir, name, folder)

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 
+from mpls_celery.runtime.backend.celery_app import celery_config
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
+from mpls_celery.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 # `make test` runs the suite in parallel processes (pytest-xdist, `-n auto`): one per core, at most
@@ -108,6 +111,15 @@ def celery_worker(
             proc.wait()
         if log_path:
             out.close()  # type: ignore[union-attr]
+
+
+def celery_client(redis_url: str) -> Celery:
+    """A Celery app of the test's own for sending tasks and reading results. Never the package's
+    `app`: it caches its result backend on first use, so after an earlier test's Redis is gone a
+    `conf.update` would not reach it."""
+    client = Celery("mpls-test-client", set_as_current=False)
+    client.conf.update(celery_config(Settings(redis_url=redis_url)))
+    return client
 
 
 @pytest.fixture

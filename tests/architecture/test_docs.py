@@ -3,6 +3,8 @@ section title is a heading there, an equation number (Eq. 1 … Eq. 9) is labell
 code cites a "spec" the repository does not hold."""
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 from tests.architecture.test_imports import SOURCES
 from tests.conftest import REPO
@@ -51,3 +53,37 @@ def test_every_cited_equation_is_labelled():
 def test_no_code_cites_a_spec_outside_the_repository():
     found = [f"{where}: {m}" for where, text in code() for m in OUTSIDE_SPEC.findall(text)]
     assert not found, "\n".join(found)
+
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+QUOTED_PATH = re.compile(r"`([\w./-]+/[\w.-]+\.(?:py|yml|yaml|md|toml|json))`")
+SCRIPT = re.compile(r"\bscripts[/.](\w++)(?!\*)")
+PACKAGE = REPO / "mpls_celery"
+
+
+def unresolved(pattern: re.Pattern[str], resolves: Callable[[Path, str], bool]) -> list[str]:
+    return [
+        f"{doc.name}: {found}"
+        for doc in DOCS
+        for found in pattern.findall(doc.read_text())
+        if not resolves(doc, found)
+    ]
+
+
+def test_every_link_in_the_docs_resolves():
+    broken = unresolved(LINK, lambda doc, target: "://" in target or (doc.parent / target).exists())
+    assert not broken, "\n".join(broken)
+
+
+def test_every_file_the_docs_name_exists():
+    """A path in backticks is a file of the repository or of the package (`runtime/keys.py`)."""
+    missing = unresolved(
+        QUOTED_PATH, lambda _, path: (REPO / path).exists() or (PACKAGE / path).exists()
+    )
+    assert not missing, "\n".join(missing)
+
+
+def test_every_script_the_docs_run_exists():
+    missing = unresolved(SCRIPT, lambda _, name: (REPO / "scripts" / f"{name}.py").exists())
+    assert not missing, "\n".join(missing)

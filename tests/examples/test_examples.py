@@ -4,9 +4,7 @@ model.py / data.py are imported from there), short."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,23 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from scripts.examples_report import prepared
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples"
 NAMES = ["digits_imagefolder", "tabular_npz", "transformer_sequences"]
-
-
-def prepared(name: str, tmp_path: Path) -> Path:
-    folder = tmp_path / name
-    shutil.copytree(EXAMPLES / name, folder, ignore=shutil.ignore_patterns("data", "*.npz"))
-    maker = folder / "make_data.py"
-    if maker.exists():
-        spec = importlib.util.spec_from_file_location(f"make_{name}", maker)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        module.main()  # writes beside itself, where run.yaml expects it
-    return folder
 
 
 def mpls(folder: Path, *args: str, timeout: float = 300) -> dict:  # type: ignore[type-arg]

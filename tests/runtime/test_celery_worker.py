@@ -7,7 +7,7 @@ import pytest
 
 from mpls_celery.runtime.backend.celery_app import celery_config
 from mpls_celery.settings import Settings
-from tests.conftest import REPO, celery_worker, worker_env
+from tests.conftest import REPO, celery_client, celery_worker, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +22,7 @@ def test_config_is_json_only_and_crash_safe():
 
 
 def test_worker_subprocess_runs_a_task_and_answers_inspect_ping(redis_url, tmp_path):
-    from mpls_celery.runtime.backend.celery_app import app
-
-    app.conf.update(celery_config(Settings(redis_url=redis_url)))
+    app = celery_client(redis_url)
     with celery_worker(redis_url, log_path=tmp_path / "worker.log"):
         result = app.send_task("mpls.ping", args=["hello"])
         assert result.get(timeout=30)["payload"] == "hello"

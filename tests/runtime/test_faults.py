@@ -117,13 +117,22 @@ def test_a_worker_whose_own_snapshot_is_corrupt_resumes_from_a_kept_version(
     run = start_run(redis_url, tmp_path, iterations=40, slice_seconds=2.0)
     store = run.store
     run.wait_until(lambda: progress(run, 1) >= 5, what="worker 1 at k >= 5")
-    pid = store.nodes.state(1).pid
-    os.kill(pid, signal.SIGSTOP)  # freeze it: its head no longer moves
+    # Freeze every slice process, not only the one worker 1's state names: a slice ends every
+    # 2 s and the next may run in another process, which would move the head on.
+    frozen = [proc.pid for proc in run_processes(run.request.run_id)]
+    assert frozen
+    for frozen_pid in frozen:
+        os.kill(frozen_pid, signal.SIGSTOP)
     try:
         head = store.snapshots.head(1)
         raw.set(store.keys.layer(1, 0, head.version), b"not a snapshot")
-    finally:
+        pid = store.nodes.state(1).pid  # holds worker 1's node at that head, in memory
+        assert pid is not None
         os.kill(pid, signal.SIGKILL)  # its slice is redelivered and must load that version
+    finally:
+        for frozen_pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(frozen_pid, signal.SIGCONT)
     summary = run.join(timeout=300)
     assert [w["iteration"] for w in summary["workers"]] == [40, 40, 40]
     recovered = summary["workers"][1]["recovered"]

@@ -67,7 +67,10 @@ def test_kill_9_then_resume_completes_with_every_iteration_exactly_once(tmp_path
 
 
 def test_without_a_launcher_the_processes_stop_and_mpls_down_ends_the_run(tmp_path):
-    env, run = killed_launcher(tmp_path, "--iterations", "100000", "--launcher-grace", "3")
+    # Short slices and pull waits: a warm shutdown lets the slice in flight end, and with the
+    # pull process gone first its last pull waits out the deadline.
+    quick_stop = ("--launcher-grace", "3", "--slice-seconds", "2", "--pull-deadline", "1")
+    env, run = killed_launcher(tmp_path, "--iterations", "100000", *quick_stop)
     assert run.celery_pids and all(process_exists(p) for p in run.celery_pids)
     wait_for(lambda: not any(process_exists(p) for p in run.celery_pids), 90, "orphans to stop")
     assert process_exists(run.redis_pid), "its Redis keeps the run's state for a resume"

@@ -5,19 +5,15 @@ import time
 import pytest
 import redis
 
-from mpls_celery.runtime.backend.celery_app import celery_config
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
-from mpls_celery.settings import Settings
-from tests.conftest import celery_worker
+from tests.conftest import celery_client, celery_worker
 from tests.runtime.helpers import SMALL, start_run
 
 pytestmark = [pytest.mark.integration]
 
 
 def test_a_pickled_task_message_is_refused_and_never_runs(redis_url, tmp_path):
-    from mpls_celery.runtime.backend.celery_app import app
-
-    app.conf.update(celery_config(Settings(redis_url=redis_url)))
+    app = celery_client(redis_url)
     log = tmp_path / "worker.log"
     with celery_worker(redis_url, log_path=log):
         pickled = app.send_task("mpls.ping", args=["pickled"], serializer="pickle")

@@ -17,7 +17,9 @@ from mpls_celery.settings import Settings, load_settings
 
 def celery_config(settings: Settings, redis_url: str | None = None) -> dict[str, Any]:
     url = resolve_redis_url(settings, redis_url)
-    transport = {"visibility_timeout": settings.visibility_timeout}
+    # kombu's idle BRPOP blocks for polling_interval (1 s by default) and a warm shutdown waits it
+    # out; 0.25 s makes stopping 0.8 s faster per process and costs a few idle round trips.
+    transport = {"visibility_timeout": settings.visibility_timeout, "polling_interval": 0.25}
     config: dict[str, Any] = {
         "broker_url": url,
         "result_backend": url,

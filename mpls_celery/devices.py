@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a device is used, not where one is named
+    import torch
 
 from mpls_celery.errors import ConfigError
 
@@ -27,6 +29,8 @@ def check_device(spec: str) -> str:
 
 def resolve_device(spec: str) -> torch.device:
     """ConfigError when the device asked for is not on this machine."""
+    import torch
+
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -48,6 +52,8 @@ def resolve_device(spec: str) -> torch.device:
 
 def use_device(device: torch.device) -> None:
     """Deterministic kernels where the device has a choice (CUDA)."""
+    import torch
+
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -57,10 +63,14 @@ def limit_gpu_memory(fraction: float, device: torch.device) -> None:
     """Many worker processes share one GPU: each may take at most this share of its memory (a
     process that needs more fails with CUDA's out-of-memory error, which ends the run with one
     line naming the worker and host)."""
+    import torch
+
     if device.type == "cuda" and 0 < fraction < 1:
         torch.cuda.set_per_process_memory_fraction(fraction, device)
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())

@@ -20,10 +20,11 @@ from typing import Any
 
 from torch import nn
 
+from mpls_celery.catalog import MODEL_NAMES
 from mpls_celery.config.run_config import IMPORT_PATH, DataFiles
 from mpls_celery.core.errors import CoreValueError
 from mpls_celery.core.layering import Layer, model_layers
-from mpls_celery.core.models import BUILTIN_MODELS, MODEL_NAMES, ModelFactory, build_model
+from mpls_celery.core.models import BUILTIN_MODELS, ModelFactory, build_model
 from mpls_celery.data.arrays import DatasetSplit, from_arrays
 from mpls_celery.data.datasets import load_builtin
 from mpls_celery.data.files import load_image_folder, load_npz

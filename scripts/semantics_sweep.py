@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.core.step import LinkModel, Mixing, ProgressWindow, PullSees
+from mpls_celery.core.semantics import LinkModel, Mixing, ProgressWindow, PullSees
 from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.settings import load_settings
 from mpls_celery.sim.engine import SimOptions

@@ -17,10 +17,8 @@ from mpls_celery.config.run_config import RunConfig
 from mpls_celery.errors import RedisUnavailable, RunNotFound
 from mpls_celery.runtime.backend.connection import redis_client
 from mpls_celery.runtime.launch.local_runs import LocalRun, local_runs
-from mpls_celery.runtime.launcher import UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.store import RunStore
-from mpls_celery.runtime.up import run_down
 from mpls_celery.settings import load_settings
 from mpls_celery.telemetry.states import RunState
 
@@ -67,6 +65,9 @@ def _local(run: str | None) -> LocalRun | None:
 
 def _end_orphan(local: LocalRun, purge: bool) -> None:
     """A run whose launcher died: a launcher attaches only to end it."""
+    from mpls_celery.runtime.launcher import UpRequest  # torch: only for a launcher's work
+    from mpls_celery.runtime.up import run_down
+
     settings = load_settings()
     request = UpRequest(RunConfig(), RuntimeOptions(), settings, run_id=local.run_id, resume=True)
     summary = run_down(request)

@@ -11,10 +11,7 @@ from rich.table import Table
 
 from mpls_celery.cli.output import console, print_json
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.core.layering import layer_bytes
 from mpls_celery.errors import ConfigError
-from mpls_celery.experiment import WIRE_ITEMSIZE
-from mpls_celery.plugins import add_import_dirs, checked_model, load_data, model_factory
 from mpls_celery.settings import load_settings
 
 app = typer.Typer(help="Inspect models.", no_args_is_help=True)
@@ -51,6 +48,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the layers as JSON.")] = False,
 ) -> None:
     """List a model's exchanged layers (docs/algorithm.md, "What one layer is")."""
+    from mpls_celery.core.layering import layer_bytes  # torch: only when a model is built
+    from mpls_celery.experiment import WIRE_ITEMSIZE
+    from mpls_celery.plugins import add_import_dirs, checked_model, load_data, model_factory
+
     add_import_dirs([Path.cwd(), *(imports or [])])
     cfg = RunConfig().with_overrides(model=model, wire_dtype=wire_dtype, seed=seed)
     if input_shape is not None:

@@ -16,7 +16,6 @@ import typer
 
 from mpls_celery.config.load import load_run_config
 from mpls_celery.config.run_config import RunConfig
-from mpls_celery.plugins import add_import_dirs
 
 AlgoOpt = Annotated[
     str | None,
@@ -144,6 +143,8 @@ class RunFlags:
             for key, value in defaults.items():
                 if overrides.get(key) is None:
                     overrides[key] = value
+        from mpls_celery.plugins import add_import_dirs  # torch: only when a run is built
+
         add_import_dirs(self.import_dirs())
         base = load_run_config(self.config) if self.config else RunConfig()
         return base.with_overrides(**overrides)

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mpls_celery.catalog import STRATEGY_NAMES
 from mpls_celery.cli import run_options as ro
 from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
-from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.errors import ConfigError
 from mpls_celery.settings import Settings, load_settings
-from mpls_celery.sim.engine import SimOptions
-from mpls_celery.sim.recorded_run import load_recorded_run, replay_network
-from mpls_celery.sim.runner import SimRequest, plan_simulation, run_simulation
 from mpls_celery.telemetry.rundir import SUMMARY, read_json
+
+if TYPE_CHECKING:
+    from mpls_celery.sim.runner import SimRequest
 
 DEFAULT_ALGORITHMS = "mpls,appg,netmax,rand-mpls"
 REPLAY_HEADROOM = 1.5
@@ -82,6 +82,8 @@ def sim(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate algorithms in virtual time on one machine (real SGD, modelled network)."""
+    from mpls_celery.sim.runner import plan_simulation, run_simulation  # torch: on use
+
     settings = load_settings()
     if eval_every is not None and eval_every <= 0:
         raise ConfigError("--eval-every must be > 0")
@@ -140,6 +142,10 @@ def replay_request(
     again (a run that stopped at its target leaves its replay room to reach it; past the trace's
     end its last measurements hold); --algo (other algorithms on the recorded network), --until,
     --target-acc and --eval-every override."""
+    from mpls_celery.sim.engine import SimOptions
+    from mpls_celery.sim.recorded_run import load_recorded_run, replay_network
+    from mpls_celery.sim.runner import SimRequest
+
     recorded = load_recorded_run(run_dir)
     cfg = recorded.config
     target = target_acc if target_acc is not None else recorded.target_acc

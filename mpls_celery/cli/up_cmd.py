@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
@@ -17,13 +17,13 @@ from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.errors import ConfigError, MplsError
-from mpls_celery.plugins import add_import_dirs
 from mpls_celery.runtime.backend.connection import validate_url
-from mpls_celery.runtime.launcher import Snapshot, UpRequest, new_run_id
 from mpls_celery.runtime.options import RuntimeOptions
-from mpls_celery.runtime.up import run_up
 from mpls_celery.settings import Settings, load_settings
 from mpls_celery.telemetry.worker_table import node_rows, rich_worker_table
+
+if TYPE_CHECKING:  # the launcher brings torch: imported when a run starts, not for --help
+    from mpls_celery.runtime.launcher import Snapshot, UpRequest
 
 DEAD_AFTER = 30.0  # the tables show a worker silent this long as dead
 
@@ -133,6 +133,9 @@ def up(
     ] = False,
 ) -> None:
     """Start a run: Redis (reachable or embedded), Celery workers, N DFL workers; ends with a summary."""
+    from mpls_celery.plugins import add_import_dirs
+    from mpls_celery.runtime.launcher import UpRequest, new_run_id
+
     if redis:
         validate_url(redis)
     for given in (resume, run_id):
@@ -179,6 +182,8 @@ def up(
 
 def _start(request: UpRequest, as_json: bool, detach: bool, settings: Settings) -> None:
     """Run it here (a live table, or JSON at the end), or in the background."""
+    from mpls_celery.runtime.up import run_up
+
     if detach:
         _detach(request.run_id, settings.state_dir)
         return

@@ -10,7 +10,6 @@ import typer
 
 from mpls_celery.devices import check_device
 from mpls_celery.errors import ConfigError
-from mpls_celery.plugins import add_import_dirs
 from mpls_celery.runtime.keys import host_queues
 
 
@@ -53,6 +52,8 @@ def worker(
     ] = None,
 ) -> None:
     """Run `celery -A mpls_celery worker` for this host (thread pool; slices and pulls)."""
+    from mpls_celery.plugins import add_import_dirs  # torch: only when a worker starts
+
     add_import_dirs([Path.cwd(), *(imports or [])])
     ids = parse_nodes(nodes) if nodes else []
     queues = host_queues(ids if nodes else None, pulls=pull)

@@ -10,11 +10,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mpls_celery.catalog import DATASET_NAMES, MODEL_NAMES, STRATEGY_NAMES
 from mpls_celery.config.yaml_io import validate
-from mpls_celery.core.models import MODEL_NAMES
-from mpls_celery.core.step import LinkModel, Mixing, ProgressWindow, PullSees, Semantics
-from mpls_celery.core.strategies import STRATEGY_NAMES
-from mpls_celery.data.datasets import DATASET_NAMES
+from mpls_celery.core.semantics import LinkModel, Mixing, ProgressWindow, PullSees, Semantics
 from mpls_celery.devices import check_device
 
 

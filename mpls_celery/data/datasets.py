@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from mpls_celery.catalog import DATASET_NAMES
 from mpls_celery.data.arrays import DatasetSplit, from_arrays, split_arrays
 from mpls_celery.data.idx import read_idx
 from mpls_celery.errors import ConfigError
 
-DATASET_NAMES = ("digits", "mnist", "cifar10", "cifar100", "synthetic")
 MNIST_STATS = (0.1307, 0.3081)
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {

@@ -19,7 +19,8 @@ from mpls_celery.core.aggregate import Weighting, stack_copies
 from mpls_celery.core.layering import Layer, read_layer, snapshot_state, write_layers
 from mpls_celery.core.network_profile import FloatArray, SimNetwork
 from mpls_celery.core.scoring import score_workers
-from mpls_celery.core.step import PeerReport, Progress, PullSees, WorkerStep
+from mpls_celery.core.semantics import PullSees
+from mpls_celery.core.step import PeerReport, Progress, WorkerStep
 from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer
 from mpls_celery.experiment import Experiment

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from mpls_celery.core.scoring import Scores
 from mpls_celery.errors import TelemetryError
+
+if TYPE_CHECKING:  # reading records (mpls runs, status, report, tui) needs no torch
+    from mpls_celery.core.scoring import Scores
 
 
 @dataclass(frozen=True)

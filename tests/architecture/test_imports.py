@@ -89,16 +89,26 @@ def test_mpls_celery_has_no_import_circle():
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
 
 
-def test_dashboard_and_read_only_commands_cannot_write_run_state():
-    code = (
-        "import sys\n"
-        + "".join(f"import {m}\n" for m in READ_ONLY)
-        + "print('\\n'.join(sorted(sys.modules)))"
-    )
-    loaded = subprocess.run(
+def modules_loaded_by(*modules: str) -> set[str]:
+    """What importing `modules` loads, in a fresh interpreter."""
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules)
+    code += "print('\\n'.join(sorted(sys.modules)))"
+    done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert not WRITERS & set(loaded), sorted(WRITERS & set(loaded))
+    )
+    return set(done.stdout.split())
+
+
+def test_dashboard_and_read_only_commands_cannot_write_run_state():
+    loaded = modules_loaded_by(*READ_ONLY)
+    assert not WRITERS & loaded, sorted(WRITERS & loaded)
+
+
+def test_the_cli_and_run_configs_load_without_torch():
+    """`mpls status`, `runs`, `down`, `--help` answer in under a second, not after torch's 2-3 s
+    import: commands import what trains only when they train."""
+    loaded = modules_loaded_by("mpls_celery.cli.app", "mpls_celery.config.load")
+    assert "torch" not in loaded
 
 
 def string_constants(tree: ast.AST) -> list[tuple[int, str]]:

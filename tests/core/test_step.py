@@ -8,13 +8,10 @@ from hypothesis import strategies as st
 
 from mpls_celery.core.aggregate import Weighting
 from mpls_celery.core.link_model import pull_times
+from mpls_celery.core.semantics import LinkModel, Mixing, ProgressWindow, Semantics
 from mpls_celery.core.step import (
-    LinkModel,
-    Mixing,
     PeerReport,
     Progress,
-    ProgressWindow,
-    Semantics,
     WorkerStep,
     eval_slice,
 )

@@ -114,7 +114,7 @@ def test_simulator_and_runtime_mix_the_same_state(ctx, mixing):
     import numpy as np
 
     from mpls_celery.core.aggregate import Weighting
-    from mpls_celery.core.step import Mixing, Semantics
+    from mpls_celery.core.semantics import Mixing, Semantics
     from mpls_celery.core.strategies import Plan
     from mpls_celery.sim.engine import mix_copies
 

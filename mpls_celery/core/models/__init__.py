@@ -21,7 +21,6 @@ BUILTIN_MODELS: dict[str, ModelFactory] = {
     "resnet18": ResNet18,
     "mlp": MLP,
 }
-MODEL_NAMES: tuple[str, ...] = tuple(BUILTIN_MODELS)
 
 
 # torch's generator is process-wide: two threads building models at once (a Celery thread pool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mpls_celery.catalog import STRATEGY_NAMES
 from mpls_celery.core.errors import CoreValueError
 from mpls_celery.core.strategies.adpsgd import AdPsgd
 from mpls_celery.core.strategies.appg import Appg
@@ -23,7 +24,6 @@ _FACTORIES: dict[str, Callable[[float, float, bool], Strategy]] = {
     "netmax": lambda t1, t2, fill: NetMax(),
     "ad-psgd": lambda t1, t2, fill: AdPsgd(),
 }
-STRATEGY_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 
 def make_strategy(name: str, tau1: float = 0.5, tau2: float = 0.5, fill: bool = True) -> Strategy:

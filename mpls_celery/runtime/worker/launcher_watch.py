@@ -2,7 +2,9 @@
 lease in Redis, and when it has lapsed for longer than the grace period — the launcher was killed
 and nobody re-attached (`mpls up --resume`) — the process stops itself (Celery's warm shutdown,
 then SIGKILL to its group), so no orphan outlives a run unnoticed. While Redis cannot be reached
-the launcher's pid decides, when it is on this host.
+the launcher's pid decides, when it is on this host. Nor does such a process hang in its shutdown
+(seen after Celery's "Unrecoverable error" when Redis refused an ack): its group is killed after
+a bound and its launcher starts it again; slices are idempotent and redelivered.
 
 It runs on the worker's own timer (a Celery bootstep), not in a thread of its own: a prefork
 parent that forks its children while another of its threads holds a lock gives children that
@@ -29,7 +31,10 @@ from mpls_celery.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
-KILL_AFTER = 60.0  # seconds a warm shutdown may take before the group is killed
+# Seconds a warm shutdown may take before the group is killed: long enough for the slice in
+# flight to end (its budget, 15 s by default); after an unrecoverable error nothing is worth it.
+KILL_AFTER = 30.0
+KILL_AFTER_FAILURE = 3.0
 
 
 class LauncherWatch:
@@ -65,6 +70,7 @@ class LauncherWatchStep(bootsteps.StartStopStep):  # type: ignore[misc]  # Celer
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         self.watch: LauncherWatch | None = None
         self.entry: Any = None
+        self.stopping = False
 
     def start(self, parent: Any) -> None:
         settings = load_settings()
@@ -73,15 +79,23 @@ class LauncherWatchStep(bootsteps.StartStopStep):  # type: ignore[misc]  # Celer
             self.entry = parent.timer.call_repeatedly(POLL_SECONDS, self._check)
 
     def _check(self) -> None:
-        if self.watch is None or not self.watch.gone(time.monotonic()):
+        if self.watch is None or self.stopping or not self.watch.gone(time.monotonic()):
             return
+        self.stopping = True
         log.warning(
             "run %s has had no launcher for %.0f s: stopping (mpls up --resume %s restarts "
             "the run's processes)", self.watch.run_id, self.watch.grace, self.watch.run_id,
         )  # fmt: skip
-        self.watch = None
-        threading.Thread(target=_kill_group_later, daemon=True).start()
         os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
+
+    def close(self, parent: Any) -> None:
+        """The first step of every shutdown, whatever started it."""
+        if self.watch is None:  # a process a user started: Celery's own shutdown, unbounded
+            return
+        self.watch = None
+        failed = bool(getattr(parent, "exitcode", 0))
+        bound = KILL_AFTER_FAILURE if failed else KILL_AFTER
+        threading.Thread(target=_kill_group_later, args=(bound,), daemon=True).start()
 
     def stop(self, parent: Any) -> None:
         if self.entry is not None:
@@ -99,7 +113,7 @@ def _url(settings: Settings, run_id: str) -> str:
     return url
 
 
-def _kill_group_later() -> None:
-    time.sleep(KILL_AFTER)
+def _kill_group_later(seconds: float) -> None:
+    time.sleep(seconds)
     with contextlib.suppress(OSError):
         os.killpg(os.getpgid(0), signal.SIGKILL)

@@ -19,7 +19,8 @@ import torch
 
 from mpls_celery.core.aggregate import average_states
 from mpls_celery.core.layering import read_layer, snapshot_state, write_layers
-from mpls_celery.core.step import PeerReport, Progress, PullSees, eval_slice
+from mpls_celery.core.semantics import PullSees
+from mpls_celery.core.step import PeerReport, Progress, eval_slice
 from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer, evaluate
 from mpls_celery.errors import InvalidState, StaleNode, TelemetryError

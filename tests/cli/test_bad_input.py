@@ -1,5 +1,5 @@
-"""Every row of the README's bad-input table: one line on stderr naming the problem, exit code 2
-(usage/config) or 1 (runtime), and nothing already stored is touched."""
+"""Every row of the bad-input table in docs/failure-modes.md: one line on stderr naming the
+problem, exit code 2 (usage/config) or 1 (runtime), and nothing already stored is touched."""
 
 from pathlib import Path
 

@@ -1,11 +1,14 @@
 """Fixtures of the runtime tests: a run context on the test Redis, without Celery."""
 
+from collections.abc import Iterator
+
 import pytest
 import redis
 
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.worker.context import RunContext
 from tests.runtime.helpers import make_context
+from tests.runtime.processes import stop_leftover_launchers
 
 
 @pytest.fixture
@@ -20,3 +23,9 @@ def ctx(redis_url) -> RunContext:
 def raw(redis_url) -> redis.Redis:
     """The test's own hands on Redis, as a fault or an intruder would have them."""
     return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture(autouse=True)
+def _no_launcher_outlives_its_test() -> Iterator[None]:
+    yield
+    stop_leftover_launchers()

@@ -34,11 +34,31 @@ def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+# every `mpls up` a test started: one still running when its test ends (it failed half-way) is
+# stopped then, so it cannot burn the cores the next tests time themselves on
+STARTED: list[subprocess.Popen[str]] = []
+
+
 def mpls_up(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "mpls_celery", "up", *args],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    STARTED.append(proc)
+    return proc
+
+
+def stop_leftover_launchers() -> None:
+    """SIGTERM (the launcher stops its Celery processes and Redis), SIGKILL after 30 s."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
 
 
 def local_env(tmp_path: Path) -> dict[str, str]:

@@ -57,6 +57,7 @@ def test_two_local_runs_each_own_their_embedded_redis(tmp_path):
     assert one.redis_url != two.redis_url, "each run has its own Redis"
     listed = mpls(env, "runs", "--json")
     assert {row["run"] for row in orjson.loads(listed.stdout)} == {one.run_id, two.run_id}
+    wait_for(lambda: _head_version(one, 0) >= 1, 120, "the first run training")
     assert mpls(env, "down", one.run_id).returncode == 0
     out1, _ = first.communicate(timeout=120)
     assert orjson.loads(out1)["reason"] == "run marked stopping"

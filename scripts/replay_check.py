@@ -1,8 +1,8 @@
 """How well the simulator predicts real runs: replays each run directory (`mpls sim --replay`) and
 prints, per run, the time-to-target error and the accuracy gap at the real run's evaluations —
-the table in the README's "Sim-to-real" section. With --repeats, compares real runs pairwise
-instead (a run and its repeat with the same seed on the same testbed): how far a real run is from
-itself, the floor for any prediction.
+the table in docs/results.md, "A real run replayed in the simulator". With --repeats, compares
+real runs pairwise instead (a run and its repeat with the same seed on the same testbed): how far
+a real run is from itself, the floor for any prediction.
 
     .venv/bin/python -m scripts.replay_check runs/netns-compare/runs/run-mpls-s* --out runs/replays
     .venv/bin/python -m scripts.replay_check --repeats RUN_A RUN_A_AGAIN [RUN_B RUN_B_AGAIN ...]

@@ -103,14 +103,19 @@ def celery_worker(
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate_then_kill(proc, timeout=15)
         if log_path:
             out.close()  # type: ignore[union-attr]
+
+
+def terminate_then_kill(proc: subprocess.Popen, timeout: float) -> None:  # type: ignore[type-arg]
+    """SIGTERM (a graceful stop), SIGKILL after `timeout`; reads any pipes so none blocks it."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 def celery_client(redis_url: str) -> Celery:

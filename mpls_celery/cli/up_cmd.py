@@ -40,7 +40,8 @@ def workers_table(snap: Snapshot) -> Table:
 
 
 # Demo defaults for a bare `mpls up` (no --config): enough signal to learn in a minute. The paper's
-# lr 0.01 needs thousands of iterations under Eq. 1 (see README); `mpls sim` keeps it.
+# lr 0.01 needs thousands of iterations under Eq. 1 (docs/results.md, "The iteration semantics");
+# `mpls sim` keeps it.
 DEMO_LR, DEMO_ITERATIONS = 0.1, 100
 
 

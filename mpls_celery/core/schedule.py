@@ -75,7 +75,7 @@ def schedule(
     layer_bytes: ArrayLike, bandwidth: ArrayLike, p: ArrayLike, q: ArrayLike, fill: bool = True
 ) -> ScheduleResult:
     """Algorithm 1 (docs/algorithm.md, "Step 7: list scheduling (Algorithm 1)"), with its S=0, S=1 and empty-Q2 resolutions. `fill=False` skips
-    phase 2 (one copy per layer): an option, not the default (see README: Eq. 1 weighs a
+    phase 2 (one copy per layer): an option, not the default (docs/results.md: Eq. 1 weighs a
     worker's own step by 1 / (1 + copies), so extra copies slow the mean model down)."""
     n_layers = int(np.asarray(layer_bytes).shape[0])
     n_peers = int(np.asarray(bandwidth).reshape(-1).shape[0])

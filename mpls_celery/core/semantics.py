@@ -32,9 +32,10 @@ class LinkModel(StrEnum):
 
 @dataclass(frozen=True)
 class Semantics:
-    """The run options of docs/algorithm.md, "Iteration semantics". The defaults are the combination under which
-    the per-epoch curves behave as the paper reports (all algorithms similar per epoch on
-    LeNet-5, APPG at least as good as NetMax): see the README's evidence table."""
+    """The run options of docs/algorithm.md, "Iteration semantics". The defaults are the
+    combination under which the per-epoch curves behave as the paper reports (all algorithms
+    similar per epoch on LeNet-5, APPG at least as good as NetMax): docs/results.md, "The
+    iteration semantics, and why the defaults"."""
 
     mixing: Mixing = Mixing.AVERAGE_THEN_STEP
     pull_sees: PullSees = PullSees.TRAINED

@@ -16,7 +16,7 @@ import redis
 from mpls_celery.runtime.keys import RunKeys
 from mpls_celery.runtime.launch.local_runs import LocalRun, live_runs
 from mpls_celery.settings import Settings
-from tests.conftest import REPO
+from tests.conftest import REPO, terminate_then_kill
 
 TINY = ("--workers", "2", "--model", "mlp", "--topology", "full", "--json")
 
@@ -53,12 +53,7 @@ def stop_leftover_launchers() -> None:
     while STARTED:
         proc = STARTED.pop()
         if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+            terminate_then_kill(proc, timeout=30)
 
 
 def local_env(tmp_path: Path) -> dict[str, str]:

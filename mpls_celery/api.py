@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mpls_celery.catalog import checked_algorithms
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.core.models import ModelFactory
-from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.errors import ConfigError
 from mpls_celery.plugins import DataLoader, add_import_dirs
 from mpls_celery.runtime.launch.request import UpRequest
@@ -56,15 +56,11 @@ def simulate(
 ) -> Result:
     """Run `algorithms` side by side in virtual time (`mpls sim`); `until` in virtual seconds
     (300 unless `epochs` is given)."""
-    unknown = [a for a in algorithms if a not in STRATEGY_NAMES]
-    if unknown or not algorithms:
-        raise ConfigError(
-            f"unknown algorithm {unknown[:1]}; choose from: {', '.join(STRATEGY_NAMES)}"
-        )
+    chosen = checked_algorithms(algorithms)
     settings = load_settings()
     add_import_dirs([Path.cwd()])
     request = plan_simulation(
-        config, tuple(algorithms), out or settings.runs_dir, settings.data_dir,
+        config, chosen, out or settings.runs_dir, settings.data_dir,
         until=until, epochs=epochs, eval_every=eval_every, eval_samples=eval_samples,
         step_seconds=step_seconds, target_acc=target_acc, stop_at_target=stop_at_target,
         jobs=jobs, model=model, loader=data,

@@ -2,8 +2,22 @@
 read-only commands start, without importing the algorithms, models and datasets themselves (a
 test keeps these names and the registries in `core/strategies`, `core/models` and `data` the same)."""
 
+from collections.abc import Iterable
+
+from mpls_celery.errors import ConfigError
+
 STRATEGY_NAMES: tuple[str, ...] = (
     "mpls", "mpls-peer", "mpls-layer", "rand-mpls", "appg", "netmax", "ad-psgd",
 )  # fmt: skip
 MODEL_NAMES: tuple[str, ...] = ("lenet5", "nin", "resnet18", "mlp")
 DATASET_NAMES: tuple[str, ...] = ("digits", "mnist", "cifar10", "cifar100", "synthetic")
+
+
+def checked_algorithms(names: Iterable[str]) -> tuple[str, ...]:
+    """The algorithms asked for, each once, in order; ConfigError names the first unknown one."""
+    chosen = tuple(dict.fromkeys(names))
+    unknown = [a for a in chosen if a not in STRATEGY_NAMES]
+    if unknown or not chosen:
+        what = f"unknown algorithm {unknown[0]!r}" if unknown else "no algorithm given"
+        raise ConfigError(f"{what}; choose from: {', '.join(STRATEGY_NAMES)}")
+    return chosen

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mpls_celery.catalog import STRATEGY_NAMES
+from mpls_celery.catalog import checked_algorithms
 from mpls_celery.cli import run_options as ro
 from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
@@ -25,13 +25,7 @@ REPLAY_HEADROOM = 1.5
 
 
 def parse_algorithms(text: str) -> tuple[str, ...]:
-    names = tuple(a.strip() for a in text.split(",") if a.strip())
-    unknown = [a for a in names if a not in STRATEGY_NAMES]
-    if unknown or not names:
-        raise ConfigError(
-            f"unknown algorithm {unknown[0] if unknown else text!r}; choose from: {', '.join(STRATEGY_NAMES)}"
-        )
-    return tuple(dict.fromkeys(names))
+    return checked_algorithms(a.strip() for a in text.split(",") if a.strip())
 
 
 @ro.with_run_flags

@@ -18,17 +18,14 @@ Job = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], threading.Event
 class Publisher:
     def __init__(self) -> None:
         self._jobs: queue.Queue[Job | None] = queue.Queue()
-        self._idle = threading.Condition()
-        self._pending = 0
+        self._last: threading.Event | None = None  # one thread, in order: the last done, all done
         self._failure: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Event:
         """Queue a write; the event is set once it is done (or failed)."""
         self.raise_failure()
-        done = threading.Event()
-        with self._idle:
-            self._pending += 1
+        done = self._last = threading.Event()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True, name="mpls-publisher")
             self._thread.start()
@@ -45,9 +42,6 @@ class Publisher:
                 self._failure = exc
             finally:
                 done.set()
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
 
     def wait(self, job: threading.Event | None) -> None:
         """Wait for one write (and those before it); raise the first that failed."""
@@ -57,9 +51,7 @@ class Publisher:
 
     def flush(self) -> None:
         """Wait until every write asked for so far is done; raise the first that failed."""
-        with self._idle:
-            self._idle.wait_for(lambda: self._pending == 0)
-        self.raise_failure()
+        self.wait(self._last)
 
     def raise_failure(self) -> None:
         if self._failure is not None:

@@ -35,7 +35,6 @@ from mpls_celery.plugins import (
     load_data,
     model_factory,
     model_label,
-    weights_hash,
 )
 
 WIRE_ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
@@ -125,12 +124,14 @@ def _build(
         profile = profile.with_compute(cfg.compute_speed)
     factory = model_object or model_factory(cfg.model)
     label = model_label(model_object or cfg.model)
-    model, layers = checked_model(factory, data.input_shape, data.num_classes, cfg.seed, label)
+    model, layers, model_hash = checked_model(
+        factory, data.input_shape, data.num_classes, cfg.seed, label
+    )
     sizes = layer_bytes(model.state_dict(), layers, WIRE_ITEMSIZE[cfg.wire_dtype])
     divergence = np.stack([label_divergence(part.histograms[i], part.histograms) for i in range(n)])
     device = resolve_device(cfg.device)
     use_device(device)
     return Experiment(
         cfg, data, part, topology, profile, layers, sizes, divergence, factory,
-        weights_hash(model), device,
+        model_hash, device,
     )  # fmt: skip

@@ -16,7 +16,7 @@ import importlib
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from torch import nn
 
@@ -85,14 +85,21 @@ def model_factory(spec: str | ModelFactory) -> ModelFactory:
     )
 
 
+class CheckedModel(NamedTuple):
+    model: nn.Module
+    layers: tuple[Layer, ...]
+    weights_hash: str  # of its initial weights: every worker's must match
+
+
 def checked_model(
     factory: ModelFactory, input_shape: tuple[int, ...], num_classes: int, seed: int, label: str
-) -> tuple[nn.Module, tuple[Layer, ...]]:
-    """The model and its layers, once the factory has shown it builds one, with something to
-    train, and the same weights for the same seed."""
+) -> CheckedModel:
+    """The model, its layers and its weights' hash, once the factory has shown it builds one,
+    with something to train, and the same weights for the same seed."""
     first = _build(factory, input_shape, num_classes, seed, label)
     again = _build(factory, input_shape, num_classes, seed, label)
-    if weights_hash(first) != weights_hash(again):
+    digest = weights_hash(first)
+    if digest != weights_hash(again):
         raise ConfigError(
             f"model {label}: two builds with seed {seed} gave different weights; the factory "
             "must draw its initial weights from torch's global generator (which the run seeds)"
@@ -101,7 +108,7 @@ def checked_model(
         layers = model_layers(first)
     except CoreValueError as exc:
         raise ConfigError(f"model {label}: {exc}") from None
-    return first, layers
+    return CheckedModel(first, layers, digest)
 
 
 def _build(

@@ -65,7 +65,7 @@ def show(
         shape, n_classes = NATURAL[model]
     else:
         raise ConfigError(f"model {model!r}: give --dataset or --input-shape (and --classes)")
-    built, layers = checked_model(model_factory(cfg.model), shape, n_classes, seed, model)
+    built, layers, _ = checked_model(model_factory(cfg.model), shape, n_classes, seed, model)
     state = built.state_dict()
     sizes = layer_bytes(state, layers, WIRE_ITEMSIZE[cfg.wire_dtype])
     rows = [

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench compose-check clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 2; }
@@ -24,6 +24,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for b in scripts/bench_*.py; do $(BIN)/python -m scripts.$$(basename $$b .py) || exit 1; done
+
+# Needs root and a few minutes: builds the images and runs the compose stacks (docs/compose.md).
+compose-check: $(STAMP)
+	infra/images/install-docker.sh
+	$(BIN)/python -m scripts.compose_check
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

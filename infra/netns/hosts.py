@@ -72,7 +72,7 @@ def _run(argv: Sequence[str], check: bool = True) -> None:
         raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
 
 
-def _shape(prefix: list[str], dev: str, host: Host, exempt: str | None) -> None:
+def shape(prefix: list[str], dev: str, host: Host, exempt: str | None) -> None:
     """tbf (after netem, if asked) on `dev`; with `exempt` ("dst IP" or "src IP"), an htb root
     first sends that traffic to an unshaped class and everything else through the shaper."""
     tc = [*prefix, "tc", "qdisc", "add", "dev", dev]
@@ -115,8 +115,8 @@ def up(hosts: Sequence[Host] = DEFAULT_HOSTS, monitor: Host | None = None) -> No
         if host is monitor:
             continue
         mon = f"{monitor.ip}/32" if monitor else None
-        _shape(inside, host.veth, host, mon and f"dst {mon}")  # what the host sends
-        _shape([], f"{host.veth}br", host, mon and f"src {mon}")  # what the host receives
+        shape(inside, host.veth, host, mon and f"dst {mon}")  # what the host sends
+        shape([], f"{host.veth}br", host, mon and f"src {mon}")  # what the host receives
 
 
 def down(hosts: Sequence[Host] = DEFAULT_HOSTS) -> None:

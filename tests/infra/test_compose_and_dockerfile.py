@@ -1,6 +1,7 @@
-"""No Docker engine here: validate the compose files against the Compose specification schema
-(vendored by check-jsonschema), lint the Dockerfile with hadolint, and check that every command
-the files run is one the code supports."""
+"""Offline checks of the container files, for every machine (the stacks themselves run in
+`make compose-check`, which needs root and Docker): the compose files against the Compose
+specification schema (vendored by check-jsonschema), the Dockerfiles linted with hadolint, every
+command the files run one the code supports, and the image's dependency list from pyproject.toml."""
 
 import re
 import shlex
@@ -15,7 +16,15 @@ import yaml
 from mpls_celery.cli.app import main
 from tests.conftest import REPO
 
-COMPOSE_FILES = [REPO / "docker-compose.yml", REPO / "infra" / "compose.worker-host.yml"]
+COMPOSE_FILES = [
+    REPO / "docker-compose.yml",
+    REPO / "infra" / "compose.worker-host.yml",
+    *sorted((REPO / "infra" / "containers").glob("*.yml")),
+]
+DOCKERFILES = [
+    REPO / "infra" / "Dockerfile",
+    *sorted((REPO / "infra" / "images").glob("*.Dockerfile")),
+]
 BIN = Path(sys.executable).parent
 
 
@@ -31,10 +40,10 @@ def test_compose_files_match_the_compose_spec():
     not (BIN / "hadolint").exists() and not shutil.which("hadolint"),
     reason="hadolint not installed",
 )
-def test_dockerfile_lints_clean():
+def test_dockerfiles_lint_clean():
     hadolint = str(BIN / "hadolint") if (BIN / "hadolint").exists() else "hadolint"
     done = subprocess.run(
-        [hadolint, str(REPO / "infra" / "Dockerfile")], capture_output=True, text=True, timeout=60
+        [hadolint, *map(str, DOCKERFILES)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -43,7 +52,7 @@ def commands() -> list[list[str]]:
     """Each service's command; for `sh -c` scripts, every `exec …` inside them."""
     found = []
     for path in COMPOSE_FILES:
-        for service in yaml.safe_load(path.read_text())["services"].values():
+        for service in (yaml.safe_load(path.read_text()).get("services") or {}).values():
             command = service.get("command") or []
             if command[:2] == ["sh", "-c"]:
                 found += [shlex.split(part) for part in re.findall(r"exec ([^;]+)", command[2])]
@@ -72,3 +81,29 @@ def test_compose_run_config_is_valid():
     from mpls_celery.config.load import load_run_config
 
     assert load_run_config(REPO / "infra" / "run.yaml").workers == 6
+
+
+def test_the_image_installs_every_dependency_but_torch_from_pyproject():
+    """The image installs torch from its build arguments, then the rest of pyproject's list."""
+    import tomllib
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / "infra" / "images" / "requirements.py"),
+         str(REPO / "pyproject.toml"), "torch", "torchvision"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    listed = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    printed = done.stdout.splitlines()
+    assert printed == [r for r in listed if not r.startswith(("torch==", "torchvision=="))]
+    assert "celery[redis]>=5.5,<6" in printed and len(printed) == len(listed) - 2
+
+
+def test_images_take_their_bases_and_torch_from_build_arguments():
+    for path in (REPO / "docker-compose.yml", REPO / "infra" / "compose.worker-host.yml"):
+        services = yaml.safe_load(path.read_text())["services"]
+        build = services["worker"]["build"]
+        assert set(build["args"]) == {"BASE_IMAGE", "TORCH_REQUIREMENTS", "TORCH_INDEX_URL"}
+        redis_service = services.get("redis") or services["snapshot-redis"]
+        assert redis_service["image"].startswith("${REDIS_IMAGE:-")
+    dockerfile = (REPO / "infra" / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=python:3.11-slim" in dockerfile

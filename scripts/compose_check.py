@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 
 from infra.containers.check.images import build_env, build_images
-from infra.containers.check.one_host import faults, one_host
+from infra.containers.check.one_host import faults, one_host, one_host_project
 from infra.containers.check.results import CheckFailed, Results, markdown
 from infra.containers.check.several_hosts import CENTRAL_PORT, several_hosts
 from infra.containers.project import REPO, ComposeError, Project
@@ -67,12 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             env |= {"REDIS_PASSWORD": secrets.token_hex(12), "MPLS_RUNS_HOST_DIR": str(runs),
                     "MPLS_DATA_HOST_DIR": str(data), "MPLS_CERTS_DIR": str(data),
                     "REDIS_PORT": str(CENTRAL_PORT)}  # fmt: skip
-            projects.append(one_host(env, runs, results))
+            projects.append(one_host_project(env))
+            one_host(projects[0], runs, results)
             if "faults" not in args.skip:
                 faults(projects[0], runs, results)
             projects[0].down()
             if "hosts" not in args.skip:
-                projects += several_hosts(env, runs, tmp, results)
+                several_hosts(env, runs, tmp, results, projects)
         except (CheckFailed, ComposeError, subprocess.SubprocessError) as exc:
             print(f"error: {exc}")
             return 1

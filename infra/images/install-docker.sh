@@ -22,7 +22,7 @@ if ! docker compose version >/dev/null 2>&1 || ! docker buildx version >/dev/nul
     trap 'rm -rf "$work"' EXIT
     mkdir -p "$work/lists/partial" "$plugins"
     echo "deb http://deb.debian.org/debian trixie main" > "$work/sources.list"
-    apt_trixie=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    apt_trixie=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null -o APT::Sandbox::User=root
                 -o "Dir::State::Lists=$work/lists")
     apt-get "${apt_trixie[@]}" update -qq
     (cd "$work" && apt-get "${apt_trixie[@]}" download docker-compose docker-buildx >/dev/null)

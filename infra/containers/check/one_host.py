@@ -26,8 +26,11 @@ from infra.containers.project import REPO, Project, docker
 ONE_HOST = REPO / "docker-compose.yml"
 
 
-def one_host(env: dict[str, str], runs: Path, results: Results) -> Project:
-    project = Project("mpls-check", [ONE_HOST], env, profiles=["tui"])
+def one_host_project(env: dict[str, str]) -> Project:
+    return Project("mpls-check", [ONE_HOST], env, profiles=["tui"])
+
+
+def one_host(project: Project, runs: Path, results: Results) -> None:
     with results.timed("one host: Redis and two worker containers up"):
         project.compose("up", "--detach", "--wait", "redis")
         project.compose("up", "--detach", "--no-deps", "--scale", "worker=2", "worker")
@@ -47,7 +50,6 @@ def one_host(env: dict[str, str], runs: Path, results: Results) -> Project:
     }  # fmt: skip
     with results.timed("one host: mpls tui rendered"):
         results.facts["tui"] = render_tui(project, str(summary["run_id"]))
-    return project
 
 
 def render_tui(project: Project, run_id: str, seconds: float = 20) -> str:

@@ -56,14 +56,17 @@ def rooms_run_file(folder: Path) -> Path:
     return path
 
 
-def several_hosts(env: dict[str, str], runs: Path, tmp: Path, results: Results) -> list[Project]:
+def several_hosts(
+    env: dict[str, str], runs: Path, tmp: Path, results: Results, started: list[Project]
+) -> None:
+    """`started` gets each project before it starts, so that an interrupted check removes it."""
     password = env["REDIS_PASSWORD"]
     control = Project(
         "mpls-hosts", [ONE_HOST, CONTAINERS / "control-host.yml"],
         {**env, "REDIS_PORT": str(CENTRAL_PORT), "MPLS_RUN_FILE": str(rooms_run_file(tmp))},
     )  # fmt: skip
     hosts = {name: worker_host(name, env, password) for name in PLACEMENT}
-    projects = [control, *hosts.values()]
+    started += [control, *hosts.values()]
     with results.timed("several hosts: up and shaped"):
         control.compose("up", "--detach", "--wait", "redis")
         for name, project in hosts.items():
@@ -99,7 +102,6 @@ def several_hosts(env: dict[str, str], runs: Path, tmp: Path, results: Results) 
             check_shaped(bed, links["probed_mbit"])
     build_report(list(runs_done.values()), tmp / "report", target_acc=TARGET_ACC)
     shutil.copytree(tmp / "report", runs / "several-hosts-report", dirs_exist_ok=True)
-    return projects
 
 
 def rounded(mbit: dict[str, float | None]) -> dict[str, float | None]:

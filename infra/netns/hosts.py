@@ -102,6 +102,7 @@ def up(hosts: Sequence[Host] = DEFAULT_HOSTS, monitor: Host | None = None) -> No
     _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
     _run(["ip", "addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE])
     _run(["ip", "link", "set", BRIDGE, "up"])
+    _forward_on_bridge(True)
     for host in everyone:
         inside = ["ip", "netns", "exec", host.ns]
         _run(["ip", "netns", "add", host.ns])
@@ -125,6 +126,20 @@ def down(hosts: Sequence[Host] = DEFAULT_HOSTS) -> None:
         _run(["ip", "netns", "del", host.ns], check=False)
         _run(["ip", "link", "del", f"{host.veth}br"], check=False)
     _run(["ip", "link", "del", BRIDGE], check=False)
+    _forward_on_bridge(False)
+
+
+def _forward_on_bridge(allow: bool) -> None:
+    """Where Docker runs, bridged frames pass iptables (br_netfilter) and its FORWARD policy is
+    DROP: the hosts could not reach each other. One rule, first in FORWARD, lets this bridge's
+    traffic through; removed with the bridge."""
+    if shutil.which("iptables") is None:
+        return
+    rule = ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]
+    while subprocess.run(["iptables", "-C", *rule], capture_output=True).returncode == 0:
+        _run(["iptables", "-D", *rule])
+    if allow:
+        _run(["iptables", "-I", *rule])
 
 
 if __name__ == "__main__":

@@ -92,6 +92,18 @@ def faults(project: Project, runs: Path, results: Results, iterations: int = 600
             wait_until(lambda: project.state(worker).restarts == 1
                        and project.state(worker).running, 60, "worker container restart")  # fmt: skip
             seen("worker-1 running again (restart policy)")
+        with results.timed("faults: `docker kill` of a worker container, brought back by compose"):
+            wait_for_iterations(run_dir, 3 * total // 8, proc)
+            other = project.container("worker", 2)
+            docker("kill", other)
+            seen(f"{3 * total // 8} iterations recorded: docker kill worker-2")
+            time.sleep(3)  # Docker counts `docker kill` as a manual stop: no policy restarts it
+            expect(
+                not project.state(other).running, "worker-2 came back by itself after docker kill"
+            )
+            project.compose("up", "--detach", "--no-deps", "--scale", "worker=2", "worker")
+            expect(project.state(other).running, "docker compose up did not start worker-2 again")
+            seen("worker-2 running again (docker compose up)")
         with results.timed("faults: the Redis container restarted (AOF)"):
             wait_for_iterations(run_dir, total // 2, proc)
             seen(f"{total // 2} iterations recorded: docker restart redis")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+ONE_HOST = REPO / "docker-compose.yml"  # the stack of one host, or the first of several
+WORKER_HOST = REPO / "infra" / "compose.worker-host.yml"  # a host that adds workers
 
 
 class ComposeError(RuntimeError):

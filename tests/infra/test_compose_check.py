@@ -5,9 +5,8 @@ is one it sets."""
 import re
 
 from infra.containers.check.several_hosts import PLACEMENT, rooms_run_file, worker_host
-from infra.containers.project import Project
+from infra.containers.project import ONE_HOST, Project
 from mpls_celery.config.load import load_run_config
-from tests.conftest import REPO
 
 ENV = {"REDIS_PASSWORD": "secret"}
 
@@ -40,5 +39,5 @@ def test_each_worker_host_sets_every_variable_its_compose_files_require():
 
 
 def test_the_one_host_stack_needs_only_the_password():
-    project = Project("x", [REPO / "docker-compose.yml"], ENV)
+    project = Project("x", [ONE_HOST], ENV)
     assert required_variables(project) == {"REDIS_PASSWORD"}

@@ -9,11 +9,10 @@ import subprocess
 from pathlib import Path
 
 from infra.containers.check.results import Results
-from infra.containers.project import REPO, Project, docker
+from infra.containers.project import ONE_HOST, REPO, Project, docker
 
 IMAGE = "mpls-celery:latest"
 LOCAL_BASES = {"BASE_IMAGE": "mpls-python:3.11", "REDIS_IMAGE": "mpls-redis:7"}
-ONE_HOST = REPO / "docker-compose.yml"
 
 
 def torch_wheel() -> Path | None:

@@ -21,9 +21,7 @@ from infra.containers.check.runs import (
     run_launcher,
     wait_for_iterations,
 )
-from infra.containers.project import REPO, Project, docker
-
-ONE_HOST = REPO / "docker-compose.yml"
+from infra.containers.project import ONE_HOST, REPO, Project, docker
 
 
 def one_host_project(env: dict[str, str]) -> Project:

@@ -12,7 +12,7 @@ import yaml
 
 from infra.containers.check.results import Results, expect
 from infra.containers.check.runs import host_run_dir, run_launcher
-from infra.containers.project import REPO, Project
+from infra.containers.project import ONE_HOST, REPO, WORKER_HOST, Project
 from infra.containers.shaping import shape_container
 from infra.netns.hosts import ROOMS_HOSTS
 from infra.netns.testbed import Testbed, cross_host_topology
@@ -25,7 +25,6 @@ CENTRAL_PORT = 16379
 SNAPSHOT_PORTS = {"a": 16381, "b": 16382, "c": 16383}
 PLACEMENT = {"a": [0, 1], "b": [2, 3], "c": [4, 5]}
 TARGET_ACC = 0.9
-ONE_HOST, WORKER_HOST = REPO / "docker-compose.yml", REPO / "infra" / "compose.worker-host.yml"
 CONTAINERS = REPO / "infra" / "containers"
 
 
@@ -86,7 +85,8 @@ def several_hosts(
             expect(not summary["failed"], f"{algo}: run failed: {summary['reason']}")
             run_dir = host_run_dir(runs, summary)
             records = list(read_metrics(run_dir))
-            reached = summarise(records, TARGET_ACC)[algo].time_to_target
+            scored = summarise(records, TARGET_ACC)[algo]
+            reached = scored.time_to_target
             expect(
                 reached is not None, f"{algo}: {TARGET_ACC:.0%} not reached ({summary['reason']})"
             )
@@ -94,7 +94,7 @@ def several_hosts(
             runs_done[algo] = run_dir
             results.facts.setdefault("several_hosts", {})[algo] = {
                 "time_to_target": reached, "wall_seconds": summary["wall_seconds"],
-                "iterations": summarise(records, TARGET_ACC)[algo].iterations,
+                "iterations": scored.iterations,
                 "shaped_mbit": {f"{a}<-{b}": bed.link_mbit(a, b) for a in PLACEMENT for b in PLACEMENT if a != b},
                 "probed_mbit": rounded(links["probed_mbit"]),
                 "pull_mbit": rounded(links["link_mbit"]),

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from mpls_celery.runtime.backend.pids import process_exists
 from mpls_celery.runtime.keys import RunKeys
 from mpls_celery.runtime.launch.local_runs import LocalRun, local_runs
 from mpls_celery.settings import Settings
+from mpls_celery.telemetry.completeness import account_iterations
 from mpls_celery.telemetry.records import IterationRecord, to_json
 from mpls_celery.telemetry.rundir import METRICS, read_metrics
 
@@ -109,9 +109,10 @@ def outcome(
 
 
 def exactly_once(run_dir: Path, iterations: int) -> str:
-    seen = Counter((r.worker, r.k) for r in read_metrics(run_dir) if isinstance(r, IterationRecord))
-    complete = sorted(seen) == [(w, k) for w in range(6) for k in range(iterations)]
-    return f"{len(seen)} iterations, {'each once' if complete and set(seen.values()) == {1} else 'NOT each once'}"
+    account = account_iterations(read_metrics(run_dir), 6, iterations)
+    return (
+        f"{account.recorded} iterations, {'each once' if account.exactly_once else 'NOT each once'}"
+    )
 
 
 def nothing_left(run: LocalRun) -> str:

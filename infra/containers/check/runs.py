@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import orjson
 
 from infra.containers.check.results import CheckFailed, expect
 from infra.containers.project import Project
-from mpls_celery.telemetry.records import IterationRecord
+from mpls_celery.telemetry.completeness import account_iterations
 from mpls_celery.telemetry.rundir import read_metrics
 
 
@@ -28,12 +27,11 @@ def host_run_dir(runs: Path, summary: dict[str, Any]) -> Path:
 
 
 def every_iteration_once(run_dir: Path, workers: int, iterations: int) -> None:
-    counts = Counter(
-        (r.worker, r.k) for r in read_metrics(run_dir) if isinstance(r, IterationRecord)
+    account = account_iterations(read_metrics(run_dir), workers, iterations)
+    expect(
+        account.exactly_once,
+        f"{run_dir.name}: twice {account.repeated[:5]}, missing {account.missing[:5]}",
     )
-    twice = [key for key, n in counts.items() if n > 1]
-    missing = [(w, k) for w in range(workers) for k in range(iterations) if (w, k) not in counts]
-    expect(not twice and not missing, f"{run_dir.name}: twice {twice[:5]}, missing {missing[:5]}")
 
 
 def finished(summary: dict[str, Any], iterations: int) -> None:

@@ -17,7 +17,7 @@ def test_a_complete_run_is_each_once_and_other_records_do_not_count():
     account = account_iterations(
         [*records(every), EvalRecord("mpls", 1.0, 10, 0.5, 0.5, 1.0)], 2, 3
     )
-    assert account.exactly_once and account.recorded == 6
+    assert account.exactly_once and account.recorded == account.expected == 6
 
 
 def test_doubled_lost_and_extra_iterations_are_named():
@@ -25,3 +25,9 @@ def test_doubled_lost_and_extra_iterations_are_named():
     account = account_iterations(records(pairs), 2, 3)
     assert account.repeated == [(0, 1)] and account.missing == [(0, 2)]
     assert not account.exactly_once and account.recorded == 6
+
+
+def test_an_iteration_beyond_the_expected_ones_is_not_exactly_once():
+    every = [(w, k) for w in range(2) for k in range(3)]
+    account = account_iterations(records([*every, (0, 3)]), 2, 3)
+    assert not account.repeated and not account.missing and not account.exactly_once

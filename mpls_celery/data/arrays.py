@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from mpls_celery.data.stratified import stratified_split
 from mpls_celery.errors import ConfigError
 
 
@@ -117,23 +118,14 @@ def _integer(tensor: torch.Tensor) -> bool:
     return tensor.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
 
 
-def stratified_split(
-    labels: NDArray[np.int64], test_size: int | float, seed: int = 0
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """A fixed split keeping class proportions; deterministic across machines."""
-    from sklearn.model_selection import train_test_split
-
-    train, test = train_test_split(
-        np.arange(len(labels)), test_size=test_size, stratify=labels, random_state=seed
-    )
-    return np.sort(train), np.sort(test)
-
-
 def split_arrays(
     name: str, x: Any, y: Any, test_size: int | float, seed: int = 0, classes: int | None = None
 ) -> DatasetSplit:
     """One pool of samples, split into train and test (stratified, seeded)."""
     labels = _labels(name, "all", y).numpy()
-    train, test = stratified_split(labels, test_size, seed)
+    try:
+        train, test = stratified_split(labels, test_size, seed)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: cannot split into train and test: {exc}") from exc
     data = np.asarray(x) if not isinstance(x, torch.Tensor) else x
     return from_arrays(name, data[train], labels[train], data[test], labels[test], classes)

@@ -3,6 +3,7 @@ labels. Other sources (.npz files, image folders, a user's loader) are in `sourc
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -56,15 +57,29 @@ def _split(name: str, x: torch.Tensor, y: NDArray[np.int64], test_size: int) -> 
 
 def _digits() -> DatasetSplit:
     """scikit-learn's bundled 1,797 real 8×8 digits, bilinearly resized to 28×28."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    small = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    images, target = digits_arrays()
+    small = torch.as_tensor(images, dtype=torch.float32).unsqueeze(1) / 16.0
     big = torch.nn.functional.interpolate(
         small, size=(28, 28), mode="bilinear", align_corners=False
     )
     x = (big - MNIST_STATS[0]) / MNIST_STATS[1]
-    return _split("digits", x.contiguous(), bunch.target.astype(np.int64), test_size=360)
+    return _split("digits", x.contiguous(), target, test_size=360)
+
+
+def digits_arrays() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The 8×8 images and labels from the CSV inside scikit-learn's package, read without
+    importing scikit-learn (over a second of CPU in every process that loads digits); through
+    its loader where that file is not where it has always been."""
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        csv = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if csv.is_file():
+            table = np.loadtxt(csv, delimiter=",")
+            return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images, bunch.target.astype(np.int64)
 
 
 _MNIST_FILES = {

@@ -16,6 +16,17 @@ def test_digits_load_offline_as_28x28():
     assert set(np.unique(data.train_labels)) == set(range(10))
 
 
+def test_digits_read_without_sklearn_are_sklearns_digits():
+    """A scikit-learn that moved or changed its digits file fails here, not silently in a run."""
+    from sklearn.datasets import load_digits
+
+    from mpls_celery.data.datasets import digits_arrays
+
+    images, target = digits_arrays()
+    bunch = load_digits()
+    assert np.array_equal(images, bunch.images) and np.array_equal(target, bunch.target)
+
+
 @pytest.mark.skipif(not (SHARED / "mnist-t10k").is_dir(), reason="shared MNIST split not present")
 def test_mnist_test_split_becomes_fixed_stratified_8000_2000():
     data = load_dataset("mnist", SHARED)

@@ -69,8 +69,9 @@ def _limit_threads(**_: Any) -> None:
 
 
 @worker_init.connect
-def _preload(**_: Any) -> None:
-    """In the main process, before prefork children fork: import what every slice needs to load
-    its data, once for all of them."""
-    import sklearn.datasets
-    import sklearn.model_selection  # noqa: F401
+def _preload(sender: Any = None, **_: Any) -> None:
+    """In a prefork pool's main process, before its children fork: torch._dynamo, which
+    torch.optim imports on the first optimiser it builds — ~900 modules, over a second of CPU in
+    every child otherwise. A threads pool (the pull role) never trains: it imports none of it."""
+    if "prefork" in str(getattr(sender, "pool_cls", "prefork")):
+        import torch._dynamo  # noqa: F401

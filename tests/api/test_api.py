@@ -29,6 +29,7 @@ CONFIG = api.RunConfig(workers=4, model="mlp", dataset="digits").with_overrides(
 )
 
 
+@pytest.mark.slow
 def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     result = api.simulate(
         CONFIG, ("mpls", "netmax"), until=1.0, out=tmp_path, model=linear, data=blobs,

@@ -30,11 +30,12 @@ def mpls(folder: Path, *args: str, timeout: float = 300) -> dict:  # type: ignor
     return dict(orjson.loads(done.stdout))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_example_runs_in_the_simulator(name, tmp_path):
     folder = prepared(name, tmp_path)
     summary = mpls(folder, "sim", "--config", "run.yaml", "--algo", "mpls,netmax",
-                   "--profile", "paper30", "--until", "2s", "--jobs", "1")  # fmt: skip
+                   "--profile", "paper30", "--until", "1s", "--jobs", "1")  # fmt: skip
     for algo in ("mpls", "netmax"):
         assert summary["algorithms"][algo]["iterations"] > 0
         assert summary["algorithms"][algo]["final_mean_acc"] is not None

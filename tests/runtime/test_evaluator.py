@@ -32,6 +32,7 @@ def test_a_worker_whose_head_cannot_be_read_is_left_out_not_scored_zero(ctx, raw
     assert refusals.counts["heads"] == 2
 
 
+@pytest.mark.slow
 def test_evaluations_never_miss_a_head_while_versions_are_collected(ctx):
     """A worker publishes as fast as it can with two kept versions; a separate head read and
     layer load would find the version collected in between."""

@@ -86,14 +86,14 @@ def test_redis_refusing_writes_fails_the_run_after_its_deadline(tmp_path):
 
 def test_a_pause_that_ends_is_in_the_summary_and_spends_no_restart(tmp_path):
     with EmbeddedRedis(data_dir=tmp_path / "redis") as server:
-        run = start_run(server.url, tmp_path, iterations=120, resource_wait=60.0)
+        run = start_run(server.url, tmp_path, iterations=50, resource_wait=60.0)
         run.wait_until(lambda: run.store.nodes.state(0).k >= 3, what="worker 0 at k >= 3")
         with refusing_writes(server) as client:
             time.sleep(4.0)
         wait_bgsave_ok(client)
         summary = run.join(timeout=240)
     assert summary["reason"] == "every worker finished" and not summary["failed"]
-    assert [w["iteration"] for w in summary["workers"]] == [120, 120, 120]
+    assert [w["iteration"] for w in summary["workers"]] == [50, 50, 50]
     pauses = [p for p in summary["pauses"] if p["cause"].startswith("MISCONF")]
     assert pauses and pauses[0]["seconds"] >= 1.0, summary["pauses"]
     assert summary["celery_restarts"] == 0

@@ -163,6 +163,7 @@ def test_train_then_average_reproduces_the_recording(tmp_path):
     assert_same_records(literal_metrics(tmp_path), recorded_literal())
 
 
+@pytest.mark.slow
 def test_the_recording_holds_under_other_cpu_kernels(tmp_path):
     """Another CPU, on this one: ATen's portable kernels and oneDNN capped at SSE4.1 round
     differently from this machine's AVX code, as a different machine's would."""

@@ -46,11 +46,13 @@ def iteration_keys(store) -> list[tuple[int, int]]:  # type: ignore[no-untyped-d
 # 1 -------------------------------------------------------------------------------------------
 def test_two_local_runs_each_own_their_embedded_redis(tmp_path):
     """The first run ending (and stopping its Redis) must not stall the second; both stay
-    visible to `mpls runs` and reachable by `mpls down`."""
+    visible to `mpls runs` and reachable by `mpls down`. One worker each: what is under test is
+    the launchers and their Redis servers, and two runs training on end share the cores."""
     env = local_env(tmp_path)
-    first = mpls_up(env, *TINY, "--iterations", "100000")
+    one_worker = ("--workers", "1", "--model", "mlp", "--json")
+    first = mpls_up(env, *one_worker, "--iterations", "100000")
     one = wait_for(lambda: local_runs(tmp_path)[0], 120, "the first run's local file")
-    second = mpls_up(env, *TINY, "--iterations", "100000")
+    second = mpls_up(env, *one_worker, "--iterations", "100000")
     two = wait_for(
         lambda: next(r for r in local_runs(tmp_path) if r.run_id != one.run_id), 120, "the second"
     )

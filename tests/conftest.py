@@ -19,13 +19,14 @@ from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 from mpls_celery.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-# `make test` runs the suite in parallel processes (pytest-xdist, `-n auto`): one per core, at most
-# four, since each end-to-end test starts a launcher and Celery processes of its own.
+# `make test` runs the suite in parallel processes (pytest-xdist, `-n auto`): one more than the
+# cores, since an end-to-end test spends seconds waiting (Celery's shutdown, leases), and at most
+# four, since each starts a launcher and Celery processes of its own.
 MAX_TEST_PROCESSES = 4
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    return max(1, min(os.cpu_count() or 1, MAX_TEST_PROCESSES))
+    return max(1, min((os.cpu_count() or 1) + 1, MAX_TEST_PROCESSES))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,6 +3,7 @@ evaluation. Shared by the simulator and the Celery runtime so both train identic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +37,7 @@ class LocalTrainer:
         self.model = model
         self.x, self.y = x, y
         self.config = config
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+        self.params = [p for p in model.parameters() if p.requires_grad]
         self.generator = torch.Generator().manual_seed(seed)
         self._order = torch.empty(0, dtype=torch.long)
 
@@ -54,12 +55,23 @@ class LocalTrainer:
         total = 0.0
         for _ in range(self.config.local_steps):
             inputs, labels = self._next_batch()
-            self.optimizer.zero_grad(set_to_none=True)
+            for param in self.params:
+                param.grad = None
             loss = nn.functional.cross_entropy(self.model(inputs), labels)
             loss.backward()  # type: ignore[no-untyped-call]
-            self.optimizer.step()
+            sgd_step(self.params, self.config.lr)
             total += float(loss.detach())
         return total / self.config.local_steps
+
+
+@torch.no_grad()
+def sgd_step(params: Sequence[torch.Tensor], lr: float) -> None:
+    """Plain SGD, θ ← θ − lr·∇ — torch.optim.SGD's arithmetic without torch.optim, whose first
+    optimiser imports torch._dynamo (~900 modules, over a second of CPU in every process that
+    trains). `tests/core/test_training.py` holds the two to the same bytes."""
+    for param in params:
+        if param.grad is not None:
+            param.add_(param.grad, alpha=-lr)
 
 
 @torch.no_grad()

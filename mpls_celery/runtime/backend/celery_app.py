@@ -66,12 +66,3 @@ def _limit_threads(**_: Any) -> None:
     import torch
 
     torch.set_num_threads(max(1, load_settings().torch_threads))
-
-
-@worker_init.connect
-def _preload(sender: Any = None, **_: Any) -> None:
-    """In a prefork pool's main process, before its children fork: torch._dynamo, which
-    torch.optim imports on the first optimiser it builds — ~900 modules, over a second of CPU in
-    every child otherwise. A threads pool (the pull role) never trains: it imports none of it."""
-    if "prefork" in str(getattr(sender, "pool_cls", "prefork")):
-        import torch._dynamo  # noqa: F401

@@ -32,7 +32,9 @@ async def test_rows_appear_update_and_a_silent_worker_turns_dead(redis_url):
     store = populate(client, "run-a", workers=4, iterations=3)
     app = create_app(
         # windows far longer than the test: a busy machine must not age the other workers
-        RedisSource(client, stale_after=60.0, dead_after=120.0), "run-a", refresh_seconds=0.1
+        RedisSource(client, stale_after=60.0, dead_after=120.0),
+        "run-a",
+        refresh_seconds=0.1,
     )
     async with app.run_test(size=(140, 45)) as pilot:
         await settle(pilot, app, lambda: app.query_one("#workers", DataTable).row_count == 4)

@@ -86,15 +86,20 @@ def _files(
 def _images(name: str, files: list[Path], size: int | None) -> NDArray[np.float32]:
     from PIL import Image, UnidentifiedImageError
 
+    def header(path: Path) -> tuple[str, tuple[int, int]]:
+        with Image.open(path) as img:  # one file open at a time: folders outnumber `ulimit -n`
+            return img.mode, img.size
+
+    def pixels(path: Path, mode: str, side: int) -> NDArray[np.float32]:
+        with Image.open(path) as img:
+            return np.asarray(img.convert(mode).resize((side, side)), dtype=np.float32) / 255.0
+
     try:
-        opened = [Image.open(f) for f in files]
-        gray = all(img.mode in ("L", "1", "I;16") for img in opened)
-        side = size or max(opened[0].size)
+        headers = [header(f) for f in files]
+        gray = all(m in ("L", "1", "I;16") for m, _ in headers)
+        side = size or max(headers[0][1])
         mode = "L" if gray else "RGB"
-        arrays = [
-            np.asarray(img.convert(mode).resize((side, side)), dtype=np.float32) / 255.0
-            for img in opened
-        ]
+        arrays = [pixels(f, mode, side) for f in files]
     except (OSError, UnidentifiedImageError) as exc:
         raise ConfigError(f"{name}: cannot read an image ({exc})") from None
     x = np.stack(arrays)

@@ -60,3 +60,29 @@ def test_synthetic_is_seeded_and_learnable_shape():
 def test_unknown_dataset_lists_choices():
     with pytest.raises(ConfigError, match="choose one of: digits, mnist"):
         load_dataset("imagenet", Path("."))
+
+
+def test_an_image_folder_larger_than_the_open_file_limit_loads(tmp_path):
+    """Images are read one open file at a time: a folder of more images than `ulimit -n` (1,024
+    for most users) loads (it once failed for a non-root user: every image was held open)."""
+    import os
+    import resource
+
+    from PIL import Image
+
+    from mpls_celery.data.files import load_image_folder
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(100):
+            pixels = (rng.random((8, 8)) * 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 32, hard))
+    try:
+        data = load_image_folder(tmp_path, test_fraction=0.25, image_size=None, seed=0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (len(data.train), len(data.test)) == (150, 50)

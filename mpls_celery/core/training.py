@@ -55,8 +55,7 @@ class LocalTrainer:
         total = 0.0
         for _ in range(self.config.local_steps):
             inputs, labels = self._next_batch()
-            for param in self.params:
-                param.grad = None
+            self.model.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(self.model(inputs), labels)
             loss.backward()  # type: ignore[no-untyped-call]
             sgd_step(self.params, self.config.lr)

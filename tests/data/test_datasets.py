@@ -79,7 +79,7 @@ def test_an_image_folder_larger_than_the_open_file_limit_loads(tmp_path):
             pixels = (rng.random((8, 8)) * 255).astype(np.uint8)
             Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    in_use = len(os.listdir("/proc/self/fd"))
+    in_use = len(os.listdir("/dev/fd"))  # this process's open files (Linux and macOS)
     resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 32, hard))
     try:
         data = load_image_folder(tmp_path, test_fraction=0.25, image_size=None, seed=0)

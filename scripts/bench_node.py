@@ -3,7 +3,9 @@ core is shared between them), by part, against the bare LeNet-5 SGD step measure
 run. Each node runs in a process of its own, as under Celery's prefork pool, on an embedded
 Redis; each pull runs the real aggregation in a thread (no broker: bench_orchestration measures
 Celery's own share). "Own" is an iteration's wall time less its training and its pull wait; the
-writes the node's publisher thread makes meanwhile are listed after it, off that path.
+writes the node's publisher thread makes meanwhile are listed after it, off that path. "Process
+CPU" is all the node process spent per iteration: training, that path, the publisher's and the
+self-evaluation's threads, and (here) the pulls it asked for — what two cores must hold.
 
     .venv/bin/python -m scripts.bench_node [--iterations 200] [--json]
 """
@@ -77,12 +79,13 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
     for name, owner, attr in (
         ("view", node, "_view"), ("plan", node.step, "plan"), ("train", node, "_train"),
         ("publish_trained", node, "_publish_trained"), ("average", node, "_average"),
-        ("publish", node, "_write_version"), ("evaluate", node, "_evaluate"),
+        ("publish", node, "_write_version"), ("evaluate", node.self_evaluation, "_evaluate"),
         ("settle", node.publisher, "wait"), ("state", store.nodes, "update"),
         ("wait", store.mailbox, "wait"), ("emit", store.events, "emit"),
     ):  # fmt: skip
         setattr(owner, attr, timed(times, name, getattr(owner, attr)))
     totals: list[float] = []
+    cpu_began = time.process_time()
     with ThreadPoolExecutor(4) as pool:
 
         def pull(request: PullRequest, deadline: float) -> None:
@@ -97,11 +100,13 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
             if i == 9:
                 totals.clear()
                 times.clear()
+                cpu_began = time.process_time()
         node.flush()
+        cpu_ms = 1e3 * (time.process_time() - cpu_began) / iterations
     own = [1e3 * (t - times["train"][i] - times["wait"][i]) for i, t in enumerate(totals)]
     per = {part: 1e3 * statistics.median(v) for part, v in times.items() if v}
     return {"iteration_ms": 1e3 * statistics.median(totals), "own_ms": statistics.median(own),
-            "own_mean_ms": statistics.fmean(own), **per}  # fmt: skip
+            "own_mean_ms": statistics.fmean(own), "cpu_ms": cpu_ms, **per}  # fmt: skip
 
 
 def measure(url: str, workers: int, iterations: int) -> dict[str, Any]:
@@ -144,13 +149,15 @@ def main() -> None:
         )
         return
     print(f"bare LeNet-5 SGD step (batch 64, 1 thread): {step:.2f} ms")
-    print("| workers | iteration (ms) | node's own, median (ms) | own ÷ step | own, mean (ms) | "
-          + " | ".join(PARTS) + " |")  # fmt: skip
-    print("|---|---|---|---|---|" + "---|" * len(PARTS))
+    print("| workers | iteration (ms) | ÷ step | node's own, median (ms) | ÷ step | own, mean (ms) "
+          "| ÷ step | process CPU (ms) | ÷ step | " + " | ".join(PARTS) + " |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|" + "---|" * len(PARTS))
     for r in rows:
         parts = " | ".join(f"{r.get(p, 0.0):.2f}" for p in PARTS)
-        print(f"| {r['workers']} | {r['iteration_ms']:.2f} | {r['own_ms']:.2f} | "
-              f"{r['own_ms'] / step:.2f} | {r['own_mean_ms']:.2f} | {parts} |")  # fmt: skip
+        print(f"| {r['workers']} | {r['iteration_ms']:.2f} | {r['iteration_ms'] / step:.2f} | "
+              f"{r['own_ms']:.2f} | {r['own_ms'] / step:.2f} | {r['own_mean_ms']:.2f} | "
+              f"{r['own_mean_ms'] / step:.2f} | {r['cpu_ms']:.2f} | {r['cpu_ms'] / step:.2f} | "
+              f"{parts} |")  # fmt: skip
 
 
 if __name__ == "__main__":

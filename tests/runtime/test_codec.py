@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpls_celery.errors import SnapshotError
-from mpls_celery.runtime.worker.codec import MAGIC, decode_tensors, encode_tensors
+from mpls_celery.runtime.worker.codec import MAGIC, decode_tensors, encode_tensors, with_meta
 
 LAYER = {"w": torch.randn(8, 5), "b": torch.randn(8)}
 SHAPES = {"w": (8, 5), "b": (8,)}
@@ -22,6 +22,16 @@ def test_round_trip_per_wire_dtype(wire, tol):
         assert out[name].dtype == torch.float32
         torch.testing.assert_close(out[name], tensor, atol=tol, rtol=tol)
         out[name].add_(1)  # writable and owned
+
+
+@pytest.mark.parametrize("compression", ["lz4", "none"])
+@pytest.mark.parametrize("wire", ["float32", "bfloat16"])
+def test_a_re_identified_blob_is_the_blob_encoded_under_that_identity(compression, wire):
+    layer = {"w": torch.randn(64, 32), "b": torch.randn(64)}  # big enough for LZ4 to pay
+    later = {**META, "version": 8, "layer": 2}
+    blob = encode_tensors(layer, META, wire, compression)
+    assert with_meta(blob, later) == encode_tensors(layer, later, wire, compression)
+    assert decode_tensors(with_meta(blob, later), {"w": (64, 32), "b": (64,)}, later)[1] == later
 
 
 def test_wrong_identity_is_refused():

@@ -185,3 +185,38 @@ def test_pull_messages_survive_celerys_json_and_a_bad_mailbox_is_refused():
 
     with pytest.raises(InvalidState):
         PullResult.from_fields({"meta": b"[1, 2]"})
+
+
+def test_a_version_is_the_model_it_publishes_layer_for_layer(ctx):
+    """Layers not mixed are published from the trained copy's bytes (re-headed), the mixed
+    ones encoded afresh: either way each blob is exactly the new model's layer, encoded."""
+    import numpy as np
+
+    from mpls_celery.core.aggregate import Weighting
+    from mpls_celery.core.strategies import Plan
+
+    nodes = publish_all(ctx)
+    me = nodes[0]
+
+    class PullsLayerOneFromPeerOne:
+        def __getattr__(self, name: str) -> object:
+            return getattr(nodes[0].__dict__["_real_step"], name)
+
+        def plan(self, view: object, rng: object) -> Plan:
+            return Plan((1,), np.array([[0, 1]]), Weighting.UNIFORM)
+
+    me.__dict__["_real_step"], me.step = me.step, PullsLayerOneFromPeerOne()
+    for peer in (1, 2):  # a peer model that differs from worker 0's
+        nodes[peer].published = {k: v + 1 for k, v in nodes[peer].published.items()}
+        nodes[peer]._publish(1, nodes[peer].progress)
+    record = me.iteration(lambda request, deadline: run_aggregation(ctx.store, ctx.layout, request))
+    me.flush()
+    assert record.plan == {1: [1]}
+    state = me.model.state_dict()
+    blobs = ctx.store.snapshots.fetch_layers(0, 1, [0, 1])
+    for l_idx, (layer, blob) in enumerate(zip(me.layers, blobs, strict=True)):
+        meta = {"run": ctx.store.run_id, "worker": 0, "version": 1, "layer": l_idx}
+        fresh = encode_tensors(read_layer(state, layer), meta, ctx.config.wire_dtype,
+                               ctx.config.compression)  # fmt: skip
+        assert blob == fresh, l_idx
+    assert me._trained_blobs[0] == 0, "layer 0 was taken from the trained copy"

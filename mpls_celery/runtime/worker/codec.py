@@ -76,6 +76,16 @@ def encode_tensors(
     return b"".join([MAGIC, _HEADER_LEN.pack(len(head)), head, *payload])
 
 
+def with_meta(blob: bytes, meta: Mapping[str, Any]) -> bytes:
+    """The same encoded tensors under another identity (version, layer): what `encode_tensors`
+    would give for `meta`, without encoding or checksumming the payload again — a layer that
+    did not change between two publishes is written twice at the cost of its header."""
+    header = read_header(blob)
+    payload = memoryview(blob)[header.pop("_payload_at") :]
+    head = orjson.dumps({**header, "meta": dict(meta)})
+    return b"".join([MAGIC, _HEADER_LEN.pack(len(head)), head, payload])
+
+
 def plane_views(data: np.ndarray, itemsize: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Strided views of `data` (uint8, little-endian elements): the high byte of each element,
     and the rest as few wide planes (two low bytes as one uint16 plane), so gathering and

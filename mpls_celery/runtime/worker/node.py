@@ -25,13 +25,14 @@ from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer, evaluate
 from mpls_celery.errors import InvalidState, StaleNode, TelemetryError
 from mpls_celery.runtime.state.decode import Head
-from mpls_celery.runtime.worker.codec import decode_tensors, encode_tensors
+from mpls_celery.runtime.worker.codec import decode_tensors, encode_tensors, with_meta
 from mpls_celery.runtime.worker.context import RunContext
 from mpls_celery.runtime.worker.emulation import network_for
 from mpls_celery.runtime.worker.messages import PullRequest, PullResult
 from mpls_celery.runtime.worker.model_io import load_head, load_version
 from mpls_celery.runtime.worker.probes import Probe, offer, probe_at_start, probe_peer, probe_stage
 from mpls_celery.runtime.worker.publisher import Publisher
+from mpls_celery.runtime.worker.self_eval import SelfEvaluation
 from mpls_celery.telemetry.records import (
     IterationRecord,
     ProbeRecord,
@@ -73,8 +74,12 @@ class NodeRuntime:
         self.probe_tried: dict[int, float] = {}  # peer → when this process last probed it
         self.finished = False
         self.publisher = Publisher()
+        self.self_evaluation = SelfEvaluation(self._evaluate, self._report_accuracy)
+        self._trained_blobs: tuple[int, list[bytes]] = (-1, [])  # the trained copy as published
         self._version_out: threading.Event | None = None  # the last version handed over
-        self._scratch: torch.nn.Module | None = None  # for evaluations in the publisher's thread
+        self._scratch: torch.nn.Module | None = (
+            None  # for the worker's own evaluations, in their thread
+        )
         self._state_tensors: list[tuple[str, torch.Tensor]] | None = None
         self._states: list[NodeState] | None = None  # peers' states as last read
         self._states_read = 0.0
@@ -212,6 +217,7 @@ class NodeRuntime:
                          host=socket.gethostname())  # fmt: skip
         start = [read_layer(self.published, layer) for layer in self.layers]
         compute = self._train()
+        trained = None
         if self.step.semantics.pull_sees is PullSees.TRAINED:
             trained = self._snapshot()  # a copy: mixing changes the model next
             publisher.submit(self._publish_trained, k, trained, deadline)
@@ -221,8 +227,10 @@ class NodeRuntime:
             publisher.submit(store.nodes.update, worker, state=WorkerState.PULLING)
             result = self._pull_result(store.mailbox.wait(worker, k, remaining))
         waited = time.monotonic() - pull_started
-        self._average(plan, start, result)
-        new_state, old_state = self._snapshot(), self.published
+        mixed_layers = self._average(plan, start, result)
+        # a layer nothing was pulled for is the trained layer, bit for bit
+        new_state = trained if trained is not None and not any(mixed_layers) else self._snapshot()
+        old_state = self.published
         self.published = new_state
         record = IterationRecord(
             algo=ctx.config.algorithm,
@@ -262,8 +270,10 @@ class NodeRuntime:
         if links:
             self.known_links = self.known_links | links  # what it stores, it keeps
         self._version_out = publisher.submit(
-            self._publish_and_emit, record, new_state, old_state, state, links, evaluate
+            self._publish_and_emit, record, new_state, old_state, state, links, mixed_layers
         )
+        if evaluate:
+            self.self_evaluation.submit(new_state)
         return record
 
     def _publish_and_emit(
@@ -273,26 +283,32 @@ class NodeRuntime:
         previous: dict[str, torch.Tensor],
         fields: NodeFields,
         links: dict[int, float] | None,
-        evaluate: bool,
+        mixed_layers: list[bool],
     ) -> None:
         """In the publisher's thread: the version's progress g (Eq. 5), version k + 1 with its
-        record, the worker's own evaluation when due, then the record's telemetry (a kill in
-        between is repaired by the next slice: _emit_lost_record)."""
+        record, then the record's telemetry (a kill in between is repaired by the next slice:
+        _emit_lost_record). The layers that were not mixed are the trained copy's bytes."""
         version = record.k + 1
         progress = self.progress.after(state, previous, self.layers)
-        if not self._write_version(version, state, progress, record=to_json(record)):
+        trained_k, trained_blobs = self._trained_blobs
+        same = {
+            i: trained_blobs[i]
+            for i, was_mixed in enumerate(mixed_layers)
+            if not was_mixed and trained_k == record.k
+        }
+        if not self._write_version(version, state, progress, record=to_json(record), same=same):
             raise StaleNode(f"worker {self.worker}: version {version} was published elsewhere")
         self.progress = progress
-        if evaluate:
-            self.accuracy = self._evaluate(state)
-        self.ctx.store.events.emit(record, state=fields | {"acc": self.accuracy}, links=links)
+        self.ctx.store.events.emit(record, state=fields, links=links)
 
     def flush(self) -> None:
         """Every write asked for is done (the end of a slice); StaleNode if one failed."""
         self.publisher.flush()
+        self.self_evaluation.flush()
 
     def close(self) -> None:
         self.publisher.close()
+        self.self_evaluation.close()
 
     def _pull_result(self, fields: dict[str, bytes] | None) -> PullResult | None:
         """The mailbox's result; one that is not a pull result is refused (and counted)."""
@@ -413,11 +429,11 @@ class NodeRuntime:
 
     def _average(
         self, plan: Plan, start: list[dict[str, torch.Tensor]], result: PullResult | None
-    ) -> None:
+    ) -> list[bool]:
         """Mix the pulled sums into the model (the shared worker step); without a result the
-        model keeps its local update."""
+        model keeps its local update. Which layers were mixed (the others are left as trained)."""
         if result is None:
-            return
+            return [False] * len(self.layers)
         counts = list(result.counts)
         sums: list[dict[str, torch.Tensor] | None] = []
         for l_idx, (count, blob) in enumerate(zip(counts, result.sums, strict=True)):
@@ -434,12 +450,18 @@ class NodeRuntime:
         trained = [read_layer(state, layer) for layer in self.layers]
         mixed = self.step.mix(start, trained, sums, counts, plan.weighting)
         write_layers(self.model, self.layers, mixed)
+        return [count > 0 for count in counts]
 
-    def _encode(self, state: dict[str, torch.Tensor], version: int) -> list[bytes]:
-        ctx = self.ctx
+    def _encode(
+        self, state: dict[str, torch.Tensor], version: int, same: dict[int, bytes] | None = None
+    ) -> list[bytes]:
+        """Each layer's blob; `same`: layers already encoded (another identity), re-headed."""
+        ctx, same = self.ctx, same or {}
         meta = {"run": ctx.store.run_id, "worker": self.worker, "version": version}
         return [
-            encode_tensors(
+            with_meta(same[l_idx], {**meta, "layer": l_idx})
+            if l_idx in same
+            else encode_tensors(
                 read_layer(state, layer),
                 {**meta, "layer": l_idx},
                 ctx.config.wire_dtype,
@@ -465,13 +487,14 @@ class NodeRuntime:
         mode: str = "next",
         record: bytes = b"",
         expected_head: bytes = b"",
+        same: dict[int, bytes] | None = None,
     ) -> bool:
         ctx = self.ctx
         snapshots = ctx.store.snapshots
         ok = snapshots.publish(
             self.worker,
             version,
-            self._encode(state, version),
+            self._encode(state, version, same),
             progress.last.tolist(),
             time.time() - ctx.started_at,
             ctx.options.keep_versions,
@@ -487,11 +510,12 @@ class NodeRuntime:
     def _publish_trained(self, k: int, trained: dict[str, torch.Tensor], ttl: float) -> None:
         """pull_sees: trained — peers may read this iteration's trained model from now on."""
         blobs = self._encode(trained, k)
+        self._trained_blobs = (k, blobs)
         snapshots = self.ctx.store.snapshots
         snapshots.publish_trained(self.worker, k, blobs, ttl + self.ctx.options.pull_deadline)
 
     def _evaluate(self, state: dict[str, torch.Tensor]) -> float:
-        """On its own copy of the model (it runs beside training, in the publisher's thread)."""
+        """On its own copy of the model (it runs beside training, in its own thread)."""
         exp = self.ctx.experiment
         if self._scratch is None:
             self._scratch = exp.new_model()
@@ -500,6 +524,10 @@ class NodeRuntime:
         return round(
             evaluate(self._scratch, exp.test_data.x[idx], exp.test_data.y[idx]).accuracy, 4
         )
+
+    def _report_accuracy(self, accuracy: float) -> None:
+        self.accuracy = accuracy
+        self.ctx.store.nodes.update(self.worker, beat=False, acc=accuracy)  # not a sign of life
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
         """A copy of the model's state (snapshot_state, without walking the module tree)."""

@@ -197,15 +197,16 @@ def test_a_version_is_the_model_it_publishes_layer_for_layer(ctx):
 
     nodes = publish_all(ctx)
     me = nodes[0]
+    real_step = me.step
 
-    class PullsLayerOneFromPeerOne:
+    class PullsLayerOneFromPeerOne:  # the worker's own step, with a plan that pulls one layer
         def __getattr__(self, name: str) -> object:
-            return getattr(nodes[0].__dict__["_real_step"], name)
+            return getattr(real_step, name)
 
         def plan(self, view: object, rng: object) -> Plan:
             return Plan((1,), np.array([[0, 1]]), Weighting.UNIFORM)
 
-    me.__dict__["_real_step"], me.step = me.step, PullsLayerOneFromPeerOne()
+    me.step = PullsLayerOneFromPeerOne()
     for peer in (1, 2):  # a peer model that differs from worker 0's
         nodes[peer].published = {k: v + 1 for k, v in nodes[peer].published.items()}
         nodes[peer]._publish(1, nodes[peer].progress)

@@ -57,17 +57,8 @@ class _Worker:
 
 
 class Simulation:
-    def __init__(
-        self,
-        exp: Experiment,
-        opts: SimOptions,
-        profile: SimNetwork,
-        sink: Callable[[Record], None] | None = None,
-    ) -> None:
-        """`sink`: each record goes there as it is made instead of into `records` (a long run
-        kept ~5.8 KB per simulated iteration in memory until its end otherwise)."""
+    def __init__(self, exp: Experiment, opts: SimOptions, profile: SimNetwork) -> None:
         self.exp, self.opts, self.profile = exp, opts, profile
-        self._sink = sink
         cfg = exp.config
         self.workers: list[_Worker] = []
         for i in range(cfg.workers):
@@ -87,9 +78,6 @@ class Simulation:
             )
         self._scratch = exp.new_model()
         self.records: list[Record] = []
-        self.recorded = 0
-        self.last_record_t: float | None = None
-        self._last_eval_t = -1.0
         self.epoch = 0
 
     def run(self, on_progress: Callable[[float, int], None] | None = None) -> list[Record]:
@@ -124,19 +112,13 @@ class Simulation:
                     break
             duration = self._start_iteration(i, t)
             heapq.heappush(queue, (t + duration, i))
-        if stop_time is not None and (not self.recorded or self._last_eval_t < stop_time):
+        if stop_time is not None and (not self.records or self._last_eval_time() < stop_time):
             self._evaluate(stop_time)
         return self.records
 
-    def _record(self, record: Record) -> None:
-        self.recorded += 1
-        self.last_record_t = record.t
-        if isinstance(record, EvalRecord):
-            self._last_eval_t = record.t
-        if self._sink is None:
-            self.records.append(record)
-        else:
-            self._sink(record)
+    def _last_eval_time(self) -> float:
+        evals = [r.t for r in self.records if isinstance(r, EvalRecord)]
+        return evals[-1] if evals else -1.0
 
     def _peers(self, i: int, t: float) -> list[PeerReport]:
         """The neighbours reachable at t, with what they published and their link speed."""
@@ -227,7 +209,7 @@ class Simulation:
         worker.trained = None
         worker.k += 1
         self.epoch += 1
-        self._record(_with_epoch(record, self.epoch))
+        self.records.append(_with_epoch(record, self.epoch))
 
     def _evaluate(self, t: float) -> bool:
         """Record test accuracy now; True when the target is reached."""
@@ -238,7 +220,7 @@ class Simulation:
         record = EvalRecord.from_scores(
             self.opts.algorithm, t, self.epoch, scores, scores.mean_loss
         )
-        self._record(record)
+        self.records.append(record)
         target = self.opts.target_acc  # reached once both accuracies are there
         return target is not None and min(record.mean_acc, record.avg_model_acc) >= target
 

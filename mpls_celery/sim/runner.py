@@ -23,11 +23,11 @@ from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.telemetry.rundir import (
     METRICS,
     SUMMARY,
+    append_metrics,
     new_run_dir,
     read_metrics,
     write_json,
     write_manifest,
-    write_metric,
 )
 from mpls_celery.telemetry.summary import summary_document
 
@@ -124,16 +124,15 @@ def _run_one(
         request.config, request.data_dir, model=request.model, loader=request.loader
     )
     profile = request.network or exp.profile or uniform_profile(request.config.workers)
+    sim = Simulation(exp, replace(request.options, algorithm=algorithm), profile)
 
     def report(t: float, epoch: int) -> None:
         if progress is not None:
             progress.put((algorithm, t, epoch))
 
-    with part_path.open("ab") as part:  # a fresh file per algorithm, written as records come
-        options = replace(request.options, algorithm=algorithm)
-        sim = Simulation(exp, options, profile, sink=lambda r: write_metric(part, r))
-        sim.run(report)
-    end = request.options.until or sim.last_record_t or 0.0
+    records = sim.run(report)
+    append_metrics(part_path, records)  # a fresh file per algorithm
+    end = request.options.until or (records[-1].t if records else 0.0)
     report(end, sim.epoch)
 
 

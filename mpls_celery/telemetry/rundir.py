@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
@@ -80,12 +80,7 @@ def append_metrics(path: Path, records: Iterable[Record]) -> None:
     """JSON lines, appended: a live run adds to its metrics.jsonl as records arrive."""
     with path.open("ab") as handle:
         for record in records:
-            write_metric(handle, record)
-
-
-def write_metric(handle: BinaryIO, record: Record) -> None:
-    """One record as one line of metrics.jsonl."""
-    handle.write(to_json(record) + b"\n")
+            handle.write(to_json(record) + b"\n")
 
 
 def read_json(path: Path) -> Any:

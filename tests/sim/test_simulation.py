@@ -35,23 +35,6 @@ def simulate(tmp_path: Path, cfg: RunConfig = SMALL, algorithms=("mpls", "appg")
     return run_simulation(request)
 
 
-def test_a_run_directory_holds_what_the_simulation_keeps_in_memory(tmp_path):
-    """The runner streams records to disk as they are made; the same simulation kept in memory
-    (as the Python API does) makes the same records, byte for byte."""
-    import torch
-
-    from mpls_celery.experiment import build_experiment
-    from mpls_celery.sim.engine import Simulation
-    from mpls_celery.telemetry.records import to_json
-
-    run_dir = simulate(tmp_path, algorithms=("mpls",), until=1.0)
-    torch.manual_seed(SMALL.seed)
-    exp = build_experiment(SMALL, Path("."))
-    assert exp.profile is not None
-    kept = Simulation(exp, replace(OPTIONS, until=1.0), exp.profile).run()
-    assert kept and (run_dir / METRICS).read_bytes() == b"".join(to_json(r) + b"\n" for r in kept)
-
-
 def test_same_seed_gives_byte_identical_metrics_and_another_seed_differs(tmp_path):
     first = simulate(tmp_path / "a")
     second = simulate(tmp_path / "b")

@@ -77,9 +77,7 @@ class NodeRuntime:
         self.self_evaluation = SelfEvaluation(self._evaluate, self._report_accuracy)
         self._trained_blobs: tuple[int, list[bytes]] = (-1, [])  # the trained copy as published
         self._version_out: threading.Event | None = None  # the last version handed over
-        self._scratch: torch.nn.Module | None = (
-            None  # for the worker's own evaluations, in their thread
-        )
+        self._scratch: torch.nn.Module | None = None  # for its own evaluations, in their thread
         self._state_tensors: list[tuple[str, torch.Tensor]] | None = None
         self._states: list[NodeState] | None = None  # peers' states as last read
         self._states_read = 0.0

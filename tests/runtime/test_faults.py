@@ -39,6 +39,18 @@ def progress(run, worker: int) -> int:  # type: ignore[no-untyped-def]
     return run.store.nodes.state(worker).k
 
 
+def settled_head(store, worker: int):  # type: ignore[no-untyped-def]
+    """The worker's head once its processes are frozen: a publish they sent just before is still
+    applied by Redis, so read until two reads 0.3 s apart agree."""
+    head = store.snapshots.head(worker)
+    while True:
+        time.sleep(0.3)
+        again = store.snapshots.head(worker)
+        if again.version == head.version:
+            return head
+        head = again
+
+
 def iteration_keys(store) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
     return [(r.worker, r.k) for r in stream_records(store) if isinstance(r, IterationRecord)]
 
@@ -127,7 +139,7 @@ def test_a_worker_whose_own_snapshot_is_corrupt_resumes_from_a_kept_version(
     for frozen_pid in frozen:
         os.kill(frozen_pid, signal.SIGSTOP)
     try:
-        head = store.snapshots.head(1)
+        head = settled_head(store, 1)
         raw.set(store.keys.layer(1, 0, head.version), b"not a snapshot")
         pid = store.nodes.state(1).pid  # holds worker 1's node at that head, in memory
         assert pid is not None

@@ -89,6 +89,8 @@ class NodeRuntime:
         version this worker never reached — is repaired from the newest intact kept version
         (else from the peers' models, else the initial model), and the repair is reported."""
         store = self.ctx.store
+        # which process holds the worker from now on, before its first iteration's writes
+        store.nodes.update(self.worker, pid=os.getpid(), host=socket.gethostname())
         if self.network.probes:
             offer(store, self.worker)
         recorded = store.nodes.state(self.worker).k

@@ -43,12 +43,13 @@ def settled_head(store, worker: int):  # type: ignore[no-untyped-def]
     """The worker's head once its processes are frozen: a publish they sent just before is still
     applied by Redis, so read until two reads 0.3 s apart agree."""
     head = store.snapshots.head(worker)
-    while True:
+    for _ in range(20):
         time.sleep(0.3)
         again = store.snapshots.head(worker)
         if again.version == head.version:
             return head
         head = again
+    raise AssertionError(f"worker {worker}'s head still moves with its processes frozen")
 
 
 def iteration_keys(store) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]

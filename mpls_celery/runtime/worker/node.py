@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -89,8 +87,6 @@ class NodeRuntime:
         version this worker never reached — is repaired from the newest intact kept version
         (else from the peers' models, else the initial model), and the repair is reported."""
         store = self.ctx.store
-        # which process holds the worker from now on, before its first iteration's writes
-        store.nodes.update(self.worker, pid=os.getpid(), host=socket.gethostname())
         if self.network.probes:
             offer(store, self.worker)
         recorded = store.nodes.state(self.worker).k
@@ -213,8 +209,7 @@ class NodeRuntime:
             wanted = {peer: tuple(layers) for peer, layers in by_peer.items()}
             enqueue_pull(PullRequest(store.run_id, worker, k, wanted, emulated), deadline)
         pull_started = time.monotonic()
-        publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k, pid=os.getpid(),
-                         host=socket.gethostname())  # fmt: skip
+        publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k)
         start = [read_layer(self.published, layer) for layer in self.layers]
         compute = self._train()
         trained = None

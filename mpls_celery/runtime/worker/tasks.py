@@ -78,7 +78,9 @@ def _credentials(run_id: str, path: Path | None) -> Credentials | None:
 
 
 def _node(ctx: RunContext, worker: int) -> NodeRuntime:
-    """The process-local node, reused while it is still at the worker's head version."""
+    """The process-local node, reused while it is still at the worker's head version. The state
+    names this process first (nothing else writes pid or host), before any repair or write."""
+    ctx.store.nodes.update(worker, pid=os.getpid(), host=socket.gethostname())
     key = (ctx.store.run_id, worker)
     node = _NODES.get(key)
     try:

@@ -53,9 +53,10 @@ def simulate(
     out: Path | None = None,
     model: ModelFactory | None = None,
     data: DataLoader | None = None,
+    engine: str = "auto",
 ) -> Result:
     """Run `algorithms` side by side in virtual time (`mpls sim`); `until` in virtual seconds
-    (300 unless `epochs` is given)."""
+    (300 unless `epochs` is given); `engine`: auto | sequential | batched."""
     chosen = checked_algorithms(algorithms)
     settings = load_settings()
     add_import_dirs([Path.cwd()])
@@ -63,7 +64,7 @@ def simulate(
         config, chosen, out or settings.runs_dir, settings.data_dir,
         until=until, epochs=epochs, eval_every=eval_every, eval_samples=eval_samples,
         step_seconds=step_seconds, target_acc=target_acc, stop_at_target=stop_at_target,
-        jobs=jobs, model=model, loader=data,
+        jobs=jobs, model=model, loader=data, engine=engine,
     )  # fmt: skip
     run_dir = run_simulation(request)
     return Result(run_dir, read_json(run_dir / SUMMARY))

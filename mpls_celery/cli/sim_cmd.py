@@ -15,6 +15,7 @@ from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.errors import ConfigError
 from mpls_celery.settings import Settings, load_settings
+from mpls_celery.sim.engine_choice import ENGINES
 from mpls_celery.telemetry.rundir import SUMMARY, read_json
 
 if TYPE_CHECKING:
@@ -72,6 +73,13 @@ def sim(
         ),
     ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Algorithms run in parallel processes.")] = 2,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="auto | sequential | batched: batched trains all waiting workers in one "
+            "vectorised call (pays on a GPU); auto: batched on a GPU, sequential on a CPU."
+        ),
+    ] = "auto",
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -81,11 +89,14 @@ def sim(
     settings = load_settings()
     if eval_every is not None and eval_every <= 0:
         raise ConfigError("--eval-every must be > 0")
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
     if replay is not None:
         chosen = parse_algorithms(algo) if algo else None
         request = replay_request(
-            replay, chosen, until, target_acc, stop_at_target, eval_every, out, settings, jobs
-        )
+            replay, chosen, until, target_acc, stop_at_target, eval_every, out, settings, jobs,
+            engine,
+        )  # fmt: skip
         algorithms = request.algorithms
         horizon = request.options.until
     else:
@@ -99,7 +110,7 @@ def sim(
             until=parse_duration(until) if until else None, epochs=epochs, eval_every=eval_every,
             eval_every_epochs=eval_every_epochs, eval_samples=eval_samples,
             step_seconds=step_seconds, target_acc=target_acc, stop_at_target=stop_at_target,
-            jobs=jobs,
+            jobs=jobs, engine=engine,
         )  # fmt: skip
         horizon = request.options.until
     with Progress(
@@ -131,6 +142,7 @@ def replay_request(
     out: Path | None,
     settings: Settings,
     jobs: int,
+    engine: str = "auto",
 ) -> SimRequest:
     """The recorded run as it was (its algorithm, config and evaluation cadence), run half as long
     again (a run that stopped at its target leaves its replay room to reach it; past the trace's
@@ -151,6 +163,7 @@ def replay_request(
         target_acc=target,
         stop_at_target=stop_at_target,
         record_links=True,
+        engine=engine,  # checked against the model where the simulation builds it
     )
     network = replay_network(recorded.trace, link_speeds=recorded.link_speeds)
     return SimRequest(

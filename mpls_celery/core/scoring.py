@@ -5,7 +5,7 @@ means and scored None — never 0."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,11 @@ from torch import nn
 from mpls_celery.core.aggregate import average_states
 from mpls_celery.core.layering import State
 from mpls_celery.core.step import eval_slice
-from mpls_celery.core.training import evaluate
+from mpls_celery.core.training import Evaluation, evaluate
+
+# Many models, each on its own samples, in one call (the batched engine's): (states, x, y) where
+# x[w], y[w] are model w's samples.
+EvaluateMany = Callable[[Sequence[State], torch.Tensor, torch.Tensor], list[Evaluation]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ def score_workers(
     x: torch.Tensor,
     y: torch.Tensor,
     samples: int,
+    evaluate_many: EvaluateMany | None = None,
 ) -> Scores | None:
     """Score each worker's state (None: missing) on `samples` test samples of its slice and the
     average of the present ones on the whole test set, in `scratch` (a model of the run's
@@ -46,17 +51,19 @@ def score_workers(
     present = [s for s in states if s is not None]
     if not present:
         return None
-    accs: list[float | None] = []
-    losses: list[float | None] = []
-    for worker, state in enumerate(states):
-        if state is None:
-            accs.append(None)
-            losses.append(None)
-            continue
-        idx = eval_slice(worker, len(y), samples)
-        scratch.load_state_dict(state)
-        result = evaluate(scratch, x[idx], y[idx])
-        accs.append(result.accuracy)
-        losses.append(result.loss)
+    scored = [(w, s, eval_slice(w, len(y), samples)) for w, s in enumerate(states) if s is not None]
+    if evaluate_many is not None:
+        idx = torch.stack([chosen for _, _, chosen in scored])
+        found = evaluate_many([s for _, s, _ in scored], x[idx], y[idx])
+    else:
+        found = [evaluate(_loaded(scratch, s), x[chosen], y[chosen]) for _, s, chosen in scored]
+    results = {w: result for (w, _, _), result in zip(scored, found, strict=True)}
+    accs = [results[w].accuracy if w in results else None for w in range(len(states))]
+    losses = [results[w].loss if w in results else None for w in range(len(states))]
     scratch.load_state_dict(average_states(present))
     return Scores(accs, losses, evaluate(scratch, x, y).accuracy)
+
+
+def _loaded(model: nn.Module, state: State) -> nn.Module:
+    model.load_state_dict(state)
+    return model

@@ -49,6 +49,10 @@ class LocalTrainer:
         idx, self._order = self._order[:size], self._order[size:]
         return self.x[idx], self.y[idx]
 
+    def next_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One iteration's batches, drawn as `train` draws them (the batched engine trains later)."""
+        return [self._next_batch() for _ in range(self.config.local_steps)]
+
     def train(self) -> float:
         """Run local_steps SGD steps; return the mean training loss."""
         self.model.train()

@@ -3,7 +3,13 @@
 Each worker's iteration k starts at t0: it sees each reachable peer's latest version published at
 or before t0, its strategy plans the pull, it trains, averages (Eq. 1), and publishes version k+1
 at t0 + max(compute, λ) (plus the recorded per-iteration overhead when it replays a real run).
-No barrier: every worker runs on its own clock."""
+No barrier: every worker runs on its own clock.
+
+Two engines compute the same events. `sequential` trains each worker as its iteration starts.
+`batched` defers the local update (it depends only on the start model and the worker's own
+batches, drawn at the start as before) and computes every deferred update in one vectorised call
+when a value is first needed: the worker's publish, or a pull that sees a trained model. Plans,
+pulls and event times are the same; the trained weights differ by float rounding only."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import numpy as np
 import torch
 
 from mpls_celery.core.aggregate import Weighting, stack_copies
+from mpls_celery.core.batched_training import Batch, BatchedTrainer
 from mpls_celery.core.layering import Layer, read_layer, snapshot_state, write_layers
 from mpls_celery.core.network_profile import FloatArray, SimNetwork
 from mpls_celery.core.scoring import score_workers
@@ -24,6 +31,7 @@ from mpls_celery.core.step import PeerReport, Progress, WorkerStep
 from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer
 from mpls_celery.experiment import Experiment
+from mpls_celery.sim.engine_choice import choose_engine
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, transfer_links
 
 State = Mapping[str, torch.Tensor]
@@ -41,6 +49,18 @@ class SimOptions:
     target_acc: float | None = None
     stop_at_target: bool = False
     record_links: bool = False  # per-peer transfers in each record, as a runtime run has them
+    engine: str = "auto"  # or "sequential" | "batched" (sim/engine_choice.py)
+
+
+@dataclass
+class _Deferred:
+    """An iteration planned and pulled for, its local update not computed yet."""
+
+    start: State
+    batches: list[Batch]
+    pulled: list[list[dict[str, torch.Tensor]]]
+    weighting: Weighting
+    record: IterationRecord
 
 
 @dataclass
@@ -54,6 +74,7 @@ class _Worker:
     pending: tuple[State, IterationRecord] | None = None
     trained: State | None = None  # readable by pulls from `trained_at` on (pull_sees: trained)
     trained_at: float = 0.0
+    deferred: _Deferred | None = None
 
 
 class Simulation:
@@ -77,6 +98,12 @@ class Simulation:
                 )
             )
         self._scratch = exp.new_model()
+        self.engine = choose_engine(opts.engine, self._scratch, exp.device)
+        self._batched = (
+            BatchedTrainer(exp.new_model(), exp.train_config.lr)
+            if self.engine == "batched"
+            else None
+        )
         self.records: list[Record] = []
         self.epoch = 0
 
@@ -100,7 +127,7 @@ class Simulation:
                 next_eval = next_eval + opts.eval_every if by_time else math.inf
             heapq.heappop(queue)
             worker = self.workers[i]
-            if worker.pending is not None:
+            if worker.pending is not None or worker.deferred is not None:
                 self._publish(worker)
                 if not by_time and self.epoch % opts.eval_every_epochs == 0:  # type: ignore[operator]
                     if self._evaluate(t) and opts.stop_at_target:
@@ -140,14 +167,7 @@ class Simulation:
         pulled = self._pull(by_peer, t)
         reference = self.opts.step_seconds * self.exp.config.training.local_steps
         compute = self.profile.compute_seconds(i, t, reference)
-        loss = worker.trainer.train()  # the model started the iteration as `worker.published`
-        model = worker.trainer.model
-        state = model.state_dict()
-        layers = self.exp.layers
-        if step.semantics.pull_sees is PullSees.TRAINED:
-            worker.trained, worker.trained_at = snapshot_state(model), t + compute
-        mixed = mix_copies(step, layers, worker.published, state, pulled, plan.weighting)
-        write_layers(model, layers, mixed)
+        worker.trained_at = t + compute
         seconds = self._transfer_seconds(i, view, plan, t)
         delay = plan.delay if seconds is None else float(seconds.max(initial=0.0))
         duration = max(compute, delay) + self.profile.overhead_seconds(i, t)
@@ -157,7 +177,7 @@ class Simulation:
             k=worker.k,
             t=t + duration,
             epoch=0,  # filled in at publish time
-            loss=loss,
+            loss=math.nan,  # filled in once trained
             plan=by_peer,
             bytes_pulled=plan.bytes_pulled(self.exp.layer_bytes),
             pull_seconds=delay,
@@ -165,8 +185,55 @@ class Simulation:
             peers_reachable=len(view.peers),
             links=self._links(step, view, plan, t, seconds) if self.opts.record_links else None,
         )
-        worker.pending = (snapshot_state(model), record)
+        if self._batched is not None:  # the batches drawn now, as the sequential engine does
+            batches = worker.trainer.next_batches()
+            worker.deferred = _Deferred(worker.published, batches, pulled, plan.weighting, record)
+        else:
+            self._train_now(worker, _Deferred(worker.published, [], pulled, plan.weighting, record))
         return duration
+
+    def _train_now(self, worker: _Worker, it: _Deferred) -> None:
+        """The sequential engine: train the worker's model (it holds `it.start`), mix into it."""
+        model = worker.trainer.model
+        loss = worker.trainer.train()
+        if _sees_trained(worker):
+            worker.trained = snapshot_state(model)
+        mixed = mix_copies(
+            worker.step, self.exp.layers, it.start, model.state_dict(), it.pulled, it.weighting
+        )
+        write_layers(model, self.exp.layers, mixed)
+        worker.pending = (snapshot_state(model), replace(it.record, loss=loss))
+
+    def _train_deferred(self) -> None:
+        """Every deferred local update, in vectorised calls of workers with batches alike."""
+        assert self._batched is not None
+        groups: dict[tuple[torch.Size, ...], list[_Worker]] = {}
+        for worker in self.workers:
+            if worker.deferred is not None:
+                shapes = tuple(x.shape for x, _ in worker.deferred.batches)
+                groups.setdefault(shapes, []).append(worker)
+        for group in groups.values():
+            deferred = [w.deferred for w in group if w.deferred is not None]
+            result = self._batched.train([d.start for d in deferred], [d.batches for d in deferred])
+            for worker, trained, loss in zip(group, result.states, result.losses, strict=True):
+                self._finish_deferred(worker, trained, loss)
+
+    def _finish_deferred(self, worker: _Worker, trained: State, loss: float) -> None:
+        """What the sequential engine does right after training: the trained copy made visible,
+        the mix, the version to publish."""
+        deferred = worker.deferred
+        assert deferred is not None
+        if _sees_trained(worker):
+            worker.trained = trained
+        mixed = mix_copies(
+            worker.step, self.exp.layers, deferred.start, trained, deferred.pulled,
+            deferred.weighting,
+        )  # fmt: skip
+        state = dict(trained)
+        for layer in mixed:
+            state.update(layer)
+        worker.pending = (state, replace(deferred.record, loss=loss))
+        worker.deferred = None
 
     def _transfer_seconds(
         self, i: int, view: WorkerView, plan: Plan, t: float
@@ -194,6 +261,8 @@ class Simulation:
         pulled: list[list[dict[str, torch.Tensor]]] = [[] for _ in self.exp.layers]
         for peer, layer_ids in by_peer.items():
             other = self.workers[peer]
+            if other.deferred is not None and other.trained_at <= t and _sees_trained(other):
+                self._train_deferred()
             fresh = other.trained is not None and other.trained_at <= t
             source = other.trained if fresh and other.trained is not None else other.published
             for l_idx in layer_ids:
@@ -201,6 +270,8 @@ class Simulation:
         return pulled
 
     def _publish(self, worker: _Worker) -> None:
+        if worker.deferred is not None:
+            self._train_deferred()
         assert worker.pending is not None
         state, record = worker.pending
         worker.progress = worker.progress.after(state, worker.published, self.exp.layers)
@@ -215,7 +286,8 @@ class Simulation:
         """Record test accuracy now; True when the target is reached."""
         test = self.exp.test_data
         states = [w.published for w in self.workers]
-        scores = score_workers(states, self._scratch, test.x, test.y, self.opts.eval_samples)
+        many = self._batched.evaluate if self._batched is not None else None
+        scores = score_workers(states, self._scratch, test.x, test.y, self.opts.eval_samples, many)
         assert scores is not None  # every simulated worker has a model
         record = EvalRecord.from_scores(
             self.opts.algorithm, t, self.epoch, scores, scores.mean_loss
@@ -243,6 +315,10 @@ def mix_copies(
         [count for _, count in stacked],
         weighting,
     )
+
+
+def _sees_trained(worker: _Worker) -> bool:
+    return worker.step.semantics.pull_sees is PullSees.TRAINED
 
 
 def _with_epoch(record: IterationRecord, epoch: int) -> IterationRecord:

@@ -20,6 +20,7 @@ from mpls_celery.core.network_profile import NetworkProfile, SimNetwork, uniform
 from mpls_celery.experiment import build_experiment
 from mpls_celery.plugins import DataLoader
 from mpls_celery.sim.engine import SimOptions, Simulation
+from mpls_celery.sim.engine_choice import choose_engine
 from mpls_celery.telemetry.rundir import (
     METRICS,
     SUMMARY,
@@ -92,13 +93,15 @@ def plan_simulation(
     jobs: int = 1,
     model: ModelFactory | None = None,
     loader: DataLoader | None = None,
+    engine: str = "auto",
 ) -> SimRequest:
     """What `mpls sim` and the Python API's `simulate` run: 300 virtual s unless a horizon or
     an epoch count is given; evaluations every horizon/300 s (0.5 to 5 s). The experiment is
     built once here, so a bad model or dataset fails before anything starts."""
     horizon = until if until is not None else (None if epochs else 300.0)
     exp = build_experiment(cfg, data_dir, model=model, loader=loader)  # fails before any start
-    parameters = sum(p.numel() for p in exp.new_model().parameters())
+    template = exp.new_model()
+    parameters = sum(p.numel() for p in template.parameters())
     options = SimOptions(
         algorithm=algorithms[0],
         until=horizon,
@@ -109,6 +112,7 @@ def plan_simulation(
         step_seconds=resolve_step_seconds(cfg, sim_profile(cfg), step_seconds, parameters),
         target_acc=target_acc,
         stop_at_target=stop_at_target,
+        engine=choose_engine(engine, template, exp.device),  # the manifest names the one that runs
     )
     in_process = model is not None or loader is not None
     return SimRequest(cfg, algorithms, options, data_dir, runs_dir, jobs=1 if in_process else jobs,

@@ -142,12 +142,14 @@ LITERAL_ARGV = [
 ]  # fmt: skip
 
 
-def literal_metrics(tmp_path: Path, cfg: RunConfig = LITERAL_CFG) -> list[bytes]:
+def literal_metrics(
+    tmp_path: Path, cfg: RunConfig = LITERAL_CFG, engine: str = "auto"
+) -> list[bytes]:
     request = SimRequest(
         cfg,
         STRATEGY_NAMES,
         SimOptions("mpls", until=2.0, eval_every=1.0, eval_samples=60, step_seconds=0.02,
-                   target_acc=0.3),
+                   target_acc=0.3, engine=engine),
         Path("."), tmp_path, jobs=1, threads=1,
     )  # fmt: skip
     return (run_simulation(request) / METRICS).read_bytes().splitlines()

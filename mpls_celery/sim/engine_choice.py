@@ -1,0 +1,35 @@
+"""Which simulator engine runs: `--engine auto|sequential|batched`.
+
+`auto` is a fixed rule, not a timing taken at start-up, so that the same seed on the same device
+gives the same metrics (the engines agree only to float rounding): sequential on a CPU, where
+vectorising many small models measured slower (`scripts/bench_sim.py --engines` prints both),
+and batched on a GPU, where many tiny models are launch-bound, when the model qualifies
+(`batch_blocker`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mpls_celery.errors import ConfigError
+
+if TYPE_CHECKING:  # the CLI names engines without importing torch
+    import torch
+    from torch import nn
+
+ENGINES = ("auto", "sequential", "batched")
+
+
+def choose_engine(requested: str, model: nn.Module, device: torch.device) -> str:
+    """The engine that runs; ConfigError for an unknown name or a model batched cannot train."""
+    if requested not in ENGINES:
+        raise ConfigError(f"unknown engine {requested!r}; choose one of: {', '.join(ENGINES)}")
+    if requested == "sequential":
+        return requested
+    from mpls_celery.core.batched_training import batch_blocker
+
+    blocker = batch_blocker(model)
+    if requested == "batched":
+        if blocker:
+            raise ConfigError(f"--engine batched: {blocker}; use --engine sequential")
+        return requested
+    return "sequential" if blocker or device.type == "cpu" else "batched"

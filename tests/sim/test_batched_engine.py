@@ -1,0 +1,156 @@
+"""The batched engine computes what the sequential one does: the same events, plans and bytes,
+floats within what another CPU's kernels would move (tests/golden.py), deterministic per seed;
+and it refuses, in one line, the models it cannot train."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import orjson
+import pytest
+import torch
+
+from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.batched_training import BatchedTrainer, batch_blocker
+from mpls_celery.core.layering import snapshot_state
+from mpls_celery.core.models import LeNet5, ResNet18, build_model
+from mpls_celery.core.models.nin import NIN
+from mpls_celery.core.strategies import STRATEGY_NAMES
+from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
+from mpls_celery.errors import ConfigError
+from mpls_celery.sim.engine import SimOptions
+from mpls_celery.sim.engine_choice import choose_engine
+from mpls_celery.sim.runner import SimRequest, run_simulation
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
+from mpls_celery.telemetry.rundir import METRICS, read_metrics
+from tests.golden import REL, assert_same_records
+from tests.sim.test_simulation import literal_metrics, recorded_literal
+
+SHAPE = (1, 28, 28)
+CFG = RunConfig().with_overrides(
+    workers=6, model="lenet5", dataset="digits", **{"topology.kind": "random",
+    "topology.p": 0.6, "network.profile": "paper30", "training.lr": 0.05,
+    "training.local_steps": 2},
+)  # fmt: skip
+OPTIONS = SimOptions("mpls", until=1.5, eval_every=0.5, eval_samples=60, step_seconds=0.02)
+
+
+def simulate(tmp_path: Path, engine: str, cfg: RunConfig = CFG, algorithms=STRATEGY_NAMES) -> Path:
+    options = replace(OPTIONS, engine=engine)
+    request = SimRequest(cfg, algorithms, options, Path("."), tmp_path, jobs=1, threads=1)
+    return run_simulation(request)
+
+
+def test_one_vectorised_call_trains_and_scores_like_each_model_alone():
+    x, y = torch.randn(500, *SHAPE), torch.randint(0, 10, (500,))
+    models = [build_model(LeNet5, SHAPE, 10, seed=w) for w in range(5)]
+    starts = [snapshot_state(m) for m in models]
+    config = TrainConfig(batch_size=32, lr=0.05, local_steps=3)
+    alone = [LocalTrainer(m, x, y, config, seed=w) for w, m in enumerate(models)]
+    batches = [LocalTrainer(models[0], x, y, config, seed=w).next_batches() for w in range(5)]
+    losses = [trainer.train() for trainer in alone]
+
+    batched = BatchedTrainer(build_model(LeNet5, SHAPE, 10), lr=0.05, copies_per_call=2)
+    result = batched.train(starts, batches)
+    assert result.losses == pytest.approx(losses, rel=REL)
+    for model, state in zip(models, result.states, strict=True):
+        for name, tensor in model.state_dict().items():
+            torch.testing.assert_close(state[name], tensor, rtol=1e-4, atol=1e-6)
+            assert state[name].data_ptr() != starts[0][name].data_ptr()
+
+    chosen = torch.arange(5 * 40).view(5, 40)
+    scores = batched.evaluate(result.states, x[chosen], y[chosen])
+    for model, part, score in zip(models, chosen, scores, strict=True):
+        expected = evaluate(model, x[part], y[part])
+        assert score.accuracy == pytest.approx(expected.accuracy)
+        assert score.loss == pytest.approx(expected.loss, rel=REL)
+
+
+def iteration_lines(records: list[Record]) -> list[bytes]:
+    return [
+        orjson.dumps(asdict(r), option=orjson.OPT_NON_STR_KEYS)
+        for r in records
+        if isinstance(r, IterationRecord)
+    ]
+
+
+def assert_same_run(produced: Path, recorded: Path) -> None:
+    """Iterations as a recording on another CPU (discrete fields exact, floats within REL);
+    evaluations the same moments with accuracy curves within 1 point (a test sample whose two
+    top logits nearly tie may flip, and accuracy is counted in whole samples)."""
+    ours, theirs = list(read_metrics(produced)), list(read_metrics(recorded))
+    assert [type(r) for r in ours] == [type(r) for r in theirs]
+    assert_same_records(iteration_lines(ours), iteration_lines(theirs))
+    for a, b in zip(ours, theirs, strict=True):
+        if isinstance(a, EvalRecord) and isinstance(b, EvalRecord):
+            assert (a.algo, a.t, a.epoch) == (b.algo, b.t, b.epoch)
+            assert a.mean_acc == pytest.approx(b.mean_acc, abs=0.01)
+            assert a.avg_model_acc == pytest.approx(b.avg_model_acc, abs=0.01)
+
+
+@pytest.mark.slow
+def test_every_algorithm_runs_the_same_events_in_both_engines(tmp_path):
+    sequential = simulate(tmp_path / "s", "sequential")
+    batched = simulate(tmp_path / "b", "batched")
+    assert (batched / METRICS).read_bytes() != (sequential / METRICS).read_bytes()  # other kernels
+    assert_same_run(batched, sequential)
+    iterations = [r for r in read_metrics(batched) if isinstance(r, IterationRecord)]
+    assert {r.algo for r in iterations} == set(STRATEGY_NAMES)
+    assert sum(bool(r.plan) for r in iterations) > len(iterations) / 2
+
+
+def test_the_batched_engine_reproduces_the_recording(tmp_path):
+    """The golden recording of the literal setting (pulls see published models, train then
+    average) holds for the batched engine within the tolerance another CPU gets."""
+    produced = literal_metrics(tmp_path, engine="batched")
+    assert_same_records(produced, recorded_literal())
+
+
+def test_the_batched_engine_is_deterministic_per_seed(tmp_path):
+    cfg, algorithms = CFG.with_overrides(workers=4), ("mpls", "appg")
+    first = simulate(tmp_path / "a", "batched", cfg, algorithms)
+    second = simulate(tmp_path / "b", "batched", cfg, algorithms)
+    other = simulate(tmp_path / "c", "batched", cfg.with_overrides(seed=2), algorithms)
+    assert (first / METRICS).read_bytes() == (second / METRICS).read_bytes()
+    assert (first / METRICS).read_bytes() != (other / METRICS).read_bytes()
+
+
+def test_a_wrong_engine_fails_the_comparison(tmp_path):
+    """The comparison above can fail: a batched run that trained a step less per iteration."""
+    fewer = CFG.with_overrides(**{"training.local_steps": 1})
+    batched = simulate(tmp_path / "b", "batched", fewer, ("mpls",))
+    with pytest.raises(AssertionError):
+        assert_same_run(batched, simulate(tmp_path / "s", "sequential", CFG, ("mpls",)))
+
+
+def test_auto_picks_by_device_and_batched_refuses_what_it_cannot_train():
+    lenet = build_model(LeNet5, SHAPE, 10)
+    assert choose_engine("auto", lenet, torch.device("cpu")) == "sequential"
+    assert choose_engine("auto", lenet, torch.device("cuda")) == "batched"
+    assert choose_engine("batched", lenet, torch.device("cpu")) == "batched"
+    resnet = build_model(ResNet18, (3, 32, 32), 10)
+    assert "buffers" in (batch_blocker(resnet) or "")
+    assert choose_engine("auto", resnet, torch.device("cuda")) == "sequential"
+    with pytest.raises(ConfigError, match="ResNet18 has buffers"):
+        choose_engine("batched", resnet, torch.device("cpu"))
+    with pytest.raises(ConfigError, match="NIN has dropout"):
+        choose_engine("batched", build_model(NIN, (3, 32, 32), 10), torch.device("cpu"))
+    with pytest.raises(ConfigError, match="unknown engine 'fast'"):
+        choose_engine("fast", lenet, torch.device("cpu"))
+
+
+def test_cli_names_a_wrong_engine_in_one_line(tmp_path, capsys):
+    from mpls_celery.cli.app import main
+
+    base = ["sim", "--workers", "3", "--dataset", "digits", "--until", "1s", "--out", str(tmp_path)]
+    for extra, message in [
+        (["--engine", "fast"], "--engine 'fast'"),
+        (["--engine", "batched", "--model", "resnet18"], "ResNet18 has buffers"),
+    ]:
+        with pytest.raises(SystemExit) as done:
+            main([*base, *extra])
+        assert done.value.code != 0
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing started

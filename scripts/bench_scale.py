@@ -4,6 +4,7 @@ simulated iteration, against the bare SGD step measured in the same run, and the
 the simulating process.
 
     .venv/bin/python -m scripts.bench_scale [--workers 30,100,300] [--until 10] [--device cpu]
+        [--engines sequential,batched]
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 
 
-def simulate(workers: int, until: float, device: str) -> dict[str, float]:
+def simulate(workers: int, until: float, device: str, engine: str) -> dict[str, float]:
     out = Path(tempfile.mkdtemp(prefix="mpls-scale-"))
     argv = [sys.executable, "-m", "mpls_celery", "sim", "--algo", "mpls", "--workers", str(workers),
             "--profile", "paper30", "--topology", "random", "--model", "lenet5", "--dataset", "mnist",
             "--until", f"{until}s", "--eval-every", str(until), "--eval-samples", "100",
-            "--device", device, "--jobs", "1", "--out", str(out), "--json"]  # fmt: skip
+            "--device", device, "--engine", engine, "--jobs", "1", "--out", str(out),
+            "--json"]  # fmt: skip
     began = time.monotonic()
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env={**os.environ, "MPLS_TORCH_THREADS": "1"})  # fmt: skip
@@ -51,19 +53,23 @@ def main() -> None:
     parser.add_argument("--workers", default="30,100,300")
     parser.add_argument("--until", type=float, default=10.0, help="virtual seconds")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--engines", default="sequential,batched")
     args = parser.parse_args()
     from scripts.bench_node import bare_step_ms
 
     step = bare_step_ms()
     print(f"bare LeNet-5 step: {step:.2f} ms ({args.device}); {args.until:g} virtual s each")
     print(
-        "| workers | simulated iterations | wall (s) | ms per iteration | × bare step | peak RSS (MB) |"
+        "| workers | engine | simulated iterations | wall (s) | ms per iteration | × bare step "
+        "| peak RSS (MB) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for n in (int(x) for x in args.workers.split(",")):
-        r = simulate(n, args.until, args.device)
-        print(f"| {n} | {r['iterations']:.0f} | {r['wall_s']:.1f} | {r['ms_per_iteration']:.2f} | "
-              f"{r['ms_per_iteration'] / step:.2f} | {r['peak_rss_mb']:.0f} |", flush=True)  # fmt: skip
+        for engine in args.engines.split(","):
+            r = simulate(n, args.until, args.device, engine)
+            print(f"| {n} | {engine} | {r['iterations']:.0f} | {r['wall_s']:.1f} | "
+                  f"{r['ms_per_iteration']:.2f} | {r['ms_per_iteration'] / step:.2f} | "
+                  f"{r['peak_rss_mb']:.0f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

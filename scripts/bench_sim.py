@@ -6,7 +6,11 @@ the baseline = the simulator's overhead factor) and iterations per virtual secon
 projected wall time of the 300-virtual-second comparison on 2 cores, and its floor if the simulator
 cost nothing beyond SGD.
 
-Run: .venv/bin/python scripts/bench_sim.py [--until 10] [--topology full] [--json]"""
+Each engine (`--engines sequential,batched`) runs every algorithm, on `--device` (cpu by default;
+cuda on a GPU machine); the batched rows add how many workers each vectorised call trained.
+
+Run: .venv/bin/python scripts/bench_sim.py [--until 10] [--topology full] [--device cuda]
+     [--engines sequential,batched] [--json]"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import orjson
 import torch
 
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.batched_training import BatchedTrainer
 from mpls_celery.core.step import Progress, WorkerStep
 from mpls_celery.core.training import LocalTrainer, TrainConfig
 from mpls_celery.experiment import Experiment, build_experiment
@@ -37,7 +42,7 @@ CORES = 2
 
 def worker0_trainer(exp: Experiment) -> LocalTrainer:
     cfg = exp.config.training
-    data = exp.data.train.subset(exp.partition.indices[0])
+    data = exp.local_data(0)  # on the run's device
     return LocalTrainer(
         exp.new_model(), data.x, data.y, TrainConfig(cfg.batch_size, cfg.lr, 1), seed=0
     )
@@ -71,7 +76,7 @@ def step_breakdown_ms(exp: Experiment, steps: int = 100) -> dict[str, float]:
 
 # Where a simulated iteration's time goes: (owner, attribute) wrapped with a timer while measuring.
 PARTS: dict[str, list[tuple[Any, str]]] = {
-    "SGD step": [(LocalTrainer, "train")],
+    "SGD step": [(LocalTrainer, "train"), (BatchedTrainer, "train")],
     "Eq. 1 mix (stack + average the pulled copies)": [(engine, "mix_copies")],
     "write mixed layers": [(engine, "write_layers")],
     "state snapshots": [(engine, "snapshot_state")],
@@ -109,18 +114,33 @@ def timed_parts() -> Iterator[dict[str, float]]:
             setattr(owner, name, original)
 
 
-def simulate(exp: Experiment, options: SimOptions) -> tuple[float, int]:
+def simulate(exp: Experiment, options: SimOptions) -> tuple[float, int, float | None]:
+    """Wall seconds, simulated iterations, and mean workers per vectorised call (batched)."""
     sim = Simulation(exp, options, exp.profile or sim_profile(exp.config))
-    started = time.perf_counter()
-    records = sim.run()
-    wall = time.perf_counter() - started
-    return wall, sum(isinstance(r, IterationRecord) for r in records)
+    sizes: list[int] = []
+    train = BatchedTrainer.train
+
+    def counted(self: BatchedTrainer, starts: Any, batches: Any) -> Any:
+        sizes.append(len(starts))
+        return train(self, starts, batches)
+
+    BatchedTrainer.train = counted  # type: ignore[method-assign]
+    try:
+        started = time.perf_counter()
+        records = sim.run()
+        wall = time.perf_counter() - started
+    finally:
+        BatchedTrainer.train = train  # type: ignore[method-assign]
+    per_call = sum(sizes) / len(sizes) if sizes else None
+    return wall, sum(isinstance(r, IterationRecord) for r in records), per_call
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--until", type=float, default=10.0, help="virtual seconds per algorithm")
     parser.add_argument("--topology", default="full")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--engines", default="sequential,batched")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -129,6 +149,7 @@ def main() -> None:
         model="lenet5",
         dataset="mnist",
         seed=1,
+        device=args.device,
         **{"network.profile": "paper30", "topology.kind": args.topology},
     )
     exp = build_experiment(cfg, load_settings().data_dir)
@@ -141,25 +162,34 @@ def main() -> None:
         step_seconds=resolve_step_seconds(cfg, sim_profile(cfg), None),
     )
     rows: list[dict[str, Any]] = []
-    for algo in ALGORITHMS:
-        wall, iterations = simulate(exp, replace(base, algorithm=algo))
-        with timed_parts() as spent:  # a second run, timed by part (the timers cost a little)
-            timed_wall, timed_iterations = simulate(exp, replace(base, algorithm=algo))
-        per_iteration_ms = wall / iterations * 1e3
-        parts_ms = {k: v / timed_iterations * 1e3 for k, v in spent.items()}
-        parts_ms["engine (the rest)"] = timed_wall / timed_iterations * 1e3 - sum(parts_ms.values())
-        rows.append(
-            {
-                "algorithm": algo,
-                "iterations_per_virtual_s": round(iterations / args.until, 1),
-                "ms_per_iteration": round(per_iteration_ms, 2),
-                "x_bare_step": round(per_iteration_ms / step_ms, 2),
-                "ms_per_iteration_by_part": {k: round(v, 2) for k, v in parts_ms.items()},
-            }
-        )
-    steps_300 = sum(r["iterations_per_virtual_s"] * HORIZON for r in rows)
-    cpu_s = sum(r["iterations_per_virtual_s"] * HORIZON * r["ms_per_iteration"] for r in rows) / 1e3
+    for engine_name in args.engines.split(","):
+        for algo in ALGORITHMS:
+            options = replace(base, algorithm=algo, engine=engine_name)
+            wall, iterations, per_call = simulate(exp, options)
+            with timed_parts() as spent:  # a second run, timed by part (timers cost a little)
+                timed_wall, timed_iterations, _ = simulate(exp, options)
+            per_iteration_ms = wall / iterations * 1e3
+            parts_ms = {k: v / timed_iterations * 1e3 for k, v in spent.items()}
+            rest = timed_wall / timed_iterations * 1e3 - sum(parts_ms.values())
+            parts_ms["engine (the rest)"] = rest
+            rows.append(
+                {
+                    "engine": engine_name,
+                    "algorithm": algo,
+                    "iterations_per_virtual_s": round(iterations / args.until, 1),
+                    "ms_per_iteration": round(per_iteration_ms, 2),
+                    "x_bare_step": round(per_iteration_ms / step_ms, 2),
+                    "workers_per_vectorised_call": per_call and round(per_call, 1),
+                    "ms_per_iteration_by_part": {k: round(v, 2) for k, v in parts_ms.items()},
+                }
+            )
+    first = [r for r in rows if r["engine"] == rows[0]["engine"]]
+    steps_300 = sum(r["iterations_per_virtual_s"] * HORIZON for r in first)
+    cpu_s = (
+        sum(r["iterations_per_virtual_s"] * HORIZON * r["ms_per_iteration"] for r in first) / 1e3
+    )
     result = {
+        "device": args.device,
         "bare_step_ms": round(step_ms, 2),
         "step_ms_in": breakdown,
         "algorithms": rows,
@@ -171,16 +201,18 @@ def main() -> None:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return
     parts = ", ".join(f"{k} {v} ms" for k, v in breakdown.items())
-    print(f"bare SGD step: {result['bare_step_ms']} ms (baseline; {parts})")
+    print(f"bare SGD step on {args.device}: {result['bare_step_ms']} ms (baseline; {parts})")
     for r in rows:
+        per_call = r["workers_per_vectorised_call"]
         print(
-            f"{r['algorithm']:>10}: {r['ms_per_iteration']:6.2f} ms/iteration"
+            f"{r['engine']:>10} {r['algorithm']:>10}: {r['ms_per_iteration']:6.2f} ms/iteration"
             f" = {r['x_bare_step']:.2f}× the bare step, {r['iterations_per_virtual_s']} it/virtual s"
+            + (f", {per_call} workers per vectorised call" if per_call else "")
         )
         print("            " + ", ".join(
             f"{k} {v:.2f}" for k, v in r["ms_per_iteration_by_part"].items()))  # fmt: skip
     print(
-        f"300 virtual s, 4 algorithms: ~{result['projected_300s_steps']:,} SGD steps;"
+        f"300 virtual s, 4 algorithms ({first[0]['engine']}): ~{result['projected_300s_steps']:,} SGD steps;"
         f" projected {result['projected_300s_wall_s_on_2_cores']} s on {CORES} cores,"
         f" floor (SGD only) {result['floor_300s_wall_s_on_2_cores']} s"
     )

@@ -24,8 +24,10 @@ SMALL = RunConfig().with_overrides(
 )  # fmt: skip
 
 
-def simulate(tmp_path: Path, device: str) -> bytes:
-    options = SimOptions("mpls", until=1.0, eval_every=0.5, eval_samples=60, step_seconds=0.02)
+def simulate(tmp_path: Path, device: str, engine: str = "auto") -> bytes:
+    options = SimOptions(
+        "mpls", until=1.0, eval_every=0.5, eval_samples=60, step_seconds=0.02, engine=engine
+    )
     request = SimRequest(SMALL.with_overrides(device=device), ("mpls",), options, Path("."),
                          tmp_path, jobs=1)  # fmt: skip
     return (run_simulation(request) / METRICS).read_bytes()
@@ -62,3 +64,14 @@ def test_the_simulator_trains_on_cuda_deterministically_and_like_the_cpu(tmp_pat
 @pytest.mark.skipif(not MPS, reason="no MPS device on this machine")
 def test_the_simulator_trains_on_mps(tmp_path):
     assert simulate(tmp_path, "mps")
+
+
+@pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine")
+def test_on_cuda_auto_is_the_batched_engine_and_agrees_with_the_sequential_one(tmp_path):
+    from tests.golden import assert_same_records
+
+    auto, batched = simulate(tmp_path / "a", "cuda"), simulate(tmp_path / "b", "cuda", "batched")
+    assert auto == batched  # auto picked batched, deterministically
+    sequential = simulate(tmp_path / "s", "cuda", "sequential")
+    assert len(batched.splitlines()) == len(sequential.splitlines())
+    assert_same_records(batched.splitlines()[:3], sequential.splitlines()[:3])

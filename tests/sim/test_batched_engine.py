@@ -16,6 +16,7 @@ from mpls_celery.core.batched_training import BatchedTrainer, batch_blocker
 from mpls_celery.core.layering import snapshot_state
 from mpls_celery.core.models import LeNet5, ResNet18, build_model
 from mpls_celery.core.models.nin import NIN
+from mpls_celery.core.scoring import score_workers
 from mpls_celery.core.strategies import STRATEGY_NAMES
 from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
 from mpls_celery.errors import ConfigError
@@ -184,3 +185,18 @@ def test_a_short_paper30_run_has_the_same_accuracy_curve_within_a_point(tmp_path
             assert a.avg_model_acc == pytest.approx(b.avg_model_acc, abs=0.01)
         # the first round of iterations: same plans and bytes, losses within float tolerance
         assert_same_records(iteration_lines(ours)[:30], iteration_lines(theirs)[:30])
+
+
+def test_scoring_in_one_call_leaves_a_missing_worker_out_as_the_loop_does():
+    x, y = torch.randn(300, *SHAPE), torch.randint(0, 10, (300,))
+    states = [snapshot_state(build_model(LeNet5, SHAPE, 10, seed=w)) for w in range(4)]
+    states[2] = None  # type: ignore[call-overload]
+    scratch = build_model(LeNet5, SHAPE, 10)
+    looped = score_workers(states, scratch, x, y, 50)
+    batched = BatchedTrainer(build_model(LeNet5, SHAPE, 10), lr=0.1, copies_per_call=2)
+    at_once = score_workers(states, scratch, x, y, 50, batched.evaluate)
+    assert looped is not None and at_once is not None
+    assert at_once.worker_acc[2] is None and at_once.worker_loss[2] is None
+    assert at_once.worker_acc == pytest.approx(looped.worker_acc)
+    assert at_once.worker_loss == pytest.approx(looped.worker_loss, rel=REL)
+    assert at_once.avg_model_acc == looped.avg_model_acc

@@ -32,9 +32,12 @@ from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer
 from mpls_celery.experiment import Experiment
 from mpls_celery.sim.engine_choice import choose_engine
+from mpls_celery.sim.heap import release_free_memory
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record, transfer_links
 
 State = Mapping[str, torch.Tensor]
+# Publishes between handing the allocator's free memory back (sim/heap.py): ~10 s of work.
+RELEASE_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ class Simulation:
             worker = self.workers[i]
             if worker.pending is not None or worker.deferred is not None:
                 self._publish(worker)
+                if self.epoch % RELEASE_EVERY == 0:
+                    release_free_memory()
                 if not by_time and self.epoch % opts.eval_every_epochs == 0:  # type: ignore[operator]
                     if self._evaluate(t) and opts.stop_at_target:
                         return self.records

@@ -15,7 +15,7 @@ from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.errors import ConfigError
 from mpls_celery.settings import Settings, load_settings
-from mpls_celery.sim.engine_choice import ENGINES
+from mpls_celery.sim.engine_choice import check_engine
 from mpls_celery.telemetry.rundir import SUMMARY, read_json
 
 if TYPE_CHECKING:
@@ -89,8 +89,7 @@ def sim(
     settings = load_settings()
     if eval_every is not None and eval_every <= 0:
         raise ConfigError("--eval-every must be > 0")
-    if engine not in ENGINES:
-        raise ConfigError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    check_engine(engine)
     if replay is not None:
         chosen = parse_algorithms(algo) if algo else None
         request = replay_request(

@@ -56,8 +56,9 @@ class SimOptions:
 
 
 @dataclass
-class _Deferred:
-    """An iteration planned and pulled for, its local update not computed yet."""
+class _Planned:
+    """An iteration planned and pulled for, before its local update (which the batched engine
+    defers)."""
 
     start: State
     batches: list[Batch]
@@ -77,7 +78,7 @@ class _Worker:
     pending: tuple[State, IterationRecord] | None = None
     trained: State | None = None  # readable by pulls from `trained_at` on (pull_sees: trained)
     trained_at: float = 0.0
-    deferred: _Deferred | None = None
+    deferred: _Planned | None = None
 
 
 class Simulation:
@@ -192,22 +193,26 @@ class Simulation:
         )
         if self._batched is not None:  # the batches drawn now, as the sequential engine does
             batches = worker.trainer.next_batches()
-            worker.deferred = _Deferred(worker.published, batches, pulled, plan.weighting, record)
+            worker.deferred = _Planned(worker.published, batches, pulled, plan.weighting, record)
         else:
-            self._train_now(worker, _Deferred(worker.published, [], pulled, plan.weighting, record))
+            self._train_now(worker, _Planned(worker.published, [], pulled, plan.weighting, record))
         return duration
 
-    def _train_now(self, worker: _Worker, it: _Deferred) -> None:
+    def _train_now(self, worker: _Worker, it: _Planned) -> None:
         """The sequential engine: train the worker's model (it holds `it.start`), mix into it."""
         model = worker.trainer.model
         loss = worker.trainer.train()
-        if _sees_trained(worker):
-            worker.trained = snapshot_state(model)
-        mixed = mix_copies(
-            worker.step, self.exp.layers, it.start, model.state_dict(), it.pulled, it.weighting
-        )
-        write_layers(model, self.exp.layers, mixed)
+        trained = snapshot_state(model) if _sees_trained(worker) else model.state_dict()
+        write_layers(model, self.exp.layers, self._after_training(worker, it, trained))
         worker.pending = (snapshot_state(model), replace(it.record, loss=loss))
+
+    def _after_training(
+        self, worker: _Worker, it: _Planned, trained: State
+    ) -> list[dict[str, torch.Tensor]]:
+        """The trained copy made visible to pulls (pull_sees: trained), then Eq. 1's mix."""
+        if _sees_trained(worker):
+            worker.trained = trained
+        return mix_copies(worker.step, self.exp.layers, it.start, trained, it.pulled, it.weighting)
 
     def _train_deferred(self) -> None:
         """Every deferred local update, in vectorised calls of workers with batches alike."""
@@ -224,18 +229,11 @@ class Simulation:
                 self._finish_deferred(worker, trained, loss)
 
     def _finish_deferred(self, worker: _Worker, trained: State, loss: float) -> None:
-        """What the sequential engine does right after training: the trained copy made visible,
-        the mix, the version to publish."""
+        """The rest of a deferred iteration, as the sequential engine does it after training."""
         deferred = worker.deferred
         assert deferred is not None
-        if _sees_trained(worker):
-            worker.trained = trained
-        mixed = mix_copies(
-            worker.step, self.exp.layers, deferred.start, trained, deferred.pulled,
-            deferred.weighting,
-        )  # fmt: skip
         state = dict(trained)
-        for layer in mixed:
+        for layer in self._after_training(worker, deferred, trained):
             state.update(layer)
         worker.pending = (state, replace(deferred.record, loss=loss))
         worker.deferred = None

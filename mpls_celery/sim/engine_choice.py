@@ -19,10 +19,15 @@ if TYPE_CHECKING:  # the CLI names engines without importing torch
 ENGINES = ("auto", "sequential", "batched")
 
 
-def choose_engine(requested: str, model: nn.Module, device: torch.device) -> str:
-    """The engine that runs; ConfigError for an unknown name or a model batched cannot train."""
+def check_engine(requested: str) -> None:
+    """ConfigError for a name that is no engine (before anything is built)."""
     if requested not in ENGINES:
         raise ConfigError(f"unknown engine {requested!r}; choose one of: {', '.join(ENGINES)}")
+
+
+def choose_engine(requested: str, model: nn.Module, device: torch.device) -> str:
+    """The engine that runs; ConfigError for an unknown name or a model batched cannot train."""
+    check_engine(requested)
     if requested == "sequential":
         return requested
     from mpls_celery.core.batched_training import batch_blocker

@@ -96,7 +96,6 @@ def assert_same_run(produced: Path, recorded: Path) -> None:
 def test_every_algorithm_runs_the_same_events_in_both_engines(tmp_path):
     sequential = simulate(tmp_path / "s", "sequential")
     batched = simulate(tmp_path / "b", "batched")
-    assert (batched / METRICS).read_bytes() != (sequential / METRICS).read_bytes()  # other kernels
     assert_same_run(batched, sequential)
     iterations = [r for r in read_metrics(batched) if isinstance(r, IterationRecord)]
     assert {r.algo for r in iterations} == set(STRATEGY_NAMES)
@@ -148,7 +147,7 @@ def test_cli_names_a_wrong_engine_in_one_line(tmp_path, capsys):
 
     base = ["sim", "--workers", "3", "--dataset", "digits", "--until", "1s", "--out", str(tmp_path)]
     for extra, message in [
-        (["--engine", "fast"], "--engine 'fast'"),
+        (["--engine", "fast"], "unknown engine 'fast'"),
         (["--engine", "batched", "--model", "resnet18"], "ResNet18 has buffers"),
     ]:
         with pytest.raises(SystemExit) as done:

@@ -18,7 +18,7 @@ from mpls_celery.config.run_config import RunConfig
 from mpls_celery.config.topology_files import build_topology
 from mpls_celery.core.errors import CoreValueError
 from mpls_celery.core.layering import Layer, layer_bytes
-from mpls_celery.core.models import ModelFactory, build_model
+from mpls_celery.core.models import ModelFactory, build_model, in_fast_layout
 from mpls_celery.core.network_profile import NetworkProfile
 from mpls_celery.core.partition import Partition, partition
 from mpls_celery.core.selection import label_divergence
@@ -59,7 +59,7 @@ class Experiment:
         model = build_model(
             self.model_factory, self.data.input_shape, self.data.num_classes, self.config.seed
         )
-        return model.to(self.device)
+        return in_fast_layout(model.to(self.device), self.model_factory, self.device)
 
     def local_data(self, worker: int) -> LabelledData:
         """Worker i's own training samples, on the device."""

@@ -4,7 +4,8 @@ Baseline (measured in the same run): one LeNet-5 SGD step (batch 64, 1 torch thr
 data. Per algorithm, a short paper30 simulation gives the wall time per simulated iteration (ratio to
 the baseline = the simulator's overhead factor) and iterations per virtual second; from those, the
 projected wall time of the 300-virtual-second comparison on 2 cores, and its floor if the simulator
-cost nothing beyond SGD.
+cost nothing beyond SGD. The step and a test-set evaluation are also timed in torch's default
+memory layout beside the one runs use (channels-last on a CPU: core/models CHANNELS_LAST_ON_CPU).
 
 Each engine (`--engines sequential,batched`) runs every algorithm, on `--device` (cpu by default;
 cuda on a GPU machine); the batched rows add how many workers each vectorised call trained.
@@ -27,7 +28,7 @@ import torch
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.core.batched_training import BatchedTrainer
 from mpls_celery.core.step import Progress, WorkerStep
-from mpls_celery.core.training import LocalTrainer, TrainConfig
+from mpls_celery.core.training import LocalTrainer, TrainConfig, evaluate
 from mpls_celery.experiment import Experiment, build_experiment
 from mpls_celery.settings import load_settings
 from mpls_celery.sim import engine
@@ -40,16 +41,22 @@ HORIZON = 300.0  # virtual seconds of the comparison the issue asks about
 CORES = 2
 
 
-def worker0_trainer(exp: Experiment) -> LocalTrainer:
+def model_in(exp: Experiment, layout: torch.memory_format | None) -> torch.nn.Module:
+    """The model as runs build it, or in another memory `layout`."""
+    return exp.new_model() if layout is None else exp.new_model().to(memory_format=layout)
+
+
+def worker0_trainer(exp: Experiment, layout: torch.memory_format | None = None) -> LocalTrainer:
     cfg = exp.config.training
     data = exp.local_data(0)  # on the run's device
-    return LocalTrainer(
-        exp.new_model(), data.x, data.y, TrainConfig(cfg.batch_size, cfg.lr, 1), seed=0
-    )
+    model = model_in(exp, layout)
+    return LocalTrainer(model, data.x, data.y, TrainConfig(cfg.batch_size, cfg.lr, 1), seed=0)
 
 
-def bare_step_ms(exp: Experiment, steps: int = 300) -> float:
-    trainer = worker0_trainer(exp)
+def bare_step_ms(
+    exp: Experiment, steps: int = 300, layout: torch.memory_format | None = None
+) -> float:
+    trainer = worker0_trainer(exp, layout)
     for _ in range(30):
         trainer.train()
     started = time.perf_counter()
@@ -72,6 +79,28 @@ def step_breakdown_ms(exp: Experiment, steps: int = 100) -> dict[str, float]:
             if part in event.key:
                 totals[part] += event.self_cpu_time_total / 1e3 / steps
     return {k: round(v, 2) for k, v in totals.items()}
+
+
+def evaluation_ms(exp: Experiment, layout: torch.memory_format | None = None) -> float:
+    """One evaluation of a model on the whole test set (the averaged model's, at each record)."""
+    test = exp.test_data
+    model = model_in(exp, layout)
+    evaluate(model, test.x, test.y)
+    started = time.perf_counter()
+    evaluate(model, test.x, test.y)
+    return (time.perf_counter() - started) * 1e3
+
+
+def layout_ms(exp: Experiment) -> dict[str, float]:
+    """The bare step and a test-set evaluation in the layout runs use (core/models
+    CHANNELS_LAST_ON_CPU) and in torch's default one, against each other."""
+    contiguous = torch.contiguous_format
+    return {
+        "step_ms": round(bare_step_ms(exp, 100), 2),
+        "step_ms_nchw": round(bare_step_ms(exp, 100, contiguous), 2),
+        "eval_ms": round(evaluation_ms(exp), 1),
+        "eval_ms_nchw": round(evaluation_ms(exp, contiguous), 1),
+    }
 
 
 # Where a simulated iteration's time goes: (owner, attribute) wrapped with a timer while measuring.
@@ -155,6 +184,7 @@ def main() -> None:
     exp = build_experiment(cfg, load_settings().data_dir)
     step_ms = bare_step_ms(exp)
     breakdown = step_breakdown_ms(exp)
+    layout = layout_ms(exp)
     base = SimOptions(
         algorithm=ALGORITHMS[0],
         until=args.until,
@@ -192,6 +222,7 @@ def main() -> None:
         "device": args.device,
         "bare_step_ms": round(step_ms, 2),
         "step_ms_in": breakdown,
+        "layout": layout,
         "algorithms": rows,
         "projected_300s_steps": round(steps_300),
         "projected_300s_wall_s_on_2_cores": round(cpu_s / CORES),
@@ -202,6 +233,11 @@ def main() -> None:
         return
     parts = ", ".join(f"{k} {v} ms" for k, v in breakdown.items())
     print(f"bare SGD step on {args.device}: {result['bare_step_ms']} ms (baseline; {parts})")
+    print(
+        f"memory layout as runs use it / torch's default (NCHW): SGD step {layout['step_ms']} /"
+        f" {layout['step_ms_nchw']} ms, test-set evaluation {layout['eval_ms']} /"
+        f" {layout['eval_ms_nchw']} ms"
+    )
     for r in rows:
         per_call = r["workers_per_vectorised_call"]
         print(

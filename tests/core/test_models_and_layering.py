@@ -13,9 +13,10 @@ from mpls_celery.core.layering import (
     snapshot_state,
     write_layer,
 )
-from mpls_celery.core.models import BUILTIN_MODELS, build_model
+from mpls_celery.core.models import BUILTIN_MODELS, LeNet5, build_model, in_fast_layout
 from mpls_celery.errors import ConfigError
-from mpls_celery.plugins import model_factory
+from mpls_celery.plugins import model_factory, weights_hash
+from mpls_celery.runtime.worker.codec import encode_tensors
 
 
 @pytest.mark.parametrize(
@@ -50,8 +51,10 @@ def _lenet_as_specified(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model.fc3(torch.relu(model.fc2(x)))
 
 
-def test_lenet_pooling_before_relu_gives_the_same_outputs_and_gradients_bit_for_bit():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_lenet_pooling_before_relu_gives_the_same_outputs_and_gradients_bit_for_bit(layout):
     model = build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=5)
+    model = model.to(memory_format=layout)
     # A blank background (like MNIST's) gives equal conv outputs, i.e. ties in every pooling
     # window there, at each channel's bias (positive for some channels, negative for others).
     x = torch.zeros(16, 1, 28, 28)
@@ -66,6 +69,34 @@ def test_lenet_pooling_before_relu_gives_the_same_outputs_and_gradients_bit_for_
     (ours, our_grads), (spec, spec_grads) = results
     assert torch.equal(ours, spec)
     assert all(torch.equal(a, b) for a, b in zip(our_grads, spec_grads, strict=True))
+
+
+def test_built_in_cnns_run_channels_last_on_a_cpu_and_nothing_seen_outside_changes():
+    """The layout is the CPU's fast path for built-in CNNs only (a user's forward may `.view` an
+    activation; a GPU is unmeasured); the weights' hash, the codec's bytes and a training step's
+    values do not depend on it (the step's within float rounding)."""
+    cpu, shape = torch.device("cpu"), (1, 28, 28)
+    fast = in_fast_layout(build_model(LeNet5, shape, 10, seed=3), LeNet5, cpu)
+    plain = build_model(LeNet5, shape, 10, seed=3)
+    assert fast.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not fast.conv2.weight.is_contiguous()
+    assert weights_hash(fast) == weights_hash(plain)
+    fast_state, plain_state = fast.state_dict(), plain.state_dict()
+    for layer in model_layers(plain):
+        ours, theirs = read_layer(fast_state, layer), read_layer(plain_state, layer)
+        assert encode_tensors(ours, {"layer": 0}) == encode_tensors(theirs, {"layer": 0})
+    x, y = torch.randn(32, *shape), torch.randint(0, 10, (32,))
+    for model in (fast, plain):
+        nn.functional.cross_entropy(model(x), y).backward()
+    for a, b in zip(fast.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-7)
+
+    def users_lenet(input_shape: tuple[int, ...], classes: int) -> nn.Module:
+        return LeNet5(input_shape, classes)
+
+    for factory, device in ((users_lenet, cpu), (LeNet5, torch.device("cuda"))):
+        kept = in_fast_layout(build_model(factory, shape, 10), factory, device)
+        assert kept.conv2.weight.is_contiguous()
 
 
 def test_batchnorm_joins_its_conv_and_num_batches_tracked_stays_local():

@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -91,10 +92,12 @@ def test_built_in_cnns_run_channels_last_on_a_cpu_and_nothing_seen_outside_chang
     for a, b in zip(fast.parameters(), plain.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-7)
 
-    def users_lenet(input_shape: tuple[int, ...], classes: int) -> nn.Module:
-        return LeNet5(input_shape, classes)
+    @dataclass  # eq=True: unhashable, as a user's callable may be
+    class UsersLeNet:
+        def __call__(self, input_shape: tuple[int, ...], classes: int) -> nn.Module:
+            return LeNet5(input_shape, classes)
 
-    for factory, device in ((users_lenet, cpu), (LeNet5, torch.device("cuda"))):
+    for factory, device in ((UsersLeNet(), cpu), (LeNet5, torch.device("cuda"))):
         kept = in_fast_layout(build_model(factory, shape, 10), factory, device)
         assert kept.conv2.weight.is_contiguous()
 

@@ -100,7 +100,7 @@ def one_layout(monkeypatch):
     (core/models), whose convolutions round differently; upsampled digits leave thousands of
     max-pool windows tied, so a last-bit difference moves a gradient and parts the two runs after
     some iterations, as two CPUs would — a kernel's rounding, not the engine's semantics."""
-    monkeypatch.setattr(models, "CHANNELS_LAST_ON_CPU", frozenset())
+    monkeypatch.setattr(models, "CHANNELS_LAST_ON_CPU", ())
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ BUILTIN_MODELS: dict[str, ModelFactory] = {
 # 1.15-1.24x and its evaluation 2.5x faster, NIN's 1.5x / 1.6x. Left out: ResNet-18 (1.03x, within
 # noise, and its snapshots would pay a layout copy each), a user's model (its forward may `.view`
 # an activation, which fails on a channels-last tensor), and GPUs (not measured).
-CHANNELS_LAST_ON_CPU: frozenset[ModelFactory] = frozenset({LeNet5, NIN})
+CHANNELS_LAST_ON_CPU: tuple[ModelFactory, ...] = (LeNet5, NIN)
 
 # torch's generator is process-wide: two threads building models at once (a Celery thread pool
 # serving several workers) would draw from it in turn and build different weights
@@ -50,6 +50,7 @@ def in_fast_layout(model: nn.Module, factory: ModelFactory, device: torch.device
     """The model in the memory layout its device runs fastest (CHANNELS_LAST_ON_CPU). A layout
     changes no value: state dicts, the codec's bytes and the weights' hash are the same; float
     sums inside a convolution may round differently, as on another CPU."""
-    if device.type == "cpu" and factory in CHANNELS_LAST_ON_CPU:
+    # by identity: a user's factory may be an unhashable callable (a dataclass instance)
+    if device.type == "cpu" and any(factory is ours for ours in CHANNELS_LAST_ON_CPU):
         return model.to(memory_format=torch.channels_last)
     return model

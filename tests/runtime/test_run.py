@@ -166,12 +166,24 @@ def test_a_worker_that_builds_other_initial_weights_refuses_to_join(redis_url, r
     assert any(w["state"] == "failed" for w in summary["workers"])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_six_workers_share_one_gpu(redis_url, tmp_path):
-    """`mpls up --workers 6 --device cuda`: every worker's process on one GPU, each within its
-    share of the memory."""
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",  # LeNet-5 channels-last there: codec, mixing and evaluation across processes
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(
+                not torch.cuda.is_available(), reason="no CUDA device on this machine"
+            ),
+        ),
+    ],
+)
+def test_six_lenet5_workers_learn_on_one_device(redis_url, tmp_path, device):
+    """`mpls up --workers 6 --model lenet5 --device D`: on CUDA every worker's process on one
+    GPU, each within its share of the memory."""
     from tests.runtime.helpers import SMALL
 
-    config = SMALL.with_overrides(workers=6, model="lenet5", device="cuda")
-    summary = start_run(redis_url, tmp_path, config=config, iterations=20).join()
-    assert summary["reason"] == "every worker finished" and summary["final_mean_acc"] > 0.3
+    config = SMALL.with_overrides(workers=6, model="lenet5", device=device)
+    summary = start_run(redis_url, tmp_path, config=config, iterations=40).join()
+    assert summary["reason"] == "every worker finished", summary["reason"]
+    assert summary["final_mean_acc"] > 0.3, summary

@@ -57,7 +57,9 @@ class TrainingConfig(_Strict):
     lr: float = Field(0.01, gt=0)
     local_steps: int = Field(1, ge=1, description="SGD steps per local iteration")
     iterations: int | None = Field(30, ge=1, description="local iterations per worker")
-    eval_every: int = Field(10, ge=1, description="evaluate every N local iterations (runtime)")
+    eval_every: int = Field(
+        10, ge=1, description="a runtime worker evaluates itself every N iterations, at most 1/s"
+    )
 
 
 class DataFiles(_Strict):

@@ -30,7 +30,9 @@ class RuntimeOptions(BaseModel):
     min_workers: int = Field(
         1, ge=1, description="end the run when fewer workers than this are alive"
     )
-    eval_every: int = Field(10, ge=1, description="a worker evaluates itself every N iterations")
+    eval_every: int = Field(
+        10, ge=1, description="a worker evaluates itself every N iterations, at most once a second"
+    )
     eval_samples: int = Field(500, ge=1, description="test samples per worker evaluation")
     queue_mode: Literal["shared", "per-worker"] = Field(
         "shared", description="'per-worker': worker i's slices go to queue mpls.node.<i>"

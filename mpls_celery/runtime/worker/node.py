@@ -268,7 +268,7 @@ class NodeRuntime:
             self._publish_and_emit, record, new_state, old_state, state, links, mixed_layers
         )
         if evaluate:
-            self.self_evaluation.submit(new_state)
+            self.self_evaluation.submit(new_state, last=self.finished)
         return record
 
     def _publish_and_emit(

@@ -45,12 +45,14 @@ def test_wrong_shape_is_refused():
         decode_tensors(encode_tensors(LAYER, META), {"w": (5, 8), "b": (8,)})
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_non_finite_values_are_refused(bad):
-    poisoned = {"w": LAYER["w"].clone(), "b": LAYER["b"]}
-    poisoned["w"][2, 3] = bad
-    with pytest.raises(SnapshotError, match="NaN or Inf"):
-        decode_tensors(encode_tensors(poisoned, META), SHAPES)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(("name", "at"), [("w", (2, 3)), ("b", (7,))])
+@pytest.mark.parametrize("wire", ["float32", "bfloat16"])
+def test_non_finite_values_are_refused_naming_their_tensor(bad, name, at, wire):
+    poisoned = {key: tensor.clone() for key, tensor in LAYER.items()}
+    poisoned[name][at] = bad
+    with pytest.raises(SnapshotError, match=f"tensor {name} holds NaN or Inf"):
+        decode_tensors(encode_tensors(poisoned, META, wire), SHAPES)
 
 
 def test_truncated_corrupted_and_oversized_snapshots_are_refused():

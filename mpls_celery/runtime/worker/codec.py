@@ -10,6 +10,7 @@ costs one pass over a quarter of the bytes instead of a shuffle and LZ4 over all
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ WIRE_DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
 }
+_ITEMSIZE = {dtype: torch.empty(0, dtype=dtype).element_size() for dtype in WIRE_DTYPES.values()}
 
 Expected = Mapping[str, tuple[int, ...]]  # tensor name → shape
 
@@ -48,7 +50,7 @@ def encode_tensors(
     """'lz4': the high-byte plane LZ4-compressed where that pays (fewer bytes for slow links);
     'none': raw bytes (loopback and fast LANs). The actual payload kind is in the header."""
     dtype = WIRE_DTYPES[wire_dtype]
-    itemsize = torch.empty(0, dtype=dtype).element_size()
+    itemsize = _ITEMSIZE[dtype]
     specs, chunks = [], []
     crc = 0
     for name, tensor in tensors.items():
@@ -187,8 +189,9 @@ def decode_tensors(
         raise SnapshotError(
             f"snapshot holds {dict(zip(names, shapes, strict=False))}, expected {dict(expected)}"
         )
-    itemsize = torch.empty(0, dtype=wire).element_size()
-    nbytes = sum(int(np.prod(s)) for s in shapes) * itemsize
+    itemsize = _ITEMSIZE[wire]
+    counts = [math.prod(shape) for shape in shapes]
+    nbytes = sum(counts) * itemsize
     if header["nbytes"] != nbytes:
         raise SnapshotError(f"snapshot declares {header['nbytes']} bytes, shapes need {nbytes}")
     body = memoryview(blob)[header["_payload_at"] :]
@@ -203,15 +206,13 @@ def decode_tensors(
         raise SnapshotError(f"unknown compression {compression!r}")
     if zlib.crc32(raw.data) & 0xFFFFFFFF != header["crc32"]:
         raise SnapshotError("snapshot checksum mismatch")
-    flat = torch.from_numpy(raw).view(wire)
+    flat = torch.from_numpy(raw).view(wire).to(out_dtype)
+    if nbytes and not _finite(flat):  # one pass over the layer; the tensor is named below
+        _raise_not_finite(flat, names, counts)
     out, offset = {}, 0
-    for name, shape in zip(names, shapes, strict=True):
-        count = int(np.prod(shape))
-        tensor = flat[offset : offset + count].reshape(shape).to(out_dtype)
+    for name, shape, count in zip(names, shapes, counts, strict=True):
+        out[name] = flat[offset : offset + count].reshape(shape)
         offset += count
-        if count and not _finite(tensor):
-            raise SnapshotError(f"snapshot tensor {name} holds NaN or Inf")
-        out[name] = tensor
     return out, meta
 
 
@@ -219,3 +220,11 @@ def _finite(tensor: torch.Tensor) -> bool:
     """NaN propagates through max/min and ±Inf shows up in them: one fast SIMD pass each."""
     values = tensor.numpy()
     return bool(np.isfinite(values.max()) and np.isfinite(values.min()))
+
+
+def _raise_not_finite(flat: torch.Tensor, names: list[str], counts: list[int]) -> None:
+    offset = 0
+    for name, count in zip(names, counts, strict=True):
+        if count and not _finite(flat[offset : offset + count]):
+            raise SnapshotError(f"snapshot tensor {name} holds NaN or Inf")
+        offset += count

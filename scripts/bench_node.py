@@ -2,8 +2,10 @@
 core is shared between them), by part, against the bare LeNet-5 SGD step measured in the same
 run. Each node runs in a process of its own, as under Celery's prefork pool, on an embedded
 Redis; each pull runs the real aggregation in a thread (no broker: bench_orchestration measures
-Celery's own share). "Own" is an iteration's wall time less its training and its pull wait; the
-writes the node's publisher thread makes meanwhile are listed after it, off that path. "Process
+Celery's own share). Each iteration begins, as in a slice, with the check that the run still runs
+and the lease is still the node's ("check"). "Own" is an iteration's wall time less its training
+and its pull wait; the writes the node's publisher thread makes meanwhile are listed after it, off
+that path. "Process
 CPU" is all the node process spent per iteration: training, that path, the publisher's and the
 self-evaluation's threads, and (here) the pulls it asked for — what two cores must hold.
 
@@ -30,6 +32,7 @@ from mpls_celery.core.training import LocalTrainer
 from mpls_celery.experiment import build_experiment
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.options import RuntimeOptions
+from mpls_celery.runtime.state.leases import LeaseKeeper, Renewal
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.runtime.worker.context import RunContext
 from mpls_celery.runtime.worker.layout import layout_of, layout_to_json
@@ -40,7 +43,7 @@ from mpls_celery.settings import load_settings
 from mpls_celery.telemetry.states import WorkerState
 
 # parts on the node's own path, then the writes its publisher thread makes meanwhile
-PARTS = ("view", "plan", "train", "wait", "average", "settle", "evaluate",
+PARTS = ("check", "view", "plan", "train", "wait", "average", "settle", "evaluate",
          "state", "publish_trained", "publish", "emit")  # fmt: skip
 
 
@@ -76,6 +79,8 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
     ctx.store.nodes.update(worker, state=WorkerState.IDLE)
     times: dict[str, list[float]] = defaultdict(list)
     store = ctx.store
+    token = f"bench-{worker}"
+    assert store.leases.acquire(worker, token, ctx.options.lease_seconds)
     for name, owner, attr in (
         ("view", node, "_view"), ("plan", node.step, "plan"), ("train", node, "_train"),
         ("publish_trained", node, "_publish_trained"), ("average", node, "_average"),
@@ -86,7 +91,9 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
         setattr(owner, attr, timed(times, name, getattr(owner, attr)))
     totals: list[float] = []
     cpu_began = time.process_time()
-    with ThreadPoolExecutor(4) as pool:
+    keeper = LeaseKeeper(store.leases, worker, token, ctx.options.lease_seconds)
+    with keeper as lease, ThreadPoolExecutor(4) as pool:
+        check = timed(times, "check", lease.check)
 
         def pull(request: PullRequest, deadline: float) -> None:
             pool.submit(run_aggregation, store, ctx.layout, request)
@@ -95,6 +102,7 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
             for part in PARTS:
                 times[part].append(0.0)
             began = time.perf_counter()
+            assert check() is Renewal.RENEWED
             node.iteration(pull)
             totals.append(time.perf_counter() - began)
             if i == 9:

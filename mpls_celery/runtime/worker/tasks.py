@@ -27,7 +27,7 @@ from mpls_celery.errors import ConfigError, InvalidState, StaleNode
 from mpls_celery.runtime.backend.acl import Credentials, load_credentials
 from mpls_celery.runtime.backend.celery_app import app
 from mpls_celery.runtime.keys import PING_TASK, PULL_TASK, SLICE_TASK, pull_queue, slice_queue
-from mpls_celery.runtime.state.leases import LeaseKeeper, acquire, lease_token
+from mpls_celery.runtime.state.leases import LeaseKeeper, Renewal, acquire, lease_token
 from mpls_celery.runtime.worker.context import RunContext, open_context
 from mpls_celery.runtime.worker.messages import PullRequest
 from mpls_celery.runtime.worker.node import NodeRuntime
@@ -145,10 +145,11 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
             while time.monotonic() < budget_end:
                 if node.finished:
                     break
-                if not store.run.running():
+                renewal = lease.check()
+                if renewal is Renewal.RUN_STOPPED:
                     ended = WorkerState.STOPPED
                     break
-                if lease.lost.is_set() or not store.leases.renew(worker, token, opts.lease_seconds):
+                if renewal is Renewal.LOST:
                     _forget((run_id, worker))  # another slice runs: nothing more from this one
                     return {"lease_lost": True, "iterations": iterations}
                 node.iteration(enqueue_pull)

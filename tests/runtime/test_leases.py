@@ -45,15 +45,17 @@ def test_one_round_trip_renews_a_lease_still_its_own_and_says_whether_the_run_ru
 def test_the_keeper_answers_from_its_last_check_and_asks_again_once_that_is_stale(ctx, raw, asked):
     ctx.store.run.set_status(RunState.RUNNING)
     assert ctx.store.leases.acquire(0, "mine", 3.0)
-    keeper = LeaseKeeper(ctx.store.leases, 0, "mine", 3.0)  # not started: the slice alone asks
+    now = [0.0]
+    keeper = LeaseKeeper(ctx.store.leases, 0, "mine", 3.0, clock=lambda: now[0])  # not started
     assert keeper.check() is Renewal.RENEWED and len(asked) == 1  # nothing known yet: asked
+    now[0] = 2 * keeper.period
     assert keeper.check() is Renewal.RENEWED and len(asked) == 1  # fresh: no round trip
     ctx.store.run.set_status(RunState.STOPPING)
-    keeper._answer = (time.monotonic() - 2 * keeper.period - 0.01, Renewal.RENEWED)  # a freeze
+    now[0] = 2 * keeper.period + 0.01  # stale, as after a freeze
     assert keeper.check() is Renewal.RUN_STOPPED and len(asked) == 2
     ctx.store.run.set_status(RunState.RUNNING)
     raw.set(ctx.store.keys.lease(0), "theirs")  # taken over while this slice was frozen
-    keeper._answer = (time.monotonic() - 1.0, Renewal.RENEWED)
+    now[0] += 1.0
     assert keeper.check() is Renewal.LOST and keeper.lost.is_set()
     assert keeper.check() is Renewal.LOST and len(asked) == 3  # lost for good: not asked again
 

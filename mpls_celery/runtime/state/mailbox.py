@@ -10,6 +10,13 @@ import redis
 
 from mpls_celery.runtime.keys import RunKeys
 
+# KEYS: the result, its ready list. Taken and deleted at once: a result is read by one wait only,
+# and a late one is never applied to a later wait (a slice that redoes iteration k after a kill)
+_TAKE = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields > 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
+return fields"""
+
 
 class Mailbox:
     def __init__(self, keys: RunKeys, client_of: Callable[[int], redis.Redis]) -> None:
@@ -42,8 +49,7 @@ class Mailbox:
             remaining = deadline - time.monotonic()
             pipe = mailbox.pipeline(transaction=False)
             pipe.blpop([ready], timeout=min(max(remaining, 0.01), chunk))
-            pipe.hgetall(result)
-            raw = pipe.execute()[-1]
-            if raw or remaining <= chunk:
-                mailbox.delete(result, ready)  # a late result is never applied to a later wait
-                return {key.decode(): value for key, value in raw.items()} or None
+            pipe.eval(_TAKE, 2, result, ready)  # in the same round trip as the wait
+            flat = pipe.execute()[-1]
+            if flat or remaining <= chunk:
+                return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)} or None

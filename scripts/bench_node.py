@@ -5,9 +5,9 @@ Redis; each pull runs the real aggregation in a thread (no broker: bench_orchest
 Celery's own share). Each iteration begins, as in a slice, with the check that the run still runs
 and the lease is still the node's ("check"). "Own" is an iteration's wall time less its training
 and its pull wait; the writes the node's publisher thread makes meanwhile are listed after it, off
-that path. "Process
-CPU" is all the node process spent per iteration: training, that path, the publisher's and the
-self-evaluation's threads, and (here) the pulls it asked for — what two cores must hold.
+that path. "Process CPU" is all the node process spent per iteration: training, that path, the
+publisher's and the self-evaluation's threads, and (here) the pulls it asked for — what two cores
+must hold.
 
     .venv/bin/python -m scripts.bench_node [--iterations 200] [--json]
 """

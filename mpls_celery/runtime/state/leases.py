@@ -20,8 +20,8 @@ import redis
 
 from mpls_celery.runtime.backend.pids import process_exists
 from mpls_celery.runtime.keys import RunKeys
+from mpls_celery.runtime.state.lifecycle import says_running
 from mpls_celery.runtime.state.replies import text
-from mpls_celery.telemetry.states import RunState
 
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then " \
          "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"  # fmt: skip
@@ -56,7 +56,7 @@ class Leases:
         pipe.hget(self._keys.status, "state")
         pipe.eval(_RENEW, 1, self._keys.lease(worker), token, int(seconds * 1000))
         state, renewed = pipe.execute()
-        if state != RunState.RUNNING.encode():
+        if not says_running(state):
             return Renewal.RUN_STOPPED
         return Renewal.RENEWED if renewed else Renewal.LOST
 

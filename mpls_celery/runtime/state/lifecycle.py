@@ -75,8 +75,7 @@ class RunLifecycle:
         return RunStatus.from_fields(self._r.hgetall(self.keys.status))  # type: ignore[arg-type]
 
     def running(self) -> bool:
-        raw = self._r.hget(self.keys.status, "state")
-        return raw == RunState.RUNNING.encode()
+        return says_running(self._r.hget(self.keys.status, "state"))
 
     def set_status(self, state: RunState | None = None, **fields: object) -> None:
         mapping = {k: str(v) for k, v in fields.items()}
@@ -125,3 +124,8 @@ class RunLifecycle:
             deleted += len(keys)
         self._r.zrem(RUNS_KEY, self.keys.run_id)
         return deleted
+
+
+def says_running(state: object) -> bool:
+    """Whether the status's raw `state` field (as Redis returns it) says the run runs."""
+    return state == RunState.RUNNING.encode()

@@ -125,7 +125,7 @@ def _build(
     factory = model_object or model_factory(cfg.model)
     label = model_label(model_object or cfg.model)
     model, layers, model_hash = checked_model(
-        factory, data.input_shape, data.num_classes, cfg.seed, label
+        factory, data.input_shape, data.num_classes, cfg.seed, label, sample=data.train
     )
     sizes = layer_bytes(model.state_dict(), layers, WIRE_ITEMSIZE[cfg.wire_dtype])
     divergence = np.stack([label_divergence(part.histograms[i], part.histograms) for i in range(n)])

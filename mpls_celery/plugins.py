@@ -5,7 +5,8 @@ one ConfigError line naming the culprit — nothing is started before it passes:
 
 - a model factory is called as `factory(input_shape, num_classes)` under the run's seed; it must
   return an nn.Module with a trainable layer, and the same weights every time (so every worker and
-  both engines start from one model);
+  both engines start from one model), that takes a batch of the run's data and gives one logit
+  per class (one training step on two samples shows it);
 - a data loader is called as `loader()` and returns `(x_train, y_train, x_test, y_test)`, arrays
   or tensors, checked by `data.arrays.from_arrays`."""
 
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import torch
 from torch import nn
 
 from mpls_celery.catalog import MODEL_NAMES
@@ -25,7 +27,7 @@ from mpls_celery.config.run_config import IMPORT_PATH, DataFiles
 from mpls_celery.core.errors import CoreValueError
 from mpls_celery.core.layering import Layer, model_layers
 from mpls_celery.core.models import BUILTIN_MODELS, ModelFactory, build_model
-from mpls_celery.data.arrays import DatasetSplit, from_arrays
+from mpls_celery.data.arrays import DatasetSplit, LabelledData, from_arrays
 from mpls_celery.data.datasets import load_builtin
 from mpls_celery.data.files import load_image_folder, load_npz
 from mpls_celery.errors import ConfigError
@@ -92,10 +94,16 @@ class CheckedModel(NamedTuple):
 
 
 def checked_model(
-    factory: ModelFactory, input_shape: tuple[int, ...], num_classes: int, seed: int, label: str
+    factory: ModelFactory,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    seed: int,
+    label: str,
+    sample: LabelledData | None = None,
 ) -> CheckedModel:
     """The model, its layers and its weights' hash, once the factory has shown it builds one,
-    with something to train, and the same weights for the same seed."""
+    with something to train, the same weights for the same seed and — given a `sample` of the
+    run's data — one training step and one evaluation on it."""
     first = _build(factory, input_shape, num_classes, seed, label)
     again = _build(factory, input_shape, num_classes, seed, label)
     digest = weights_hash(first)
@@ -108,7 +116,42 @@ def checked_model(
         layers = model_layers(first)
     except CoreValueError as exc:
         raise ConfigError(f"model {label}: {exc}") from None
+    if sample is not None:
+        _probe(again, sample, num_classes, label)
     return CheckedModel(first, layers, digest)
+
+
+def _probe(model: nn.Module, sample: LabelledData, classes: int, label: str) -> None:
+    """A model that cannot take the data fails here, in one line, not later in every worker
+    (in the runtime: in a slice that would retry it forever). On the throw-away second build,
+    with torch's generator put back (dropout draws from it)."""
+    x, y = sample.x[:2], sample.y[:2]
+    shape = tuple(x.shape)
+    with torch.random.fork_rng(devices=[]):
+        for training in (True, False):
+            what = "training step" if training else "evaluation"
+            model.train(training)
+            try:
+                with torch.set_grad_enabled(training):
+                    out = model(x)
+                    logits = isinstance(out, torch.Tensor) and out.shape == (len(y), classes)
+                    if logits and training:
+                        nn.functional.cross_entropy(out, y).backward()  # type: ignore[no-untyped-call]
+            except Exception as exc:
+                raise ConfigError(
+                    f"model {label}: a {what} on a batch of shape {shape} ({x.dtype}) raised "
+                    f"{_one_line(exc)}"
+                ) from None
+            if not logits:
+                got = (
+                    f"shape {tuple(out.shape)}"
+                    if isinstance(out, torch.Tensor)
+                    else type(out).__name__
+                )
+                raise ConfigError(
+                    f"model {label}: a batch of shape {shape} gave {got}; a run needs one logit "
+                    f"per class, shape ({len(y)}, {classes})"
+                )
 
 
 def _build(

@@ -22,6 +22,27 @@ def good_model(input_shape, num_classes):
     return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), num_classes))
 
 
+def wrong_input_model(input_shape, num_classes):  # builds, but cannot take the data
+    return nn.Sequential(nn.Flatten(), nn.Linear(7, num_classes))
+
+
+def five_logits_model(input_shape, num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), 5))
+
+
+class PairOut(nn.Module):
+    def __init__(self, features, classes):
+        super().__init__()
+        self.linear = nn.Linear(features, classes)
+
+    def forward(self, x):
+        return self.linear(x), x.mean()
+
+
+def pair_model(input_shape, num_classes):
+    return PairOut(int(np.prod(input_shape)), num_classes)
+
+
 def raising_model(input_shape, num_classes):
     raise RuntimeError("out of ideas")
 
@@ -110,6 +131,13 @@ GOOD = ("--model", "userplug:good_model", "--dataset", "userplug:good_data")
          "model 'userplug:nothing': userplug has no attribute 'nothing'"),
         (("--model", "userplug:raising_model", "--dataset", "userplug:good_data"),
          "model userplug:raising_model: factory((4,), 3) raised RuntimeError: out of ideas"),
+        (("--model", "userplug:wrong_input_model", "--dataset", "userplug:good_data"),
+         "model userplug:wrong_input_model: a training step on a batch of shape (2, 4) "
+         "(torch.float32) raised RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
+        (("--model", "userplug:five_logits_model", "--dataset", "userplug:good_data"),
+         "gave shape (2, 5); a run needs one logit per class, shape (2, 3)"),
+        (("--model", "userplug:pair_model", "--dataset", "userplug:good_data"),
+         "a batch of shape (2, 4) gave tuple; a run needs one logit per class"),
         (("--model", "userplug:not_a_model", "--dataset", "userplug:good_data"),
          "the factory returned a str, not a torch nn.Module"),
         (("--model", "userplug:random_model", "--dataset", "userplug:good_data"),

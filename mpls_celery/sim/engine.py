@@ -23,6 +23,7 @@ import torch
 
 from mpls_celery.core.aggregate import Weighting, stack_copies
 from mpls_celery.core.batched_training import Batch, BatchedTrainer
+from mpls_celery.core.divergence import check_finite
 from mpls_celery.core.layering import Layer, read_layer, snapshot_state, write_layers
 from mpls_celery.core.network_profile import FloatArray, SimNetwork
 from mpls_celery.core.scoring import score_workers
@@ -277,7 +278,11 @@ class Simulation:
             self._train_deferred()
         assert worker.pending is not None
         state, record = worker.pending
-        worker.progress = worker.progress.after(state, worker.published, self.exp.layers)
+        progress = worker.progress.after(state, worker.published, self.exp.layers)
+        check_finite(
+            record.worker, record.k, self.exp.config.training.lr, record.loss, progress.last
+        )
+        worker.progress = progress
         worker.published = state
         worker.pending = None
         worker.trained = None

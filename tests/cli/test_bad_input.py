@@ -1,6 +1,7 @@
 """Every row of the bad-input table in docs/failure-modes.md: one line on stderr naming the
 problem, exit code 2 (usage/config) or 1 (runtime), and nothing already stored is touched."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,19 @@ def test_bad_flags_get_one_line_and_exit_2(argv, needle, capsys, tmp_path, monke
     code, err = run(argv, capsys)
     assert code == 2
     assert needle in err
+
+
+def test_training_that_diverges_stops_the_simulation_naming_it(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLS_RUNS_DIR", str(tmp_path))
+    argv = ["sim", "--workers", "2", "--model", "mlp", "--algo", "mpls", "--profile", "uniform",
+            "--until", "30s", "--jobs", "1", "--lr", "1e6"]  # fmt: skip
+    code, err = run(argv, capsys)
+    assert code == 1
+    assert re.fullmatch(
+        r"error: worker \d diverged at iteration \d+: its training loss is (nan|inf) "
+        r"\(learning rate 1e\+06; a smaller --lr usually helps\)",
+        err,
+    ), err
 
 
 def test_malformed_and_unreadable_files(capsys, tmp_path):

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from mpls_celery.core.aggregate import average_states
+from mpls_celery.core.divergence import check_finite
 from mpls_celery.core.layering import read_layer, snapshot_state, write_layers
 from mpls_celery.core.semantics import PullSees
 from mpls_celery.core.step import PeerReport, Progress, eval_slice
@@ -212,6 +213,7 @@ class NodeRuntime:
         publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k)
         start = [read_layer(self.published, layer) for layer in self.layers]
         compute = self._train()
+        check_finite(worker, k, ctx.config.training.lr, self.last_loss)  # before it is published
         trained = None
         if self.step.semantics.pull_sees is PullSees.TRAINED:
             trained = self._snapshot()  # a copy: mixing changes the model next
@@ -285,6 +287,7 @@ class NodeRuntime:
         _emit_lost_record). The layers that were not mixed are the trained copy's bytes."""
         version = record.k + 1
         progress = self.progress.after(state, previous, self.layers)
+        check_finite(self.worker, record.k, self.ctx.config.training.lr, record.loss, progress.last)
         trained_k, trained_blobs = self._trained_blobs
         same = {
             i: trained_blobs[i]

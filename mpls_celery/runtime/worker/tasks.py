@@ -6,7 +6,7 @@ the package lives here, and it logs.
   mpls.pull.aggregate(PullRequest JSON)   fetch the planned layers, store sums and counts
 
 A slice that cannot go on for a reason that will not pass by itself (out of memory, a run config
-it cannot load) says so in the worker's state (`failed`, with the error) and ends its chain; the
+it cannot load, training that diverged) says so in the worker's state (`failed`, with the error) and ends its chain; the
 launcher ends the run with that line. Anything else is logged and the chain goes on from Redis."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import redis
 import torch
 
+from mpls_celery.core.divergence import Diverged
 from mpls_celery.errors import ConfigError, InvalidState, StaleNode
 from mpls_celery.runtime.backend.acl import Credentials, load_credentials
 from mpls_celery.runtime.backend.celery_app import app
@@ -41,7 +42,7 @@ _CREDENTIALS: dict[str, Credentials] = {}
 _NODES: OrderedDict[tuple[str, int], NodeRuntime] = OrderedDict()
 MAX_CACHED_NODES = 16
 # Errors that will not pass by themselves: the worker fails (and the launcher ends the run).
-OUT_OF_MEMORY = (MemoryError, torch.OutOfMemoryError)
+PERMANENT = (MemoryError, torch.OutOfMemoryError, ConfigError, Diverged)
 
 
 @app.task(name=PING_TASK)
@@ -159,7 +160,7 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
                 ended = WorkerState.FINISHED
         except StaleNode:
             _forget((run_id, worker))
-        except (*OUT_OF_MEMORY, ConfigError) as exc:
+        except PERMANENT as exc:
             _forget((run_id, worker))
             error = _failure(exc)
             log.error("worker %s in run %s failed: %s", worker, run_id, error)

@@ -60,3 +60,9 @@ class RunAborted(MplsError):
 class WorkerFailed(MplsError):
     """A DFL worker cannot go on (out of memory, a run config it cannot load): it says so in its
     state and the launcher ends the run with that line."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of an error message: its type and its message's first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

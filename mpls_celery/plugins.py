@@ -30,7 +30,7 @@ from mpls_celery.core.models import BUILTIN_MODELS, ModelFactory, build_model
 from mpls_celery.data.arrays import DatasetSplit, LabelledData, from_arrays
 from mpls_celery.data.datasets import load_builtin
 from mpls_celery.data.files import load_image_folder, load_npz
-from mpls_celery.errors import ConfigError
+from mpls_celery.errors import ConfigError, one_line
 
 DataLoader = Callable[[], Any]
 
@@ -61,7 +61,7 @@ def import_object(path: str, what: str) -> Any:
         ) from None
     except Exception as exc:  # the user's module failed while importing: say how, in one line
         raise ConfigError(
-            f"{what} {path!r}: importing {module_name} raised {_one_line(exc)}"
+            f"{what} {path!r}: importing {module_name} raised {one_line(exc)}"
         ) from None
     for part in attribute.split("."):
         if not hasattr(target, part):
@@ -140,7 +140,7 @@ def _probe(model: nn.Module, sample: LabelledData, classes: int, label: str) -> 
             except Exception as exc:
                 raise ConfigError(
                     f"model {label}: a {what} on a batch of shape {shape} ({x.dtype}) raised "
-                    f"{_one_line(exc)}"
+                    f"{one_line(exc)}"
                 ) from None
             if not logits:
                 got = (
@@ -161,7 +161,7 @@ def _build(
         model = build_model(factory, shape, classes, seed)
     except Exception as exc:  # the user's factory failed: its error, in one line
         raise ConfigError(
-            f"model {label}: factory({shape}, {classes}) raised {_one_line(exc)}"
+            f"model {label}: factory({shape}, {classes}) raised {one_line(exc)}"
         ) from None
     if not isinstance(model, nn.Module):
         raise ConfigError(
@@ -207,15 +207,10 @@ def loaded_data(loader: DataLoader, label: str) -> DatasetSplit:
     try:
         arrays = loader()
     except Exception as exc:
-        raise ConfigError(f"dataset {label}: the loader raised {_one_line(exc)}") from None
+        raise ConfigError(f"dataset {label}: the loader raised {one_line(exc)}") from None
     if not isinstance(arrays, tuple | list) or len(arrays) != 4:
         raise ConfigError(
             f"dataset {label}: the loader must return (x_train, y_train, x_test, y_test), "
             f"got {type(arrays).__name__}"
         )
     return from_arrays(f"dataset {label}", *arrays)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

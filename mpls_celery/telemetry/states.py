@@ -112,6 +112,8 @@ class NodeState:
     error: str | None = None  # why it failed
     started: float | None = None  # unix s its first slice began
     refused: int = 0  # values it read from Redis and refused (HINCRBY'd by the worker)
+    failed_at: int | None = None  # the iteration its last failed slice was at
+    failures: int = 0  # slices in a row that failed at `failed_at`
 
     @property
     def done(self) -> bool:
@@ -220,6 +222,8 @@ _PARSERS: dict[str, Any] = {
     "error": _text,
     "started": lambda raw: _finite(_json(raw)),
     "refused": lambda raw: _count(int(raw)),
+    "failed_at": lambda raw: _count(int(raw)),
+    "failures": lambda raw: _count(int(raw)),
 }
 assert set(_PARSERS) == {f.name for f in fields(NodeState)}, "a NodeState field without a parser"
 
@@ -263,4 +267,6 @@ _STATUS_PARSERS: dict[str, Any] = {
     "finished": lambda raw: _finite(float(raw)),
     "reason": _text,
     "refused": lambda raw: _count(int(raw)),
+    "failed_at": lambda raw: _count(int(raw)),
+    "failures": lambda raw: _count(int(raw)),
 }

@@ -1,11 +1,14 @@
 """When something runs out: a full disk under the run directory, Redis refusing writes (its AOF or
-RDB on a full disk: MISCONF), a run in which nobody trains, training that diverges. One `error:` line naming what ran out
+RDB on a full disk: MISCONF), a run in which nobody trains, training that diverges, a slice that
+fails the same way every time. One `error:` line naming what ran out
 and where, a summary as complete as what was stored, a non-zero exit, in bounded time — and a
 pause that ends by itself is a pause in the summary, not a failure and not a crash."""
 
 from __future__ import annotations
 
 import contextlib
+import re
+import textwrap
 import time
 from collections.abc import Iterator
 
@@ -121,5 +124,50 @@ def test_training_that_diverges_fails_its_worker_and_ends_the_run(tmp_path):
     )
     assert " diverged at iteration " in lines[0] and "its training loss is " in lines[0]
     assert summary["failed"] and any(w["state"] == "failed" for w in summary["workers"])
+    assert max(w["iteration"] for w in summary["workers"]) < 300
+    assert run_processes(summary["run_id"]) == []
+
+
+FLAKY = """
+import numpy as np
+from torch import nn
+
+STEPS = 0  # training forward passes in this process
+
+
+class Flaky(nn.Module):
+    def __init__(self, features, classes):
+        super().__init__()
+        self.linear = nn.Linear(features, classes)
+
+    def forward(self, x):
+        global STEPS
+        STEPS += self.training
+        if STEPS > 12:
+            raise RuntimeError("a bug that every batch after the 12th hits")
+        return self.linear(x.flatten(1))
+
+
+def model(input_shape, num_classes):
+    return Flaky(int(np.prod(input_shape)), num_classes)
+"""
+
+
+def test_a_slice_that_fails_the_same_way_every_time_fails_its_worker(tmp_path):
+    """Not an error the runtime knows will not pass (a bug in the user's model, say): the chain
+    goes on from Redis, until three slices in a row have failed at one iteration."""
+    (tmp_path / "flaky.py").write_text(textwrap.dedent(FLAKY))
+    env = local_env(tmp_path)
+    args = ("--model", "flaky:model", "--import", str(tmp_path), "--iterations", "300")
+    done = mpls(env, "up", *TINY, *args, timeout=180)
+    assert done.returncode == 1, done.stderr[-3000:]
+    summary = orjson.loads(done.stdout)
+    lines = error_lines(done.stderr)
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert re.search(
+        r"worker \d failed: 3 slices in a row failed at iteration \d+: RuntimeError: a bug that "
+        r"every batch after the 12th hits \(on host ",
+        lines[0],
+    ), lines[0]
     assert max(w["iteration"] for w in summary["workers"]) < 300
     assert run_processes(summary["run_id"]) == []

@@ -222,3 +222,14 @@ def test_a_version_is_the_model_it_publishes_layer_for_layer(ctx):
                                ctx.config.compression)  # fmt: skip
         assert blob == fresh, l_idx
     assert me._trained_blobs[0] == 0, "layer 0 was taken from the trained copy"
+
+
+def test_failed_slices_are_counted_in_a_row_at_one_iteration(ctx):
+    """What decides that a worker's error will not pass (tasks.MAX_FAILED_SLICES)."""
+    nodes = ctx.store.nodes
+    assert [nodes.count_failure(0) for _ in range(3)] == [(0, 1), (0, 2), (0, 3)]
+    nodes.update(0, k=4)  # a slice got further: the count starts again there
+    assert [nodes.count_failure(0) for _ in range(2)] == [(4, 1), (4, 2)]
+    assert nodes.count_failure(1) == (0, 1)  # per worker
+    state = nodes.state(0)
+    assert (state.failed_at, state.failures) == (4, 2) and nodes.refused == 0

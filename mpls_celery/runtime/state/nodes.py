@@ -15,6 +15,13 @@ from mpls_celery.runtime.state.decode import decode_links
 from mpls_celery.runtime.state.replies import hash_of, text
 from mpls_celery.telemetry.states import NodeFields, NodeState, encode_fields
 
+# k is JSON in the hash ("5"); compared as written
+_COUNT_FAILURE = (
+    "local k = redis.call('HGET', KEYS[1], 'k') or '0' "
+    "if redis.call('HGET', KEYS[1], 'failed_at') == k then "
+    "return {k, redis.call('HINCRBY', KEYS[1], 'failures', 1)} end "
+    "redis.call('HSET', KEYS[1], 'failed_at', k, 'failures', 1) return {k, 1}"
+)
 _ADVANCE = (
     "if tonumber(redis.call('GET', KEYS[1]) or '0') == tonumber(ARGV[1]) then "
     "redis.call('SET', KEYS[1], ARGV[1] + 1) return 1 end return 0"
@@ -66,6 +73,12 @@ class NodeStore:
         return [self._decode(h) for h in raw], decode_links(
             links if isinstance(links, dict) else {}
         )
+
+    def count_failure(self, worker: int) -> tuple[int, int]:
+        """A slice of `worker` failed: (the iteration it was at, how many slices in a row failed
+        there). A slice that got further starts the count again."""
+        k, failures = self._r.eval(_COUNT_FAILURE, 1, self.keys.state(worker))
+        return int(k), int(failures)
 
     def count_refused(self, worker: int, n: int = 1) -> None:
         """A worker counts what it read and refused in its own hash (its own keys only)."""

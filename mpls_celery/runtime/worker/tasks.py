@@ -6,8 +6,11 @@ the package lives here, and it logs.
   mpls.pull.aggregate(PullRequest JSON)   fetch the planned layers, store sums and counts
 
 A slice that cannot go on for a reason that will not pass by itself (out of memory, a run config
-it cannot load, training that diverged) says so in the worker's state (`failed`, with the error) and ends its chain; the
-launcher ends the run with that line. Anything else is logged and the chain goes on from Redis."""
+it cannot load, training that diverged) says so in the worker's state (`failed`, with the error)
+and ends its chain; the launcher ends the run with that line. Anything else is logged and the
+chain goes on from Redis — until `MAX_FAILED_SLICES` slices in a row fail at one iteration: an
+error that repeats there will not pass either (one that is Redis's own, while it is down or
+refuses writes, cannot be counted: the run pauses instead)."""
 
 from __future__ import annotations
 
@@ -24,11 +27,12 @@ import redis
 import torch
 
 from mpls_celery.core.divergence import Diverged
-from mpls_celery.errors import ConfigError, InvalidState, StaleNode
+from mpls_celery.errors import ConfigError, InvalidState, StaleNode, one_line
 from mpls_celery.runtime.backend.acl import Credentials, load_credentials
 from mpls_celery.runtime.backend.celery_app import app
 from mpls_celery.runtime.keys import PING_TASK, PULL_TASK, SLICE_TASK, pull_queue, slice_queue
 from mpls_celery.runtime.state.leases import LeaseKeeper, Renewal, acquire, lease_token
+from mpls_celery.runtime.store import RunStore
 from mpls_celery.runtime.worker.context import RunContext, open_context
 from mpls_celery.runtime.worker.messages import PullRequest
 from mpls_celery.runtime.worker.node import NodeRuntime
@@ -43,6 +47,7 @@ _NODES: OrderedDict[tuple[str, int], NodeRuntime] = OrderedDict()
 MAX_CACHED_NODES = 16
 # Errors that will not pass by themselves: the worker fails (and the launcher ends the run).
 PERMANENT = (MemoryError, torch.OutOfMemoryError, ConfigError, Diverged)
+MAX_FAILED_SLICES = 3
 
 
 @app.task(name=PING_TASK)
@@ -162,15 +167,15 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
             _forget((run_id, worker))
         except PERMANENT as exc:
             _forget((run_id, worker))
-            error = _failure(exc)
-            log.error("worker %s in run %s failed: %s", worker, run_id, error)
-            store.nodes.update(worker, state=WorkerState.FAILED, error=error)
-            return {"failed": error}
-        except Exception:  # the task boundary: log, keep the worker's chain alive
+            return _fail(store, worker, _failure(exc))
+        except Exception as exc:  # the task boundary: log, keep the worker's chain alive
             log.exception(
                 "slice of worker %s in run %s failed; it will resume from Redis", worker, run_id
             )
             _forget((run_id, worker))
+            repeated = _repeated_failure(store, worker, exc)
+            if repeated is not None:
+                return _fail(store, worker, repeated)
     if ended:
         store.nodes.update(worker, state=ended)
         return {"ended": str(ended), "iterations": iterations}
@@ -179,20 +184,40 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
     return {"iterations": iterations, "next_gen": gen + 1}
 
 
+def _fail(store: RunStore, worker: int, error: str) -> dict[str, object]:
+    """The worker's state says it failed, and why; its chain ends (the launcher ends the run)."""
+    log.error("worker %s in run %s failed: %s", worker, store.run_id, error)
+    store.nodes.update(worker, state=WorkerState.FAILED, error=error)
+    return {"failed": error}
+
+
 def _failure(exc: BaseException) -> str:
     """One line: what ran out (or what is wrong) and where."""
-    where = f"on host {socket.gethostname()} (pid {os.getpid()})"
     if isinstance(exc, torch.OutOfMemoryError):
-        return f"out of GPU memory {where}: {str(exc).splitlines()[0][:200]}"
+        return f"out of GPU memory {_where()}: {str(exc).splitlines()[0][:200]}"
     if isinstance(exc, MemoryError):
-        return f"out of host memory {where}"
-    return f"{exc} ({where})"
+        return f"out of host memory {_where()}"
+    return f"{exc} ({_where()})"
+
+
+def _where() -> str:
+    return f"on host {socket.gethostname()} (pid {os.getpid()})"
+
+
+def _repeated_failure(store: RunStore, worker: int, exc: Exception) -> str | None:
+    """The worker's error once its slices keep failing at one iteration, else None."""
+    try:
+        k, failures = store.nodes.count_failure(worker)
+    except redis.exceptions.RedisError:  # Redis itself fails: a pause, not the worker's error
+        return None
+    if failures < MAX_FAILED_SLICES:
+        return None
+    return f"{failures} slices in a row failed at iteration {k}: {one_line(exc)} ({_where()})"
 
 
 def _fail_without_context(run_id: str, worker: int, error: str) -> None:
     """Say so in the worker's state, through a store opened without the run's config."""
     from mpls_celery.runtime.backend.connection import redis_client
-    from mpls_celery.runtime.store import RunStore
 
     settings = load_settings()
     try:

@@ -124,13 +124,13 @@ def _build(
         profile = profile.with_compute(cfg.compute_speed)
     factory = model_object or model_factory(cfg.model)
     label = model_label(model_object or cfg.model)
+    device = resolve_device(cfg.device)
+    use_device(device)
     model, layers, model_hash = checked_model(
-        factory, data.input_shape, data.num_classes, cfg.seed, label, sample=data.train
+        factory, data.input_shape, data.num_classes, cfg.seed, label, (data.train, device)
     )
     sizes = layer_bytes(model.state_dict(), layers, WIRE_ITEMSIZE[cfg.wire_dtype])
     divergence = np.stack([label_divergence(part.histograms[i], part.histograms) for i in range(n)])
-    device = resolve_device(cfg.device)
-    use_device(device)
     return Experiment(
         cfg, data, part, topology, profile, layers, sizes, divergence, factory,
         model_hash, device,

@@ -99,11 +99,11 @@ def checked_model(
     num_classes: int,
     seed: int,
     label: str,
-    sample: LabelledData | None = None,
+    trial: tuple[LabelledData, torch.device] | None = None,
 ) -> CheckedModel:
     """The model, its layers and its weights' hash, once the factory has shown it builds one,
-    with something to train, the same weights for the same seed and — given a `sample` of the
-    run's data — one training step and one evaluation on it."""
+    with something to train, the same weights for the same seed and — given a `trial`: the run's
+    data and device — one training step and one evaluation there."""
     first = _build(factory, input_shape, num_classes, seed, label)
     again = _build(factory, input_shape, num_classes, seed, label)
     digest = weights_hash(first)
@@ -116,16 +116,20 @@ def checked_model(
         layers = model_layers(first)
     except CoreValueError as exc:
         raise ConfigError(f"model {label}: {exc}") from None
-    if sample is not None:
-        _probe(again, sample, num_classes, label)
+    if trial is not None:
+        _probe(again, *trial, num_classes, label)
     return CheckedModel(first, layers, digest)
 
 
-def _probe(model: nn.Module, sample: LabelledData, classes: int, label: str) -> None:
+def _probe(
+    model: nn.Module, data: LabelledData, device: torch.device, classes: int, label: str
+) -> None:
     """A model that cannot take the data fails here, in one line, not later in every worker
-    (in the runtime: in a slice that would retry it forever). On the throw-away second build,
-    with torch's generator put back (dropout draws from it)."""
-    x, y = sample.x[:2], sample.y[:2]
+    (in the runtime: in slices that fail until the worker is given up). On the throw-away second
+    build, with torch's CPU generator put back (dropout draws from it; on a GPU the draws are
+    the same in every run)."""
+    model.to(device)
+    x, y = data.x[:2].to(device), data.y[:2].to(device)
     shape = tuple(x.shape)
     with torch.random.fork_rng(devices=[]):
         for training in (True, False):

@@ -48,27 +48,28 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the layers as JSON.")] = False,
 ) -> None:
     """List a model's exchanged layers (docs/algorithm.md, "What one layer is")."""
-    from mpls_celery.core.layering import layer_bytes  # torch: only when a model is built
+    import torch  # only when a model is built
+
+    from mpls_celery.core.layering import layer_bytes
     from mpls_celery.experiment import WIRE_ITEMSIZE
     from mpls_celery.plugins import add_import_dirs, checked_model, load_data, model_factory
 
     add_import_dirs([Path.cwd(), *(imports or [])])
     cfg = RunConfig().with_overrides(model=model, wire_dtype=wire_dtype, seed=seed)
-    sample = None  # a batch to try the model on: only real data says what it must take
+    trial = None  # data to try the model on: only real data says what it must take
     if input_shape is not None:
         shape, n_classes = parse_shape(input_shape), classes
     elif dataset is not None:
         data = load_data(
             cfg.with_overrides(dataset=dataset).dataset, load_settings().data_dir, seed
         )
-        shape, n_classes, sample = data.input_shape, data.num_classes, data.train
+        shape, n_classes = data.input_shape, data.num_classes
+        trial = (data.train, torch.device("cpu"))
     elif model in NATURAL:
         shape, n_classes = NATURAL[model]
     else:
         raise ConfigError(f"model {model!r}: give --dataset or --input-shape (and --classes)")
-    built, layers, _ = checked_model(
-        model_factory(cfg.model), shape, n_classes, seed, model, sample=sample
-    )
+    built, layers, _ = checked_model(model_factory(cfg.model), shape, n_classes, seed, model, trial)
     state = built.state_dict()
     sizes = layer_bytes(state, layers, WIRE_ITEMSIZE[cfg.wire_dtype])
     rows = [

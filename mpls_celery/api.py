@@ -10,7 +10,11 @@
 
 A model factory or data loader may be passed as an object (`model=`, `data=`) to `simulate`,
 which then runs every algorithm in this process. `run` needs import paths: its Celery processes
-import the model and data themselves."""
+import the model and data themselves.
+
+Errors are MplsError: ConfigError for what the user gave (a model that cannot take the data
+included), Diverged when training blows up in the simulator. A real run that ends otherwise than
+asked (a worker failed) returns its Result with `failed` set and the reason in its summary."""
 
 from __future__ import annotations
 
@@ -36,6 +40,11 @@ __all__ = ["Result", "RunConfig", "run", "simulate"]
 class Result:
     run_dir: Path
     summary: dict[str, Any]  # summary.json: per algorithm (simulate) or per worker (run)
+
+    @property
+    def failed(self) -> bool:
+        """The run did not end as asked (`summary["reason"]` says why): `mpls up` exits 1."""
+        return bool(self.summary.get("failed"))
 
 
 def simulate(

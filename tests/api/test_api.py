@@ -8,6 +8,7 @@ import pytest
 from torch import nn
 
 from mpls_celery import api
+from mpls_celery.core.divergence import Diverged
 from mpls_celery.errors import ConfigError
 from mpls_celery.telemetry.rundir import METRICS
 
@@ -50,6 +51,14 @@ def test_run_asks_for_import_paths_not_objects():
         api.run(CONFIG, model=linear)
 
 
+def test_training_that_diverges_raises_naming_it(tmp_path):
+    with pytest.raises(Diverged, match=r"mpls: worker \d diverged at iteration \d+"):
+        api.simulate(
+            CONFIG.with_overrides(dataset="mnist", **{"training.lr": 1e6}), until=5.0,
+            out=tmp_path, step_seconds=0.02,
+        )  # fmt: skip
+
+
 def test_an_unknown_algorithm_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown algorithm"):
         api.simulate(CONFIG, ("mpls", "fedavg"))
@@ -59,5 +68,5 @@ def test_an_unknown_algorithm_is_a_config_error():
 @pytest.mark.slow
 def test_run_trains_for_real(isolated_env):
     result = api.run(CONFIG.with_overrides(workers=3), iterations=3)
-    assert result.summary["reason"] == "every worker finished"
+    assert result.summary["reason"] == "every worker finished" and not result.failed
     assert (result.run_dir / METRICS).exists()

@@ -91,7 +91,7 @@ def test_training_that_diverges_stops_the_simulation_naming_it(capsys, tmp_path,
     code, err = run(argv, capsys)
     assert code == 1
     assert re.fullmatch(
-        r"error: worker \d diverged at iteration \d+: its training loss is (nan|inf) "
+        r"error: mpls: worker \d diverged at iteration \d+: its training loss is (nan|inf) "
         r"\(learning rate 1e\+06; a smaller --lr usually helps\)",
         err,
     ), err

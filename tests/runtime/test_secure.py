@@ -81,6 +81,7 @@ def test_worker_credentials_cannot_overwrite_a_peer(admin_redis, tmp_path):
     assert head is not None and blobs == [b"w1-layer"]
     record = IterationRecord("mpls", 0, 0, 1.0, 1, 2.0, {}, 0.0, 0.0, 0.1, 2)
     as_w0.events.emit(record)  # its own stream
+    assert as_w0.nodes.count_failure(0) == (0, 1)  # a failed slice is counted in its own hash
 
     with pytest.raises(redis.exceptions.NoPermissionError):
         as_w0.snapshots.publish(1, 1, [b"forged"], [0.0], 0.0, 2)
@@ -88,6 +89,8 @@ def test_worker_credentials_cannot_overwrite_a_peer(admin_redis, tmp_path):
         w0_client.set(as_w0.keys.layer(1, 0, 0), b"forged")
     with pytest.raises(redis.exceptions.NoPermissionError):  # no record in worker 1's name
         w0_client.xadd(as_w0.keys.events(1), {"r": to_json(replace(record, worker=1))})
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        as_w0.nodes.count_failure(1)  # nor in a peer's
     with pytest.raises(redis.exceptions.NoPermissionError):
         as_w0.run.set_status(RunState.FINISHED)  # the run's status belongs to the launcher
     with pytest.raises(redis.exceptions.NoPermissionError):

@@ -54,7 +54,7 @@ def test_run_asks_for_import_paths_not_objects():
 def test_training_that_diverges_raises_naming_it(tmp_path):
     with pytest.raises(Diverged, match=r"mpls: worker \d diverged at iteration \d+"):
         api.simulate(
-            CONFIG.with_overrides(dataset="mnist", **{"training.lr": 1e6}), until=5.0,
+            CONFIG.with_overrides(model="lenet5", **{"training.lr": 1000.0}), until=5.0,
             out=tmp_path, step_seconds=0.02,
         )  # fmt: skip
 

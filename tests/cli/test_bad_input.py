@@ -86,13 +86,13 @@ def test_bad_flags_get_one_line_and_exit_2(argv, needle, capsys, tmp_path, monke
 
 def test_training_that_diverges_stops_the_simulation_naming_it(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLS_RUNS_DIR", str(tmp_path))
-    argv = ["sim", "--workers", "2", "--model", "mlp", "--algo", "mpls", "--profile", "uniform",
-            "--until", "30s", "--jobs", "1", "--lr", "1e6"]  # fmt: skip
+    argv = ["sim", "--workers", "2", "--model", "lenet5", "--dataset", "digits", "--algo", "mpls",
+            "--profile", "uniform", "--until", "30s", "--jobs", "1", "--lr", "1000"]  # fmt: skip
     code, err = run(argv, capsys)
     assert code == 1
     assert re.fullmatch(
         r"error: mpls: worker \d diverged at iteration \d+: its training loss is (nan|inf) "
-        r"\(learning rate 1e\+06; a smaller --lr usually helps\)",
+        r"\(learning rate 1000; a smaller --lr usually helps\)",
         err,
     ), err
 

@@ -114,7 +114,9 @@ def test_a_run_in_which_nobody_trains_exits_non_zero(tmp_path):
 
 def test_training_that_diverges_fails_its_worker_and_ends_the_run(tmp_path):
     env = local_env(tmp_path)
-    done = mpls(env, "up", *TINY, "--lr", "1e6", "--iterations", "300", timeout=180)
+    args = ("--workers", "2", "--model", "lenet5", "--dataset", "digits", "--topology", "full",
+            "--lr", "1000", "--iterations", "300", "--json")  # fmt: skip
+    done = mpls(env, "up", *args, timeout=180)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     summary = orjson.loads(done.stdout)

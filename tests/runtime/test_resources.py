@@ -1,8 +1,8 @@
 """When something runs out: a full disk under the run directory, Redis refusing writes (its AOF or
 RDB on a full disk: MISCONF), a run in which nobody trains, training that diverges, a slice that
-fails the same way every time. One `error:` line naming what ran out
-and where, a summary as complete as what was stored, a non-zero exit, in bounded time — and a
-pause that ends by itself is a pause in the summary, not a failure and not a crash."""
+fails the same way every time. One `error:` line naming what ran out and where, a summary as
+complete as what was stored, a non-zero exit, in bounded time — and a pause that ends by itself
+is a pause in the summary, not a failure and not a crash."""
 
 from __future__ import annotations
 
@@ -120,11 +120,9 @@ def test_training_that_diverges_fails_its_worker_and_ends_the_run(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     summary = orjson.loads(done.stdout)
-    lines = error_lines(done.stderr)
-    assert len(lines) == 1 and lines[0].startswith(f"error: run {summary['run_id']}: worker "), (
-        lines
-    )
-    assert " diverged at iteration " in lines[0] and "its training loss is " in lines[0]
+    [line] = error_lines(done.stderr)
+    assert line.startswith(f"error: run {summary['run_id']}: worker "), line
+    assert " diverged at iteration " in line and "its training loss is " in line
     assert summary["failed"] and any(w["state"] == "failed" for w in summary["workers"])
     assert max(w["iteration"] for w in summary["workers"]) < 300
     assert run_processes(summary["run_id"]) == []

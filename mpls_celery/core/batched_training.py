@@ -19,6 +19,7 @@ from torch.func import functional_call, vmap
 
 from mpls_celery.core.layering import State
 from mpls_celery.core.training import Evaluation
+from mpls_celery.errors import one_line
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 _RANDOM = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
@@ -27,8 +28,10 @@ _RANDOM = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout
 COPIES_PER_CALL = 64
 
 
-def batch_blocker(model: nn.Module) -> str | None:
-    """Why this model cannot train batched, or None when it can."""
+def batch_blocker(model: nn.Module, sample: Batch | None = None) -> str | None:
+    """Why this model cannot train batched, or None when it can. Given a `sample` (a few
+    inputs and labels on the model's device), two copies also train one step on it: a forward
+    that vmap cannot run (Python control flow on a tensor's value, `.item()`) shows there."""
     name = type(model).__name__
     if any(True for _ in model.buffers()):
         return f"{name} has buffers (e.g. BatchNorm statistics)"
@@ -36,6 +39,12 @@ def batch_blocker(model: nn.Module) -> str | None:
         return f"{name} has dropout"
     if any(not p.requires_grad for p in model.parameters()):
         return f"{name} has frozen parameters"
+    if sample is not None:
+        state = {key: p.detach() for key, p in model.named_parameters()}
+        try:
+            BatchedTrainer(model, lr=0.0).train([state, state], [[sample], [sample]])
+        except Exception as exc:  # the user's forward, under vmap: its error, in one line
+            return f"{name} cannot run under torch.func.vmap ({one_line(exc)})"
     return None
 
 

@@ -17,7 +17,7 @@ import torch
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.core.models import ModelFactory
 from mpls_celery.core.network_profile import NetworkProfile, SimNetwork, uniform_profile
-from mpls_celery.experiment import build_experiment
+from mpls_celery.experiment import Experiment, build_experiment
 from mpls_celery.plugins import DataLoader
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.sim.engine_choice import choose_engine
@@ -112,11 +112,17 @@ def plan_simulation(
         step_seconds=resolve_step_seconds(cfg, sim_profile(cfg), step_seconds, parameters),
         target_acc=target_acc,
         stop_at_target=stop_at_target,
-        engine=choose_engine(engine, template, exp.device),  # the manifest names the one that runs
+        engine=choose_engine(engine, template, exp.device, _two_samples(exp)),  # the one that runs
     )
     in_process = model is not None or loader is not None
     return SimRequest(cfg, algorithms, options, data_dir, runs_dir, jobs=1 if in_process else jobs,
                       model=model, loader=loader)  # fmt: skip
+
+
+def _two_samples(exp: Experiment) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the engine choice tries a model on (on the run's device)."""
+    train = exp.data.train
+    return train.x[:2].to(exp.device), train.y[:2].to(exp.device)
 
 
 def _run_one(

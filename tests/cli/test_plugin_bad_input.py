@@ -43,6 +43,19 @@ def pair_model(input_shape, num_classes):
     return PairOut(int(np.prod(input_shape)), num_classes)
 
 
+class Branchy(nn.Module):  # Python control flow on a tensor's value: fine, except under vmap
+    def __init__(self, features, classes):
+        super().__init__()
+        self.linear = nn.Linear(features, classes)
+
+    def forward(self, x):
+        return self.linear(x if x.sum() > 0 else -x)
+
+
+def branchy_model(input_shape, num_classes):
+    return Branchy(int(np.prod(input_shape)), num_classes)
+
+
 def raising_model(input_shape, num_classes):
     raise RuntimeError("out of ideas")
 
@@ -138,6 +151,10 @@ GOOD = ("--model", "userplug:good_model", "--dataset", "userplug:good_data")
          "gave shape (2, 5); a run needs one logit per class, shape (2, 3)"),
         (("--model", "userplug:pair_model", "--dataset", "userplug:good_data"),
          "a batch of shape (2, 4) gave tuple; a run needs one logit per class"),
+        (("--model", "userplug:branchy_model", "--dataset", "userplug:good_data", "--engine",
+          "batched"),
+         "--engine batched: Branchy cannot run under torch.func.vmap (RuntimeError: vmap: It "
+         "looks like you're attempting to use a Tensor in some data-dependent control flow"),
         (("--model", "userplug:not_a_model", "--dataset", "userplug:good_data"),
          "the factory returned a str, not a torch nn.Module"),
         (("--model", "userplug:random_model", "--dataset", "userplug:good_data"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 import torch
+from torch import nn
 
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.core import models
@@ -153,6 +154,30 @@ def test_auto_picks_by_device_and_batched_refuses_what_it_cannot_train():
         choose_engine("batched", build_model(NIN, (3, 32, 32), 10), torch.device("cpu"))
     with pytest.raises(ConfigError, match="unknown engine 'fast'"):
         choose_engine("fast", lenet, torch.device("cpu"))
+
+
+class Branchy(nn.Module):
+    """Python control flow on a tensor's value: trains sequentially, not under vmap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x if x.sum() > 0 else -x)
+
+
+def test_a_model_vmap_cannot_run_is_found_by_a_trial_step():
+    sample = (torch.ones(2, 4), torch.tensor([0, 2]))
+    linear = nn.Linear(4, 3)
+    assert batch_blocker(Branchy()) is None  # nothing to see without a sample
+    assert batch_blocker(linear, sample) is None
+    assert "Branchy cannot run under torch.func.vmap" in (batch_blocker(Branchy(), sample) or "")
+    cuda = torch.device("cuda")  # the rule only: the trial runs where the model and sample are
+    assert choose_engine("auto", linear, cuda, sample) == "batched"
+    assert choose_engine("auto", Branchy(), cuda, sample) == "sequential"
+    with pytest.raises(ConfigError, match="data-dependent control flow"):
+        choose_engine("batched", Branchy(), torch.device("cpu"), sample)
 
 
 def test_cli_names_a_wrong_engine_in_one_line(tmp_path, capsys):

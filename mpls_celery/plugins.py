@@ -121,6 +121,12 @@ def checked_model(
     return CheckedModel(first, layers, digest)
 
 
+_INTEGER_FEATURES = (
+    " (integer features reach the model as int64, as token ids do: give images or measurements "
+    "as floats, e.g. x / 255)"
+)
+
+
 def _probe(
     model: nn.Module, data: LabelledData, device: torch.device, classes: int, label: str
 ) -> None:
@@ -142,9 +148,10 @@ def _probe(
                     if logits and training:
                         nn.functional.cross_entropy(out, y).backward()  # type: ignore[no-untyped-call]
             except Exception as exc:
+                hint = "" if x.is_floating_point() else _INTEGER_FEATURES
                 raise ConfigError(
                     f"model {label}: a {what} on a batch of shape {shape} ({x.dtype}) raised "
-                    f"{one_line(exc)}"
+                    f"{one_line(exc)}{hint}"
                 ) from None
             if not logits:
                 got = (

@@ -93,6 +93,16 @@ def mismatched():
     return x, y[:-3], xt, yt
 
 
+def byte_images():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (60, 1, 4, 4), dtype=np.uint8)
+    return x, rng.integers(0, 3, 60), x[:12], rng.integers(0, 3, 12)
+
+
+def conv_model(input_shape, num_classes):
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, num_classes))
+
+
 def float_labels():
     x, y, xt, yt = data()
     return x, y + 0.5, xt, yt
@@ -148,6 +158,9 @@ GOOD = ("--model", "userplug:good_model", "--dataset", "userplug:good_data")
         (("--model", "userplug:wrong_input_model", "--dataset", "userplug:good_data"),
          "model userplug:wrong_input_model: a training step on a batch of shape (2, 4) "
          "(torch.float32) raised RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
+        (("--model", "userplug:conv_model", "--dataset", "userplug:byte_images"),
+         "(integer features reach the model as int64, as token ids do: give images or "
+         "measurements as floats, e.g. x / 255)"),
         (("--model", "userplug:five_logits_model", "--dataset", "userplug:good_data"),
          "gave shape (2, 5); a run needs one logit per class, shape (2, 3)"),
         (("--model", "userplug:pair_model", "--dataset", "userplug:good_data"),

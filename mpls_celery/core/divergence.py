@@ -30,5 +30,5 @@ def check_finite(
         return
     raise Diverged(
         f"worker {worker} diverged at iteration {k}: {what} (learning rate {lr:g}; "
-        "a smaller --lr usually helps)"
+        "a smaller --lr, or features on a smaller scale, usually helps)"
     )

@@ -92,7 +92,7 @@ def test_training_that_diverges_stops_the_simulation_naming_it(capsys, tmp_path,
     assert code == 1
     assert re.fullmatch(
         r"error: mpls: worker \d diverged at iteration \d+: its training loss is (nan|inf) "
-        r"\(learning rate 1000; a smaller --lr usually helps\)",
+        r"\(learning rate 1000; a smaller --lr, or features on a smaller scale, usually helps\)",
         err,
     ), err
 

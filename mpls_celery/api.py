@@ -13,8 +13,9 @@ which then runs every algorithm in this process. `run` needs import paths: its C
 import the model and data themselves.
 
 Errors are MplsError: ConfigError for what the user gave (a model that cannot take the data
-included), Diverged when training blows up in the simulator. A real run that ends otherwise than
-asked (a worker failed) returns its Result with `failed` set and the reason in its summary."""
+included). A run that ends otherwise than asked — a worker failed, an algorithm's training
+diverged (its records up to there are kept) — returns its Result with `failed` set and the reason
+in its summary, as `mpls sim` and `mpls up` write it before they exit 1."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from mpls_celery.catalog import checked_algorithms
 from mpls_celery.cli import run_options as ro
 from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
-from mpls_celery.errors import ConfigError
+from mpls_celery.errors import ConfigError, MplsError
 from mpls_celery.settings import Settings, load_settings
 from mpls_celery.sim.engine_choice import check_engine
 from mpls_celery.telemetry.rundir import SUMMARY, read_json
@@ -127,8 +127,10 @@ def sim(
     summary = read_json(run_dir / SUMMARY)
     if as_json:
         print_json(summary)
-        return
-    print_summary(summary)
+    else:
+        print_summary(summary)
+    if summary.get("failed"):  # written and shown; the exit status says it
+        raise MplsError(summary["reason"])
 
 
 def replay_request(
@@ -174,11 +176,12 @@ def replay_request(
 def print_summary(summary: dict) -> None:  # type: ignore[type-arg]
     table = Table("algorithm", "time to target (s)", "final mean acc", "final avg-model acc",
                   "bytes pulled", "iterations", title=f"target accuracy: {summary['target_acc']}")  # fmt: skip
+    diverged = summary.get("diverged") or {}
     for name in summary.get("order") or summary["algorithms"]:
         row = summary["algorithms"][name]
         ttt = row["time_to_target"]
         table.add_row(
-            name,
+            f"{name} (diverged)" if name in diverged else name,
             "—" if ttt is None else f"{ttt:.1f}",
             percent(row["final_mean_acc"]),
             percent(row["final_avg_model_acc"]),

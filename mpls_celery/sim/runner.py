@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.core.divergence import Diverged
 from mpls_celery.core.models import ModelFactory
 from mpls_celery.core.network_profile import NetworkProfile, SimNetwork, uniform_profile
 from mpls_celery.experiment import Experiment, build_experiment
@@ -127,7 +128,9 @@ def _two_samples(exp: Experiment) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _run_one(
     request: SimRequest, algorithm: str, part_path: Path, progress: Any | None = None
-) -> None:
+) -> str | None:
+    """One algorithm's run, its records written; how it diverged, if it did (the records up to
+    there are kept: beside the others, a divergence is a result)."""
     torch.set_num_threads(request.threads)
     torch.manual_seed(request.config.seed)
     exp = build_experiment(
@@ -140,10 +143,17 @@ def _run_one(
         if progress is not None:
             progress.put((algorithm, t, epoch))
 
-    records = sim.run(report)
+    diverged = None
+    try:
+        records = sim.run(report)
+    except Diverged as exc:
+        records, diverged = sim.records, str(exc)
     append_metrics(part_path, records)  # a fresh file per algorithm
-    end = request.options.until or (records[-1].t if records else 0.0)
+    end = (request.options.until if diverged is None else None) or (
+        records[-1].t if records else 0.0
+    )
     report(end, sim.epoch)
+    return diverged
 
 
 def run_simulation(request: SimRequest, on_progress: ProgressFn | None = None) -> Path:
@@ -161,21 +171,23 @@ def run_simulation(request: SimRequest, on_progress: ProgressFn | None = None) -
     started = time.monotonic()
     paths = {algo: parts / f"{algo}.jsonl" for algo in request.algorithms}
     if request.jobs <= 1 or len(request.algorithms) == 1:
-        for algo in request.algorithms:
-            _run_one(request, algo, paths[algo], _Direct(on_progress))
+        ends = [_run_one(request, algo, paths[algo], _Direct(on_progress)) for algo in paths]
     else:
-        _run_parallel(request, paths, on_progress)
+        ends = _run_parallel(request, paths, on_progress)
+    diverged = {algo: end for algo, end in zip(paths, ends, strict=True) if end is not None}
     with (run_dir / METRICS).open("wb") as out:
         for algo in request.algorithms:  # fixed order: same inputs → same bytes
             out.write(paths[algo].read_bytes())
             paths[algo].unlink()
     parts.rmdir()
+    failure = {"failed": True, "reason": "; ".join(diverged.values()), "diverged": diverged}
     summary = summary_document(
         read_metrics(run_dir),
         request.options.target_acc,
         order=list(request.algorithms),
         wall_seconds=round(time.monotonic() - started, 2),
         run_dir=str(run_dir),
+        **(failure if diverged else {}),
     )
     write_json(run_dir / SUMMARY, summary)
     return run_dir
@@ -194,7 +206,7 @@ class _Direct:
 
 def _run_parallel(
     request: SimRequest, paths: dict[str, Path], on_progress: ProgressFn | None
-) -> None:
+) -> list[str | None]:
     context = mp.get_context("spawn")
     with (
         context.Manager() as manager,
@@ -212,5 +224,4 @@ def _run_parallel(
                 continue
             if on_progress:
                 on_progress(*item)
-        for future in futures:
-            future.result()  # re-raise a child's error here
+        return [future.result() for future in futures]  # a child's error is raised here

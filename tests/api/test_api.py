@@ -3,12 +3,13 @@ or data loader as an object where it can (the simulator) and says why where it c
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from torch import nn
 
 from mpls_celery import api
-from mpls_celery.core.divergence import Diverged
 from mpls_celery.errors import ConfigError
 from mpls_celery.telemetry.rundir import METRICS
 
@@ -51,12 +52,13 @@ def test_run_asks_for_import_paths_not_objects():
         api.run(CONFIG, model=linear)
 
 
-def test_training_that_diverges_raises_naming_it(tmp_path):
-    with pytest.raises(Diverged, match=r"mpls: worker \d diverged at iteration \d+"):
-        api.simulate(
-            CONFIG.with_overrides(model="lenet5", **{"training.lr": 1000.0}), until=5.0,
-            out=tmp_path, step_seconds=0.02,
-        )  # fmt: skip
+def test_training_that_diverges_is_a_failed_result_naming_it(tmp_path):
+    result = api.simulate(
+        CONFIG.with_overrides(model="lenet5", **{"training.lr": 1000.0}), until=5.0,
+        out=tmp_path, step_seconds=0.02,
+    )  # fmt: skip
+    assert result.failed
+    assert re.match(r"mpls: worker \d diverged at iteration \d+", result.summary["reason"])
 
 
 def test_an_unknown_algorithm_is_a_config_error():

@@ -4,6 +4,7 @@ problem, exit code 2 (usage/config) or 1 (runtime), and nothing already stored i
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 
 from mpls_celery.cli.app import main
@@ -84,17 +85,28 @@ def test_bad_flags_get_one_line_and_exit_2(argv, needle, capsys, tmp_path, monke
     assert needle in err
 
 
-def test_training_that_diverges_stops_the_simulation_naming_it(capsys, tmp_path, monkeypatch):
+def test_an_algorithm_whose_training_diverges_stops_and_its_records_are_kept(
+    capsys, tmp_path, monkeypatch
+):
+    """Beside the others, a divergence is a result: the summary and metrics are written, the
+    algorithm marked, then one line and exit 1."""
     monkeypatch.setenv("MPLS_RUNS_DIR", str(tmp_path))
-    argv = ["sim", "--workers", "2", "--model", "lenet5", "--dataset", "digits", "--algo", "mpls",
-            "--profile", "uniform", "--until", "30s", "--jobs", "1", "--lr", "1000"]  # fmt: skip
-    code, err = run(argv, capsys)
-    assert code == 1
-    assert re.fullmatch(
-        r"error: mpls: worker \d diverged at iteration \d+: its training loss is (nan|inf) "
-        r"\(learning rate 1000; a smaller --lr, or features on a smaller scale, usually helps\)",
-        err,
-    ), err
+    argv = ["sim", "--workers", "2", "--model", "lenet5", "--dataset", "digits",
+            "--algo", "mpls,netmax", "--profile", "uniform", "--until", "30s", "--jobs", "1",
+            "--lr", "1000", "--json"]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert done.value.code == 1
+    one = (r"(mpls|netmax): worker \d diverged at iteration \d+: its training loss is (nan|inf) "
+           r"\(learning rate 1000; a smaller --lr, or features on a smaller scale, usually helps\)")  # fmt: skip
+    assert re.fullmatch(f"error: {one}; {one}\n", err), err
+    summary = orjson.loads(out)
+    assert summary["failed"] and set(summary["diverged"]) == {"mpls", "netmax"}
+    run_dir = Path(summary["run_dir"])
+    assert (run_dir / "summary.json").exists()
+    records = [orjson.loads(line) for line in (run_dir / "metrics.jsonl").read_bytes().splitlines()]
+    assert {r["algo"] for r in records} == {"mpls", "netmax"}  # what each did before it diverged
 
 
 def test_malformed_and_unreadable_files(capsys, tmp_path):

@@ -44,7 +44,7 @@ class Result:
 
     @property
     def failed(self) -> bool:
-        """The run did not end as asked (`summary["reason"]` says why): `mpls up` exits 1."""
+        """The run did not end as asked (`summary["reason"]` says why): the commands exit 1."""
         return bool(self.summary.get("failed"))
 
 

@@ -149,10 +149,8 @@ def _run_one(
     except Diverged as exc:
         records, diverged = sim.records, str(exc)
     append_metrics(part_path, records)  # a fresh file per algorithm
-    end = (request.options.until if diverged is None else None) or (
-        records[-1].t if records else 0.0
-    )
-    report(end, sim.epoch)
+    horizon = request.options.until if diverged is None else None  # a diverged run ends early
+    report(horizon or (records[-1].t if records else 0.0), sim.epoch)
     return diverged
 
 

@@ -16,6 +16,7 @@ STATE_STYLE = {
     "dead": "bold white on red",
     "failed": "bold white on red",
     "stale": "black on yellow",
+    "retrying": "bold yellow",
     "finished": "green",
     "stopped": "dim",
 }
@@ -24,7 +25,7 @@ STATE_STYLE = {
 @dataclass(frozen=True)
 class WorkerRow:
     worker: int
-    state: str  # training / pulling / averaging / idle / queued / finished / stopped / stale / dead
+    state: str  # a WorkerState, or what the reader sees: stale / dead / retrying
     k: int
     version: int | None
     loss: float | None
@@ -42,6 +43,8 @@ def liveness(node: NodeState, age: float | None, stale_after: float, dead_after:
         return "dead"
     if age > stale_after:
         return "stale"
+    if node.failures and node.failed_at == node.k:  # its last slice failed here: run again
+        return "retrying"
     return state
 
 

@@ -267,6 +267,5 @@ _STATUS_PARSERS: dict[str, Any] = {
     "finished": lambda raw: _finite(float(raw)),
     "reason": _text,
     "refused": lambda raw: _count(int(raw)),
-    "failed_at": lambda raw: _count(int(raw)),
-    "failures": lambda raw: _count(int(raw)),
 }
+assert set(_STATUS_PARSERS) == {f.name for f in fields(RunStatus)}, "a RunStatus field unparsed"

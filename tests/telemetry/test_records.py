@@ -1,4 +1,5 @@
 import contextlib
+from dataclasses import fields
 
 import orjson
 import pytest
@@ -13,6 +14,7 @@ from mpls_celery.telemetry.records import (
     parse_record,
     to_json,
 )
+from mpls_celery.telemetry.states import NodeState, RunStatus
 
 ITERATION = IterationRecord("mpls", 2, 7, 1.5, 30, 0.42, {0: [1, 3], 5: [0]}, 1e5, 0.2, 0.05, 3)
 EVAL = EvalRecord("appg", 10.0, 99, 0.8, 0.82, 0.6, [0.8, 0.8])
@@ -54,3 +56,21 @@ def test_a_mangled_field_is_refused_or_still_a_record(field, value):
     except TelemetryError:
         return
     assert isinstance(record, IterationRecord | EvalRecord)
+
+
+_NAMES = st.sampled_from(sorted({f.name for f in fields(NodeState)} | {"state", "reason", "x"}))
+
+
+_VALUES = st.one_of(  # what each field can hold (numbers, JSON, a state), and garbage
+    st.binary(max_size=12),
+    st.integers(0, 10**6).map(lambda i: str(i).encode()),
+    st.sampled_from([b"running", b"idle", b"1.5", b'"host"', b"null"]),
+)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(_NAMES.map(str.encode), _VALUES, max_size=8))
+def test_state_and_status_hashes_never_crash_on_any_field(raw):
+    """Either hash read with any field of either (or garbage in it): refused or kept, not a crash."""
+    NodeState.from_fields(raw)
+    RunStatus.from_fields(raw)

@@ -1,8 +1,8 @@
 """A worker whose training blew up (a loss or a weight that is no longer finite, most often from a
 learning rate too high or features on a large scale) stops the run in both engines: its NaNs
-would reach every peer that mixes its layers, and every number after it would mean nothing. The engines check what they have
-anyway — the step's loss, and the published version's progress g (Eq. 5), which is finite
-exactly when the version's weights and the previous version's are."""
+would reach every peer that mixes its layers, and every number after it would mean nothing. The
+engines check what they have anyway — the step's loss, and the published version's progress g
+(Eq. 5), which is finite exactly when the version's weights and the previous version's are."""
 
 from __future__ import annotations
 

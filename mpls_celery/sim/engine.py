@@ -23,7 +23,7 @@ import torch
 
 from mpls_celery.core.aggregate import Weighting, stack_copies
 from mpls_celery.core.batched_training import Batch, BatchedTrainer
-from mpls_celery.core.divergence import Diverged, check_finite
+from mpls_celery.core.divergence import check_finite
 from mpls_celery.core.layering import Layer, read_layer, snapshot_state, write_layers
 from mpls_celery.core.network_profile import FloatArray, SimNetwork
 from mpls_celery.core.scoring import score_workers
@@ -279,12 +279,9 @@ class Simulation:
         assert worker.pending is not None
         state, record = worker.pending
         progress = worker.progress.after(state, worker.published, self.exp.layers)
-        try:
-            check_finite(
-                record.worker, record.k, self.exp.config.training.lr, record.loss, progress.last
-            )
-        except Diverged as exc:  # which of the algorithms side by side
-            raise Diverged(f"{record.algo}: {exc}") from None
+        check_finite(
+            record.worker, record.k, self.exp.config.training.lr, record.loss, progress.last
+        )
         worker.progress = progress
         worker.published = state
         worker.pending = None

@@ -146,8 +146,8 @@ def _run_one(
     diverged = None
     try:
         records = sim.run(report)
-    except Diverged as exc:
-        records, diverged = sim.records, str(exc)
+    except Diverged as exc:  # named by algorithm: several run side by side
+        records, diverged = sim.records, f"{algorithm}: {exc}"
     append_metrics(part_path, records)  # a fresh file per algorithm
     horizon = request.options.until if diverged is None else None  # a diverged run ends early
     report(horizon or (records[-1].t if records else 0.0), sim.epoch)

@@ -174,8 +174,10 @@ def replay_request(
 
 
 def print_summary(summary: dict) -> None:  # type: ignore[type-arg]
+    target = summary["target_acc"]
+    title = "no target accuracy" if target is None else f"target accuracy: {percent(target)}"
     table = Table("algorithm", "time to target (s)", "final mean acc", "final avg-model acc",
-                  "bytes pulled", "iterations", title=f"target accuracy: {summary['target_acc']}")  # fmt: skip
+                  "bytes pulled", "iterations", title=title)  # fmt: skip
     diverged = summary.get("diverged") or {}
     for name in summary.get("order") or summary["algorithms"]:
         row = summary["algorithms"][name]

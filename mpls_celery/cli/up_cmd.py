@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mpls_celery.cli import run_options as ro
+from mpls_celery.cli.detach import start_in_background
 from mpls_celery.cli.identifiers import check_run_id
 from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
@@ -186,7 +185,7 @@ def _start(request: UpRequest, as_json: bool, detach: bool, settings: Settings) 
     from mpls_celery.runtime.up import run_up
 
     if detach:
-        _detach(request.run_id, settings.state_dir)
+        start_in_background(request.run_id, settings)
         return
     cfg = request.config
     if as_json:
@@ -237,15 +236,3 @@ def print_up_summary(summary: dict[str, Any]) -> None:
         f"mean accuracy {percent(mean)} · averaged model {percent(avg)} · {summary['wall_seconds']:.0f} s"
     )
     console.print(f"run directory: {summary['run_dir']}  (mpls report {summary['run_dir']})")
-
-
-def _detach(run_id: str, state_dir: Any) -> None:
-    args = [a for a in sys.argv[1:] if a != "--detach"] + ["--json"]
-    args += [] if "--resume" in args else ["--run-id", run_id]
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log = (state_dir / f"up-{run_id}.log").open("ab")
-    subprocess.Popen(
-        [sys.executable, "-m", "mpls_celery", *args], stdout=log, stderr=log, start_new_session=True
-    )
-    console.print(f"run {run_id} started in the background; log: {state_dir / f'up-{run_id}.log'}")
-    console.print("follow it with: mpls status · mpls tui · stop it with: mpls down")

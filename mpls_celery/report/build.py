@@ -75,7 +75,9 @@ def build_report(
 
 def markdown_table(table: dict[str, Any]) -> str:
     lines = [
-        f"# Report (target accuracy {table['target_acc']})",
+        "# Report (no target accuracy)"
+        if table["target_acc"] is None
+        else f"# Report (target accuracy {100 * table['target_acc']:g} %)",
         "",
         "| run | time to target (s) | epochs to target | final mean acc | final avg-model acc | MB pulled |",
         "|---|---|---|---|---|---|",

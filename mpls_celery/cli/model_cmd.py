@@ -72,27 +72,23 @@ def show(
     built, layers, _ = checked_model(model_factory(cfg.model), shape, n_classes, seed, model, trial)
     state = built.state_dict()
     sizes = layer_bytes(state, layers, WIRE_ITEMSIZE[cfg.wire_dtype])
+    tensors = [{k.rsplit(".", 1)[-1]: list(state[k].shape) for k in layer.keys} for layer in layers]
+    params = [int(sum(state[key].numel() for key in layer.keys)) for layer in layers]
+    nbytes = [int(size) for size in sizes]
     rows = [
-        {
-            "layer": i,
-            "name": layer.name,
-            "tensors": {key.rsplit(".", 1)[-1]: list(state[key].shape) for key in layer.keys},
-            "parameters": int(sum(state[key].numel() for key in layer.keys)),
-            "bytes": int(size),
-        }
-        for i, (layer, size) in enumerate(zip(layers, sizes, strict=True))
-    ]
+        {"layer": i, "name": layer.name, "tensors": tensors[i], "parameters": params[i],
+         "bytes": nbytes[i]}
+        for i, layer in enumerate(layers)
+    ]  # fmt: skip
     if as_json:
         print_json({"model": model, "input_shape": shape, "classes": n_classes, "layers": rows})
         return
-    total = sum(r["bytes"] for r in rows) or 1
+    total = sum(nbytes) or 1
     table = Table("#", "layer", "tensors", "parameters", f"bytes ({wire_dtype})", "share",
                   title=f"{model} · input {shape} · {n_classes} classes · {len(rows)} layers")  # fmt: skip
-    for r in rows:
-        tensors = " ".join(f"{k}{tuple(v)}" for k, v in r["tensors"].items())  # type: ignore[attr-defined]
-        table.add_row(str(r["layer"]), str(r["name"]), tensors, f"{r['parameters']:,}",
-                      f"{r['bytes']:,}", f"{100 * int(r['bytes']) / total:.1f} %")  # fmt: skip
+    for i, layer in enumerate(layers):
+        shapes = " ".join(f"{k}{tuple(v)}" for k, v in tensors[i].items())
+        table.add_row(str(i), layer.name, shapes, f"{params[i]:,}", f"{nbytes[i]:,}",
+                      f"{100 * nbytes[i] / total:.1f} %")  # fmt: skip
     console.print(table)
-    console.print(
-        f"{sum(int(r['parameters']) for r in rows):,} exchanged parameters, {total:,} bytes"
-    )
+    console.print(f"{sum(params):,} exchanged parameters, {total:,} bytes")

@@ -43,14 +43,15 @@ def show(
         }
         for w in range(workers)
     ]
+    links = {
+        "min": float(off_diag.min()),
+        "mean": float(off_diag.mean()),
+        "max": float(off_diag.max()),
+    }
     summary = {
         "name": profile.name,
         "workers": workers,
-        "link_mbit": {
-            "min": float(off_diag.min()),
-            "mean": float(off_diag.mean()),
-            "max": float(off_diag.max()),
-        },
+        "link_mbit": links,
         "noise_sigma": profile.noise_sigma,
         "outage_prob": profile.outage_prob,
         "workers_detail": rows,
@@ -58,7 +59,6 @@ def show(
     if as_json:
         print_json(summary)
         return
-    links = summary["link_mbit"]
     console.print(
         f"{profile.name}: {workers} workers; links {links['min']:.2f} / {links['mean']:.2f} / "
         f"{links['max']:.2f} Mbit/s (min/mean/max); noise σ={profile.noise_sigma}, "

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from mpls_celery.cli.output import console, print_json
 from mpls_celery.config.durations import parse_duration
@@ -55,7 +55,7 @@ def repro(
         TextColumn("{task.description:>10}"), BarColumn(), TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(), console=console, disable=as_json, transient=True,
     ) as bars:  # fmt: skip
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(name: str, t: float, epoch: int) -> None:
             if name not in tasks:

@@ -38,20 +38,20 @@ def show(
         TopologyConfig, {"kind": "file" if file else kind, "p": p, "path": file}, "options"
     )
     topo = build_topology(cfg, workers, seed)
+    deg = topo.degree_stats()
     summary = {
         "kind": cfg.kind,
         "workers": topo.size,
         "edges": len(topo.edges()),
-        "degree": topo.degree_stats(),
+        "degree": deg,
         "connected": topo.connected,
         "diameter": topo.diameter,
     }
     if as_json:
         print_json({**summary, "edge_list": topo.edges()})
         return
-    deg = summary["degree"]
     console.print(
-        f"{cfg.kind}: N={topo.size}, {summary['edges']} edges, degree min/mean/max "
+        f"{cfg.kind}: N={topo.size}, {len(topo.edges())} edges, degree min/mean/max "
         f"{deg['min']}/{deg['mean']:.1f}/{deg['max']}, connected={topo.connected}, "
         f"diameter={topo.diameter}"
     )

@@ -36,8 +36,8 @@ def tui(
     from tui.sources import RunDirSource
 
     if target and _is_dir(target):
-        source = RunDirSource(Path(target))
-        create_app(source, source.runs()[0].run_id if source.runs() else None).run()
+        folder = RunDirSource(Path(target))
+        create_app(folder, folder.runs()[0].run_id if folder.runs() else None).run()
         return
     if target and not is_run_id(target):
         raise RunNotFound(f"no run directory or run id named {shown(target)!r}")

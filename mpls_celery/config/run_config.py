@@ -154,12 +154,20 @@ class RunConfig(_Strict):
     @field_validator("dataset", mode="before")
     @classmethod
     def _dataset(cls, value: object) -> object:
-        """`npz:FILE` and `imagefolder:DIR` are short for the mapping form."""
+        """`npz:FILE` and `imagefolder:DIR` are short for the mapping form. A mapping is data
+        files, anything else a name: one error for the form meant, not one per form."""
+        if isinstance(value, dict):
+            return DataFiles.model_validate(value)
         if not isinstance(value, str):
-            return value
+            if isinstance(value, DataFiles):
+                return value
+            raise ValueError(
+                "a dataset is a name (digits, mnist, …, package.module:loader, npz:FILE, "
+                "imagefolder:DIR) or a mapping {kind: npz | imagefolder, path: …}"
+            )
         kind, _, path = value.partition(":")
         if kind in ("npz", "imagefolder") and path:
-            return {"kind": kind, "path": path}
+            return DataFiles.model_validate({"kind": kind, "path": path})
         if IMPORT_PATH.fullmatch(value):
             return value
         return _one_of(

@@ -47,12 +47,13 @@ def read_mapping(path: Path) -> dict[str, Any]:
 
 
 def describe_validation_error(source: str, exc: ValidationError) -> str:
-    """'file: field.sub: message' for the first problem (plus a count of the rest)."""
+    """'file: field.sub: message' for the first problem (plus a count of the rest); our own
+    validators' messages without pydantic's 'Value error, ' in front."""
     errors = exc.errors()
     first = errors[0]
     field = ".".join(str(part) for part in first["loc"]) or "(top level)"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {field}: {first['msg']}{more}"
+    return f"{source}: {field}: {first['msg'].removeprefix('Value error, ')}{more}"
 
 
 def validate(model: type[M], data: Any, source: str) -> M:

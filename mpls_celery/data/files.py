@@ -5,6 +5,7 @@ class, under train/ and test/, or one pool split here with a seed). Both pass th
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def load_npz(path: Path) -> DatasetSplit:
     name = f"npz {path}"
+    if not path.is_file():
+        raise ConfigError(
+            f"{name}: {'a folder, not' if path.is_dir() else 'no such file, nor'} an .npz"
+        )
+    if not zipfile.is_zipfile(path):  # np.load would take a lone .npy, or try it as a pickle
+        raise ConfigError(f"{name}: not an .npz (the zip of arrays numpy.savez writes)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in NPZ_ARRAYS if key not in archive.files]
@@ -28,7 +35,7 @@ def load_npz(path: Path) -> DatasetSplit:
                     f"{', '.join(NPZ_ARRAYS)})"
                 )
             arrays = [archive[key] for key in NPZ_ARRAYS]
-    except (OSError, ValueError) as exc:  # missing, not a zip, or pickled objects
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # unreadable, or pickled objects
         raise ConfigError(f"{name}: cannot read it as .npz ({exc})") from None
     return from_arrays(name, *arrays)
 

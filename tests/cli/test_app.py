@@ -31,6 +31,6 @@ def test_config_error_is_one_line_and_exit_2(capsys, tmp_path):
     code, _, err = run(["config", "show", str(bad)], capsys)
     assert code == 2
     assert err.strip() == (
-        f"error: {bad}: algorithm: Value error, unknown algorithm 'lenet'; choose one of: "
+        f"error: {bad}: algorithm: unknown algorithm 'lenet'; choose one of: "
         "mpls, mpls-peer, mpls-layer, rand-mpls, appg, netmax, ad-psgd"
     )

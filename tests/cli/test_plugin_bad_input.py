@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mpls_celery.cli.app import main
+from mpls_celery.data.files import NPZ_ARRAYS
 
 PLUGIN = """
 import numpy as np
@@ -185,7 +186,8 @@ GOOD = ("--model", "userplug:good_model", "--dataset", "userplug:good_data")
          "the test split has labels [2] that the training split (classes 0..1) does not"),
         (("--model", "userplug:good_model", "--dataset", "userplug:three_things"),
          "the loader must return (x_train, y_train, x_test, y_test)"),
-        (("--model", "userplug:good_model", "--dataset", "npz:missing.npz"), "cannot read it as .npz"),
+        (("--model", "userplug:good_model", "--dataset", "npz:missing.npz"),
+         "npz missing.npz: no such file, nor an .npz"),
     ],
 )  # fmt: skip
 def test_a_broken_model_or_loader_is_one_line_and_exit_2(plugin_dir, capsys, args, needle):
@@ -198,6 +200,26 @@ def test_an_npz_without_the_four_arrays(plugin_dir, capsys):
     np.savez(plugin_dir / "two.npz", x_train=np.zeros((10, 2)), y_train=np.zeros(10, int))
     code, err = sim(capsys, "--model", "userplug:good_model", "--dataset", "npz:two.npz")
     assert code == 2 and "no x_test, y_test (an .npz for a run holds x_train, y_train" in err
+
+
+@pytest.mark.parametrize(
+    ("write", "needle"),
+    [
+        (lambda path: np.save(path.with_suffix(".npy"), np.zeros(3)), "not an .npz"),  # a lone .npy
+        (lambda path: path.write_text("x_train,y_train\n1,0\n"), "not an .npz"),
+        (lambda path: path.mkdir(), "a folder, not an .npz"),
+        (lambda path: np.savez(path, **{k: np.array([{}] * 3, dtype=object) for k in NPZ_ARRAYS}),
+         "Object arrays cannot be loaded when allow_pickle=False"),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_no_npz(plugin_dir, capsys, write, needle):
+    """Never a traceback, and never a pickle loaded: np.load alone takes a lone .npy too."""
+    path = plugin_dir / "data.npz"
+    write(path)
+    if path.with_suffix(".npy").exists():
+        path.with_suffix(".npy").rename(path)
+    code, err = sim(capsys, "--model", "userplug:good_model", "--dataset", "npz:data.npz")
+    assert code == 2 and "npz data.npz: " in err and needle in err, err
 
 
 def test_an_image_folder_with_an_empty_class(plugin_dir, capsys):

@@ -52,3 +52,26 @@ def test_malformed_config_names_the_file_and_field(tmp_path: Path, text, field):
     assert message.startswith(str(path))
     assert field in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("dataset: {kind: npz}\n", ": dataset.path: Field required"),
+        (
+            "dataset: {kind: zip, path: a}\n",
+            ": dataset.kind: Input should be 'npz' or 'imagefolder'",
+        ),
+        ("dataset: {kind: npz, path: a, test_fraction: 2}\n", ": dataset.test_fraction: Input"),
+        ("dataset: 5\n", ": dataset: a dataset is a name (digits"),
+        ("dataset: nosuch\n", ": dataset: unknown dataset 'nosuch'; choose one of: digits"),
+    ],
+)
+def test_a_bad_dataset_gets_the_error_of_the_form_it_was_written_in(tmp_path: Path, text, problem):
+    """A mapping is data files, anything else a name: no error from the other form beside it."""
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_run_config(path)
+    assert str(info.value).startswith(f"{path}{problem}")
+    assert "and 1 more" not in str(info.value)

@@ -47,13 +47,14 @@ def read_mapping(path: Path) -> dict[str, Any]:
 
 
 def describe_validation_error(source: str, exc: ValidationError) -> str:
-    """'file: field.sub: message' for the first problem (plus a count of the rest); our own
-    validators' messages without pydantic's 'Value error, ' in front."""
+    """'file: field.sub: message' for the first problem (plus a count of the rest; no field for
+    a check across fields); our own validators' messages without pydantic's 'Value error, '."""
     errors = exc.errors()
     first = errors[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    where = [source, ".".join(str(part) for part in first["loc"])]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {field}: {first['msg'].removeprefix('Value error, ')}{more}"
+    message = first["msg"].removeprefix("Value error, ")
+    return ": ".join(part for part in where if part) + f": {message}{more}"
 
 
 def validate(model: type[M], data: Any, source: str) -> M:

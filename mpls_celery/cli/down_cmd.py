@@ -12,7 +12,7 @@ import typer
 
 from mpls_celery.cli.identifiers import check_run_id
 from mpls_celery.cli.output import console
-from mpls_celery.cli.runs_cmd import RedisOpt, find_run
+from mpls_celery.cli.runs_cmd import NowhereToLook, RedisOpt, find_run
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.errors import RedisUnavailable, RunNotFound
 from mpls_celery.runtime.backend.connection import redis_client
@@ -83,6 +83,8 @@ def _end_orphan(local: LocalRun, purge: bool) -> None:
 
 
 def _not_found(run: str | None, exc: Exception) -> str:
+    if isinstance(exc, NowhereToLook):
+        return str(exc)
     if run is None:
         return f"no active run found ({exc})"
     if isinstance(exc, RedisUnavailable):

@@ -16,7 +16,7 @@ from mpls_celery.cli.output import console, print_json
 from mpls_celery.config.run_config import data_label
 from mpls_celery.errors import RedisUnavailable, RunNotFound
 from mpls_celery.runtime.backend.connection import check_reachable, redis_client, safe_url
-from mpls_celery.runtime.backend.redis_url import candidate_urls
+from mpls_celery.runtime.backend.redis_url import DEFAULT_URL, candidate_urls
 from mpls_celery.runtime.launch.local_runs import local_runs
 from mpls_celery.runtime.state.reader import RunReader, RunRow
 from mpls_celery.settings import load_settings
@@ -30,29 +30,43 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 def _readers(redis: str | None) -> list[tuple[redis_lib.Redis, str]]:
     """(client, url) for every reachable Redis that may hold runs: the one named, else each live
-    local `mpls up`'s own Redis and the default. A named Redis that is down is an error."""
+    local `mpls up`'s own Redis and the default. A named Redis that is down is an error; the
+    default, only a place to look (after a local run has ended, nothing answers there)."""
     settings = load_settings()
-    urls = candidate_urls(settings, redis)
+    named = bool(redis or settings.redis_url)
     out = []
-    for url in urls:
+    for url in candidate_urls(settings, redis):
         try:
             check_reachable(url, settings)
         except RedisUnavailable:
-            if len(urls) == 1:
+            if named:
                 raise
             continue
         out.append((redis_client(url, settings), url))
     return out
 
 
+class NowhereToLook(RunNotFound):
+    """No Redis was named, nothing local is live and the default does not answer."""
+
+
+NOWHERE = (
+    f"no `mpls up` is live here and no Redis answers at {DEFAULT_URL} (--redis URL names "
+    "another); a finished run is in its run directory (mpls report DIR, mpls tui DIR)"
+)
+
+
 def find_run(redis: str | None, run: str | None) -> tuple[redis_lib.Redis, str, RunRow]:
     """The named run wherever it is, else the newest active run, else the newest run."""
     found: list[tuple[redis_lib.Redis, str, RunRow]] = []
-    for client, url in _readers(redis):
+    readers = _readers(redis)
+    for client, url in readers:
         found += [
             (client, url, row) for row in RunReader(client).runs() if run in (None, row.run_id)
         ]
     if not found:
+        if not readers:
+            raise NowhereToLook(f"no run {run!r}: {NOWHERE}" if run else f"no runs: {NOWHERE}")
         if run is not None:
             raise RunNotFound(f"run {run!r} not found; `mpls runs` lists them")
         raise RunNotFound("no runs found; start one with `mpls up`")
@@ -85,10 +99,14 @@ def run_rows(client: redis_lib.Redis, where: str = "") -> list[dict[str, Any]]:
 
 def runs(redis: RedisOpt = None, as_json: JsonOpt = False) -> None:
     """List the runs in Redis (every local `mpls up`'s Redis without --redis), newest first."""
-    rows = [row for client, url in _readers(redis) for row in run_rows(client, safe_url(url))]
+    readers = _readers(redis)
+    rows = [row for client, url in readers for row in run_rows(client, safe_url(url))]
     rows.sort(key=lambda row: row["age_seconds"])
     if as_json:
         print_json(rows)
+        return
+    if not readers:
+        console.print(f"no runs: {NOWHERE}")
         return
     table = Table("run", "status", "launcher", "algorithm", "workers", "model/dataset", "age")
     for row in rows:

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mpls_celery.cli.identifiers import is_run_id
+from mpls_celery.cli.runs_cmd import NOWHERE, NowhereToLook
 from mpls_celery.config.yaml_io import shown
 from mpls_celery.errors import RedisUnavailable, RunNotFound
 from mpls_celery.runtime.backend.connection import check_reachable, redis_client
-from mpls_celery.runtime.backend.redis_url import resolve_redis_url
+from mpls_celery.runtime.backend.redis_url import DEFAULT_URL, resolve_redis_url
 from mpls_celery.runtime.launch.local_runs import find
 from mpls_celery.settings import load_settings
 
@@ -69,6 +70,8 @@ def open_redis_source(
     except RedisUnavailable as exc:
         if run_id:  # a name that is no directory: say both what is missing and what is down
             raise RunNotFound(f"no run directory named {run_id!r}, and {exc}") from None
+        if url == DEFAULT_URL and not (redis or settings.redis_url):  # nothing is running here
+            raise NowhereToLook(f"no runs to watch: {NOWHERE}") from None
         raise
     return RedisSource(
         redis_client(url, settings, timeout=1.0, retries=0),

@@ -8,10 +8,15 @@ import orjson
 import pytest
 
 from mpls_celery.cli.app import main
+from mpls_celery.cli.runs_cmd import NOWHERE
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.config.seed_dirs import write_seed_dir
 from mpls_celery.config.topology_files import build_topology
+from mpls_celery.errors import RedisUnavailable
+from mpls_celery.runtime.backend.connection import check_reachable
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.backend.redis_url import DEFAULT_URL
+from mpls_celery.settings import Settings
 
 
 def run(argv, capsys):  # type: ignore[no-untyped-def]
@@ -171,7 +176,17 @@ def test_a_preset_whose_dataset_is_missing_says_so(capsys, tmp_path, monkeypatch
     assert code == 2 and err.startswith("error: repro nin-cifar10: cifar10: dataset files")
 
 
-def test_down_of_a_run_nobody_knows_says_so(capsys, isolated_env, monkeypatch):
+@pytest.fixture
+def nothing_running(isolated_env: Path) -> Path:
+    """No local run, no Redis named, and none at the default address."""
+    try:
+        check_reachable(DEFAULT_URL, Settings())
+    except RedisUnavailable:
+        return isolated_env
+    pytest.skip(f"a Redis answers at {DEFAULT_URL} on this machine")
+
+
+def test_down_of_a_run_nobody_knows_says_so(capsys, nothing_running):
     """Not 'cannot reach Redis': no such run here, and where it looked."""
     with EmbeddedRedis() as server:
         code, err = run(["down", "no-such-run", "--redis", server.url], capsys)
@@ -180,8 +195,36 @@ def test_down_of_a_run_nobody_knows_says_so(capsys, isolated_env, monkeypatch):
         err
         == "error: no run 'no-such-run': none on this machine nor in Redis (`mpls runs` lists them)"
     )
-    code, err = run(["down", "no-such-run"], capsys)  # nothing local, no Redis on 6379
-    assert code == 2 and err.startswith("error: no run 'no-such-run': none on this machine")
+    code, err = run(["down", "no-such-run"], capsys)
+    assert code == 2 and err.startswith(f"error: no run 'no-such-run': {NOWHERE}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "first_words"),
+    [
+        (["status"], "no runs: "),
+        (["status", "no-such-run"], "no run 'no-such-run': "),
+        (["down"], "no runs: "),
+        (["tui"], "no runs to watch: "),
+    ],
+)
+def test_with_nothing_running_a_command_says_where_it_looked(
+    capsys, nothing_running, argv, first_words
+):
+    """After a local run has ended its embedded Redis is gone too: not 'cannot reach Redis at
+    …:6379', which nobody configured, but that nothing is running and where results are."""
+    code, err = run(argv, capsys)
+    assert (code, err) == (2, f"error: {first_words}{NOWHERE}")
+
+
+def test_runs_with_nothing_running_lists_none(capsys, nothing_running):
+    with pytest.raises(SystemExit) as done:
+        main(["runs", "--json"])
+    assert done.value.code == 0 and orjson.loads(capsys.readouterr().out) == []
+    with pytest.raises(SystemExit) as done:
+        main(["runs"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "no runs: no `mpls up` is live here" in out
 
 
 def test_a_partial_last_line_in_metrics_is_skipped_with_a_warning(capsys, tmp_path, caplog):

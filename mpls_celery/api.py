@@ -19,6 +19,7 @@ in its summary, as `mpls sim` and `mpls up` write it before they exit 1."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ class Result:
 
 def simulate(
     config: RunConfig,
-    algorithms: tuple[str, ...] = ("mpls",),
+    algorithms: str | Sequence[str] = ("mpls",),
     *,
     until: float | None = None,
     epochs: int | None = None,
@@ -65,7 +66,8 @@ def simulate(
     data: DataLoader | None = None,
     engine: str = "auto",
 ) -> Result:
-    """Run `algorithms` side by side in virtual time (`mpls sim`); `until` in virtual seconds
+    """Run `algorithms` side by side in virtual time (`mpls sim`; "mpls,netmax" or a sequence of
+    names); `until` in virtual seconds
     (300 unless `epochs` is given); `engine`: auto | sequential | batched."""
     chosen = checked_algorithms(algorithms)
     settings = load_settings()
@@ -105,11 +107,10 @@ def run(
 
     settings = load_settings()
     folders = add_import_dirs([Path.cwd(), *import_dirs])
+    config = config.with_overrides(**{"training.iterations": iterations})  # checked, as a flag
     runtime = RuntimeOptions.for_run(
         config, iterations is not None, until_seconds=until, target_acc=target_acc, **options
     )
-    if iterations is not None:
-        runtime = runtime.model_copy(update={"iterations": iterations})
     request = UpRequest(config, runtime, settings, redis_url, local_workers,
                         eval_interval=eval_every, import_dirs=tuple(folders))  # fmt: skip
     summary = run_up(request)

@@ -13,9 +13,12 @@ MODEL_NAMES: tuple[str, ...] = ("lenet5", "nin", "resnet18", "mlp")
 DATASET_NAMES: tuple[str, ...] = ("digits", "mnist", "cifar10", "cifar100", "synthetic")
 
 
-def checked_algorithms(names: Iterable[str]) -> tuple[str, ...]:
-    """The algorithms asked for, each once, in order; ConfigError names the first unknown one."""
-    chosen = tuple(dict.fromkeys(names))
+def checked_algorithms(names: str | Iterable[str]) -> tuple[str, ...]:
+    """The algorithms asked for, each once, in order (a string: comma-separated, as on the
+    command line); ConfigError names the first unknown one."""
+    if isinstance(names, str):
+        names = names.split(",")
+    chosen = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
     unknown = [a for a in chosen if a not in STRATEGY_NAMES]
     if unknown or not chosen:
         what = f"unknown algorithm {unknown[0]!r}" if unknown else "no algorithm given"

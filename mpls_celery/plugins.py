@@ -175,8 +175,10 @@ def _build(
             f"model {label}: factory({shape}, {classes}) raised {one_line(exc)}"
         ) from None
     if not isinstance(model, nn.Module):
+        kind = type(model).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
         raise ConfigError(
-            f"model {label}: the factory returned a {type(model).__name__}, not a torch nn.Module"
+            f"model {label}: the factory returned {article} {kind}, not a torch nn.Module"
         )
     return model
 

@@ -13,7 +13,7 @@ from mpls_celery.catalog import checked_algorithms
 from mpls_celery.cli import run_options as ro
 from mpls_celery.cli.output import console, percent, print_json
 from mpls_celery.config.durations import parse_duration
-from mpls_celery.errors import ConfigError, MplsError
+from mpls_celery.errors import MplsError
 from mpls_celery.settings import Settings, load_settings
 from mpls_celery.sim.engine_choice import check_engine
 from mpls_celery.telemetry.rundir import SUMMARY, read_json
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 
 DEFAULT_ALGORITHMS = "mpls,appg,netmax,rand-mpls"
 REPLAY_HEADROOM = 1.5
-
-
-def parse_algorithms(text: str) -> tuple[str, ...]:
-    return checked_algorithms(a.strip() for a in text.split(",") if a.strip())
 
 
 @ro.with_run_flags
@@ -87,11 +83,9 @@ def sim(
     from mpls_celery.sim.runner import plan_simulation, run_simulation  # torch: on use
 
     settings = load_settings()
-    if eval_every is not None and eval_every <= 0:
-        raise ConfigError("--eval-every must be > 0")
     check_engine(engine)
     if replay is not None:
-        chosen = parse_algorithms(algo) if algo else None
+        chosen = checked_algorithms(algo) if algo else None
         request = replay_request(
             replay, chosen, until, target_acc, stop_at_target, eval_every, out, settings, jobs,
             engine,
@@ -99,7 +93,7 @@ def sim(
         algorithms = request.algorithms
         horizon = request.options.until
     else:
-        algorithms = parse_algorithms(algo or DEFAULT_ALGORITHMS)
+        algorithms = checked_algorithms(algo or DEFAULT_ALGORITHMS)
         cfg = flags.to_config(
             {"workers": 30, "dataset": "mnist", "network.profile": "paper30"},
             **{"network.profile": profile},
@@ -150,9 +144,11 @@ def replay_request(
     end its last measurements hold); --algo (other algorithms on the recorded network), --until,
     --target-acc and --eval-every override."""
     from mpls_celery.sim.engine import SimOptions
+    from mpls_celery.sim.limits import check_limits
     from mpls_celery.sim.recorded_run import load_recorded_run, replay_network
     from mpls_celery.sim.runner import SimRequest
 
+    check_limits(eval_every=eval_every, target_acc=target_acc, jobs=jobs)
     recorded = load_recorded_run(run_dir)
     cfg = recorded.config
     target = target_acc if target_acc is not None else recorded.target_acc

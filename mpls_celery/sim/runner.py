@@ -22,6 +22,7 @@ from mpls_celery.experiment import Experiment, build_experiment
 from mpls_celery.plugins import DataLoader
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.sim.engine_choice import choose_engine
+from mpls_celery.sim.limits import check_limits
 from mpls_celery.telemetry.rundir import (
     METRICS,
     SUMMARY,
@@ -99,6 +100,9 @@ def plan_simulation(
     """What `mpls sim` and the Python API's `simulate` run: 300 virtual s unless a horizon or
     an epoch count is given; evaluations every horizon/300 s (0.5 to 5 s). The experiment is
     built once here, so a bad model or dataset fails before anything starts."""
+    check_limits(until=until, epochs=epochs, eval_every=eval_every,
+                 eval_every_epochs=eval_every_epochs, eval_samples=eval_samples,
+                 step_seconds=step_seconds, target_acc=target_acc, jobs=jobs)  # fmt: skip
     horizon = until if until is not None else (None if epochs else 300.0)
     exp = build_experiment(cfg, data_dir, model=model, loader=loader)  # fails before any start
     template = exp.new_model()

@@ -40,8 +40,8 @@ def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     assert (result.run_dir / METRICS).exists()
     assert set(result.summary["algorithms"]) == {"mpls", "netmax"}
     assert result.summary["algorithms"]["mpls"]["final_mean_acc"] > 0.6
-    again = api.simulate(
-        CONFIG, ("mpls", "netmax"), until=1.0, out=tmp_path / "again", model=linear, data=blobs,
+    again = api.simulate(  # the algorithms as the command line writes them
+        CONFIG, "mpls, netmax", until=1.0, out=tmp_path / "again", model=linear, data=blobs,
         step_seconds=0.02, target_acc=0.6,
     )  # fmt: skip
     assert (again.run_dir / METRICS).read_bytes() == (result.run_dir / METRICS).read_bytes()
@@ -64,6 +64,32 @@ def test_training_that_diverges_is_a_failed_result_naming_it(tmp_path):
 def test_an_unknown_algorithm_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown algorithm"):
         api.simulate(CONFIG, ("mpls", "fedavg"))
+    with pytest.raises(ConfigError, match="unknown algorithm 'fedavg'"):
+        api.simulate(CONFIG, "mpls,fedavg")
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ({"until": -3.0}, "options: until: Input should be greater than 0"),
+        ({"step_seconds": 0.0}, "options: step_seconds: Input should be greater than 0"),
+        ({"eval_every": 0.0}, "options: eval_every: Input should be greater than 0"),
+        ({"epochs": 0}, "options: epochs: Input should be greater than or equal to 1"),
+        ({"target_acc": 1.5}, "options: target_acc: Input should be less than or equal to 1"),
+        ({"jobs": 0}, "options: jobs: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_limit_no_simulation_can_have_is_a_config_error(tmp_path, given, problem):
+    """The checks the command line's flags have, for the API too: a step of no time ran."""
+    with pytest.raises(ConfigError) as info:
+        api.simulate(CONFIG, out=tmp_path, **given)
+    assert str(info.value) == problem
+    assert not any(tmp_path.iterdir()), "nothing started"
+
+
+def test_run_checks_its_iterations_before_it_starts_anything(isolated_env):
+    with pytest.raises(ConfigError, match=r"training\.iterations: Input should be greater than or"):
+        api.run(CONFIG, iterations=0)
 
 
 @pytest.mark.integration

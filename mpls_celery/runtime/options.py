@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.config.yaml_io import validate
 from mpls_celery.core.link_model import LinkSpeeds
+from mpls_celery.errors import ConfigError
 
 
 class RuntimeOptions(BaseModel):
@@ -90,4 +91,10 @@ class RuntimeOptions(BaseModel):
             None if stops_otherwise and not iterations_given else cfg.training.iterations or 30
         )
         fields["eval_every"] = cfg.training.eval_every
-        return validate(cls, fields, "options")
+        options = validate(cls, fields, "options")
+        if options.min_workers > cfg.workers:  # it would end the run as soon as it started
+            raise ConfigError(
+                f"options: min_workers {options.min_workers} is more than the run's "
+                f"{cfg.workers} workers"
+            )
+        return options

@@ -242,3 +242,10 @@ def test_a_partial_last_line_in_metrics_is_skipped_with_a_warning(capsys, tmp_pa
     metrics.write_bytes(lines[0][:17] + b"\n" + b"".join(lines[1:]))  # not the last: an error
     code, err = run(["report", str(run_dir)], capsys)
     assert code == 1 and f"{metrics}:1:" in err
+
+
+def test_min_workers_above_the_workers_is_refused_before_anything_starts(capsys, isolated_env):
+    """It used to start the run, which then ended at once: 'only 3 workers alive'."""
+    code, err = run(["up", "--workers", "3", "--model", "mlp", "--min-workers", "10"], capsys)
+    assert (code, err) == (2, "error: options: min_workers 10 is more than the run's 3 workers")
+    assert not (isolated_env / "runs").exists() and not (isolated_env / "state").exists()

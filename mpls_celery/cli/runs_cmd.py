@@ -17,7 +17,7 @@ from mpls_celery.config.run_config import data_label
 from mpls_celery.errors import RedisUnavailable, RunNotFound
 from mpls_celery.runtime.backend.connection import check_reachable, redis_client, safe_url
 from mpls_celery.runtime.backend.redis_url import DEFAULT_URL, candidate_urls
-from mpls_celery.runtime.launch.local_runs import local_runs
+from mpls_celery.runtime.launch.local_runs import live_runs, local_runs
 from mpls_celery.runtime.state.reader import RunReader, RunRow
 from mpls_celery.settings import load_settings
 from mpls_celery.telemetry.worker_table import node_rows, rich_worker_table
@@ -56,6 +56,15 @@ NOWHERE = (
 )
 
 
+def _nowhere() -> str:
+    """Why no Redis was read: nothing runs here, or (a launcher in an outage) its Redis is down."""
+    settings = load_settings()
+    if not live_runs(settings):
+        return NOWHERE
+    urls = ", ".join(safe_url(url) for url in candidate_urls(settings))
+    return f"no Redis answers (tried {urls}); a live local run's Redis is down"
+
+
 def find_run(redis: str | None, run: str | None) -> tuple[redis_lib.Redis, str, RunRow]:
     """The named run wherever it is, else the newest active run, else the newest run."""
     found: list[tuple[redis_lib.Redis, str, RunRow]] = []
@@ -66,7 +75,8 @@ def find_run(redis: str | None, run: str | None) -> tuple[redis_lib.Redis, str, 
         ]
     if not found:
         if not readers:
-            raise NowhereToLook(f"no run {run!r}: {NOWHERE}" if run else f"no runs: {NOWHERE}")
+            where = _nowhere()
+            raise NowhereToLook(f"no run {run!r}: {where}" if run else f"no runs: {where}")
         if run is not None:
             raise RunNotFound(f"run {run!r} not found; `mpls runs` lists them")
         raise RunNotFound("no runs found; start one with `mpls up`")
@@ -106,7 +116,7 @@ def runs(redis: RedisOpt = None, as_json: JsonOpt = False) -> None:
         print_json(rows)
         return
     if not readers:
-        console.print(f"no runs: {NOWHERE}")
+        console.print(f"no runs: {_nowhere()}")
         return
     table = Table("run", "status", "launcher", "algorithm", "workers", "model/dataset", "age")
     for row in rows:

@@ -1,6 +1,7 @@
 """Every row of the bad-input table in docs/failure-modes.md: one line on stderr naming the
 problem, exit code 2 (usage/config) or 1 (runtime), and nothing already stored is touched."""
 
+import os
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from mpls_celery.errors import RedisUnavailable
 from mpls_celery.runtime.backend.connection import check_reachable
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.backend.redis_url import DEFAULT_URL
+from mpls_celery.runtime.launch.local_runs import LocalRun, register
 from mpls_celery.settings import Settings
 
 
@@ -249,3 +251,16 @@ def test_min_workers_above_the_workers_is_refused_before_anything_starts(capsys,
     code, err = run(["up", "--workers", "3", "--model", "mlp", "--min-workers", "10"], capsys)
     assert (code, err) == (2, "error: options: min_workers 10 is more than the run's 3 workers")
     assert not (isolated_env / "runs").exists() and not (isolated_env / "state").exists()
+
+
+def test_status_while_a_live_local_runs_redis_is_down_says_so(capsys, nothing_running):
+    """A launcher waiting out its Redis's outage: not 'no `mpls up` is live here'."""
+    settings = Settings(state_dir=nothing_running / "state")
+    dead_redis = "redis://127.0.0.1:1/0"
+    register(settings, LocalRun("r1", dead_redis, os.getpid(), "runs/run-r1", embedded=False))
+    code, err = run(["status"], capsys)
+    assert (code, err) == (
+        2,
+        f"error: no runs: no Redis answers (tried {dead_redis}, {DEFAULT_URL}); a live local "
+        "run's Redis is down",
+    )

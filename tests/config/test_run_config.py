@@ -44,11 +44,7 @@ def test_seed_dir_with_a_missing_worker_is_refused(tmp_path):
     ],
 )
 def test_malformed_config_names_the_file_and_field(tmp_path: Path, text, field):
-    path = tmp_path / "run.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_run_config(path)
-    message = str(info.value)
+    path, message = config_error(tmp_path, text)
     assert message.startswith(str(path))
     assert field in message
     assert "\n" not in message
@@ -69,9 +65,14 @@ def test_malformed_config_names_the_file_and_field(tmp_path: Path, text, field):
 )
 def test_a_bad_dataset_gets_the_error_of_the_form_it_was_written_in(tmp_path: Path, text, problem):
     """A mapping is data files, anything else a name: no error from the other form beside it."""
+    path, message = config_error(tmp_path, text)
+    assert message.startswith(f"{path}{problem}") and "and 1 more" not in message
+
+
+def config_error(tmp_path: Path, text: str) -> tuple[Path, str]:
+    """The run file holding `text`, and the ConfigError loading it gives."""
     path = tmp_path / "run.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
         load_run_config(path)
-    assert str(info.value).startswith(f"{path}{problem}")
-    assert "and 1 more" not in str(info.value)
+    return path, str(info.value)

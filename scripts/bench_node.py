@@ -1,15 +1,15 @@
-"""What a runtime node costs beyond its training and its pull wait, alone (1 and 2 workers, so no
-core is shared between them), by part, against the bare LeNet-5 SGD step measured in the same
-run. Each node runs in a process of its own, as under Celery's prefork pool, on an embedded
-Redis; each pull runs the real aggregation in a thread (no broker: bench_orchestration measures
-Celery's own share). Each iteration begins, as in a slice, with the check that the run still runs
-and the lease is still the node's ("check"). "Own" is an iteration's wall time less its training
-and its pull wait; the writes the node's publisher thread makes meanwhile are listed after it, off
-that path. "Own, node thread's CPU" is the CPU the node's own thread spent on that path: at 2
-workers on 2 cores the wall time also holds waits for a core and for the GIL (the publisher,
-the pulls and Redis run beside the training), which this leaves out. "Process CPU" is all the node process spent per iteration: training, that path, the
-publisher's and the self-evaluation's threads, and (here) the pulls it asked for — what two cores
-must hold.
+"""What a runtime node costs beyond its training and its pull wait, alone (1 and 2 workers, so no core
+is shared between them), by part, against the bare LeNet-5 SGD step measured in the same run. Each
+node runs in a process of its own, as under Celery's prefork pool, on an embedded Redis; the pulls
+run the real aggregation in a process of their own (four threads), as `mpls up`'s pull worker does
+(no broker: bench_orchestration measures Celery's own share). Each iteration begins, as in a slice,
+with the check that the run still runs and the lease is still the node's ("check"). "Own" is an
+iteration's wall time less its training and its pull wait; the writes the node's publisher thread
+makes meanwhile are listed after it, off that path. "Own, node thread's CPU" is the CPU the node's
+own thread spent on that path: at 2 workers on 2 cores the wall time also holds waits for a core
+and for the GIL (the publisher, the pulls and Redis run beside the training), which this leaves
+out. "Process CPU" is all the node process spent per iteration: training, that path, the
+publisher's and the self-evaluation's threads.
 
     .venv/bin/python -m scripts.bench_node [--iterations 200] [--json]
 """
@@ -102,11 +102,12 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
     thread_cpu: list[float] = []  # the node's own thread only: what it spent, not what it waited
     cpu_began = time.process_time()
     keeper = LeaseKeeper(store.leases, worker, token, ctx.options.lease_seconds)
-    with keeper as lease, ThreadPoolExecutor(4) as pool:
+    with keeper as lease:
         check = timed(times, cpu, "check", lease.check)
 
         def pull(request: PullRequest, deadline: float) -> None:
-            pool.submit(run_aggregation, store, ctx.layout, request)
+            assert PULLS is not None
+            PULLS.put(request)
 
         for i in range(iterations + 10):  # 10 warm-up iterations, not counted
             for part in PARTS:
@@ -132,13 +133,38 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
             "cpu_ms": cpu_ms, **per, **per_cpu}  # fmt: skip
 
 
+PULLS: Any = None  # in a node process: the pull process's queue
+
+
+def _set_pulls(queue: Any) -> None:
+    global PULLS
+    PULLS = queue
+
+
+def pull_process(url: str, run_id: str, queue: Any) -> None:
+    """The run's pulls, as `mpls up`'s pull worker runs them: a process of its own, four threads."""
+    torch.set_num_threads(1)
+    ctx = RunContext.load(RunStore(redis.Redis.from_url(url), run_id))
+    with ThreadPoolExecutor(4) as pool:
+        while (request := queue.get()) is not None:
+            pool.submit(run_aggregation, ctx.store, ctx.layout, request)
+
+
 def measure(url: str, workers: int, iterations: int) -> dict[str, Any]:
-    """`workers` nodes of one run, each in its own process, at once; worker 0's numbers."""
+    """`workers` nodes of one run, each in its own process, at once, and a pull process;
+    worker 0's numbers."""
     ctx = context(url, f"node-{workers}", workers)
     spawn = multiprocessing.get_context("spawn")
+    pulls = spawn.Queue()
+    puller = spawn.Process(target=pull_process, args=(url, ctx.store.run_id, pulls))
+    puller.start()
     args = [(url, ctx.store.run_id, workers, w, iterations) for w in range(workers)]
-    with spawn.Pool(workers) as pool:
-        rows = pool.starmap(node_loop, args)
+    try:
+        with spawn.Pool(workers, initializer=_set_pulls, initargs=(pulls,)) as pool:
+            rows = pool.starmap(node_loop, args)
+    finally:
+        pulls.put(None)
+        puller.join(30)
     return {"workers": workers, **rows[0]}
 
 

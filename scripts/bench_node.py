@@ -1,15 +1,15 @@
-"""What a runtime node costs beyond its training and its pull wait, alone (1 and 2 workers, so no core
-is shared between them), by part, against the bare LeNet-5 SGD step measured in the same run. Each
-node runs in a process of its own, as under Celery's prefork pool, on an embedded Redis; the pulls
-run the real aggregation in a process of their own (four threads), as `mpls up`'s pull worker does
-(no broker: bench_orchestration measures Celery's own share). Each iteration begins, as in a slice,
-with the check that the run still runs and the lease is still the node's ("check"). "Own" is an
-iteration's wall time less its training and its pull wait; the writes the node's publisher thread
-makes meanwhile are listed after it, off that path. "Own, node thread's CPU" is the CPU the node's
-own thread spent on that path: at 2 workers on 2 cores the wall time also holds waits for a core
-and for the GIL (the publisher, the pulls and Redis run beside the training), which this leaves
-out. "Process CPU" is all the node process spent per iteration: training, that path, the
-publisher's and the self-evaluation's threads.
+"""What a runtime node costs beyond its training and its pull wait, alone (1 and 2 workers, so no
+core is shared between them), by part, against the bare LeNet-5 SGD step measured in the same
+run. Each node runs in a process of its own, as under Celery's prefork pool, on an embedded
+Redis; the pulls run the real aggregation in a process of their own (four threads), as `mpls
+up`'s pull worker does (no broker: bench_orchestration measures Celery's own share). Each
+iteration begins, as in a slice, with the check that the run still runs and the lease is still
+the node's ("check"). "Own" is an iteration's wall time less its training and its pull wait; the
+writes the node's publisher thread makes meanwhile are listed after it, off that path. "Own,
+node thread's CPU" is the CPU the node's own thread spent on that path: at 2 workers on 2 cores
+the wall time also holds waits for a core and for the GIL (the publisher, the pulls and Redis
+run beside the training), which this leaves out. "Process CPU" is all the node process spent per
+iteration: training, that path, the publisher's and the self-evaluation's threads.
 
     .venv/bin/python -m scripts.bench_node [--iterations 200] [--json]
 """

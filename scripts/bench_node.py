@@ -198,17 +198,16 @@ def main() -> None:
         )
         return
     print(f"bare LeNet-5 SGD step (batch 64, 1 thread): {step:.2f} ms")
-    print("| workers | iteration (ms) | ÷ step | node's own, median (ms) | ÷ step | own, mean (ms) "
-          "| ÷ step | own, node thread's CPU (ms) | ÷ step | process CPU (ms) | ÷ step | "
-          + " | ".join(PARTS) + " |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(PARTS))
+    columns = {"iteration_ms": "iteration (ms)", "own_ms": "node's own, median (ms)",
+               "own_mean_ms": "own, mean (ms)", "own_cpu_ms": "own, node thread's CPU (ms)",
+               "cpu_ms": "process CPU (ms)"}  # fmt: skip
+    heads = [h for title in columns.values() for h in (title, "÷ step")]
+    print("| " + " | ".join(["workers", *heads, *PARTS]) + " |")
+    print("|---" * (1 + len(heads) + len(PARTS)) + "|")
     for r in rows:
-        parts = " | ".join(f"{r.get(p, 0.0):.2f}" for p in PARTS)
-        print(f"| {r['workers']} | {r['iteration_ms']:.2f} | {r['iteration_ms'] / step:.2f} | "
-              f"{r['own_ms']:.2f} | {r['own_ms'] / step:.2f} | {r['own_mean_ms']:.2f} | "
-              f"{r['own_mean_ms'] / step:.2f} | {r['own_cpu_ms']:.2f} | {r['own_cpu_ms'] / step:.2f} | "
-              f"{r['cpu_ms']:.2f} | {r['cpu_ms'] / step:.2f} | "
-              f"{parts} |")  # fmt: skip
+        cells = [f"{v:.2f}" for key in columns for v in (r[key], r[key] / step)]
+        cells += [f"{r.get(part, 0.0):.2f}" for part in PARTS]
+        print(f"| {r['workers']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

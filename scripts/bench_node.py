@@ -11,7 +11,7 @@ the wall time also holds waits for a core and for the GIL (the publisher, the pu
 run beside the training), which this leaves out. "Process CPU" is all the node process spent per
 iteration: training, that path, the publisher's and the self-evaluation's threads.
 
-    .venv/bin/python -m scripts.bench_node [--iterations 200] [--json]
+    .venv/bin/python -m scripts.bench_node [--iterations 200] [--device cuda] [--json]
 """
 
 from __future__ import annotations
@@ -49,9 +49,10 @@ PARTS = ("check", "view", "plan", "train", "wait", "average", "settle", "evaluat
          "state", "publish_trained", "publish", "emit")  # fmt: skip
 
 
-def context(url: str, run_id: str, workers: int) -> RunContext:
+def context(url: str, run_id: str, workers: int, device: str) -> RunContext:
     cfg = RunConfig().with_overrides(workers=workers, model="lenet5", dataset="digits",
-                                     **{"topology.kind": "full", "training.lr": 0.1})  # fmt: skip
+                                     device=device, **{"topology.kind": "full",
+                                                       "training.lr": 0.1})  # fmt: skip
     store = RunStore(redis.Redis.from_url(url), run_id)
     options = RuntimeOptions(iterations=None, link_speeds="achieved")
     ctx = RunContext(store, cfg, options, [], time.time())
@@ -150,10 +151,10 @@ def pull_process(url: str, run_id: str, queue: Any) -> None:
             pool.submit(run_aggregation, ctx.store, ctx.layout, request)
 
 
-def measure(url: str, workers: int, iterations: int) -> dict[str, Any]:
+def measure(url: str, workers: int, iterations: int, device: str) -> dict[str, Any]:
     """`workers` nodes of one run, each in its own process, at once, and a pull process;
     worker 0's numbers."""
-    ctx = context(url, f"node-{workers}", workers)
+    ctx = context(url, f"node-{workers}", workers, device)
     spawn = multiprocessing.get_context("spawn")
     pulls = spawn.Queue()
     puller = spawn.Process(target=pull_process, args=(url, ctx.store.run_id, pulls))
@@ -168,8 +169,8 @@ def measure(url: str, workers: int, iterations: int) -> dict[str, Any]:
     return {"workers": workers, **rows[0]}
 
 
-def bare_step_ms() -> float:
-    cfg = RunConfig().with_overrides(model="lenet5", dataset="digits")
+def bare_step_ms(device: str) -> float:
+    cfg = RunConfig().with_overrides(model="lenet5", dataset="digits", device=device)
     exp = build_experiment(cfg, load_settings().data_dir)
     local = exp.local_data(0)
     trainer = LocalTrainer(exp.new_model(), local.x, local.y, exp.train_config, seed=1)
@@ -186,18 +187,19 @@ def bare_step_ms() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    step = bare_step_ms()
+    step = bare_step_ms(args.device)
     with EmbeddedRedis() as server:
-        rows = [measure(server.url, n, args.iterations) for n in (1, 2)]
+        rows = [measure(server.url, n, args.iterations, args.device) for n in (1, 2)]
     if args.json:
         print(
             orjson.dumps({"bare_step_ms": step, "rows": rows}, option=orjson.OPT_INDENT_2).decode()
         )
         return
-    print(f"bare LeNet-5 SGD step (batch 64, 1 thread): {step:.2f} ms")
+    print(f"bare LeNet-5 SGD step (batch 64, 1 thread, {args.device}): {step:.2f} ms")
     columns = {"iteration_ms": "iteration (ms)", "own_ms": "node's own, median (ms)",
                "own_mean_ms": "own, mean (ms)", "own_cpu_ms": "own, node thread's CPU (ms)",
                "cpu_ms": "process CPU (ms)"}  # fmt: skip

@@ -5,6 +5,7 @@
     config = api.RunConfig(workers=8, model="mypkg.models:small_cnn", dataset="npz:data.npz")
     result = api.simulate(config, algorithms=("mpls", "netmax"), until=60, target_acc=0.8)
     print(result.summary["speedup"], result.run_dir)
+    curve = [(e.t, e.mean_acc) for e in result.evaluations("mpls")]
 
     result = api.run(config, iterations=50)          # Celery + Redis on this machine
 
@@ -33,9 +34,10 @@ from mpls_celery.runtime.launch.request import UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.settings import load_settings
 from mpls_celery.sim.runner import plan_simulation, run_simulation
-from mpls_celery.telemetry.rundir import SUMMARY, read_json
+from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
+from mpls_celery.telemetry.rundir import SUMMARY, read_json, read_metrics
 
-__all__ = ["Result", "RunConfig", "run", "simulate"]
+__all__ = ["EvalRecord", "IterationRecord", "Result", "RunConfig", "run", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,18 @@ class Result:
     def failed(self) -> bool:
         """The run did not end as asked (`summary["reason"]` says why): the commands exit 1."""
         return bool(self.summary.get("failed"))
+
+    def records(self) -> list[Record]:
+        """The run's telemetry in order (metrics.jsonl, docs/run-directory.md): each local
+        iteration, evaluation and link probe, as the report reads them."""
+        return list(read_metrics(self.run_dir))
+
+    def evaluations(self, algorithm: str | None = None) -> list[EvalRecord]:
+        """The accuracy curve: every evaluation (t, epoch, mean_acc, avg_model_acc, …), of one
+        algorithm where several ran side by side."""
+        return [
+            r for r in self.records() if isinstance(r, EvalRecord) and algorithm in (None, r.algo)
+        ]
 
 
 def simulate(

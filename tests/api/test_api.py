@@ -46,6 +46,14 @@ def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     )  # fmt: skip
     assert (again.run_dir / METRICS).read_bytes() == (result.run_dir / METRICS).read_bytes()
 
+    curve = result.evaluations("mpls")
+    assert curve and all(e.algo == "mpls" for e in curve)
+    assert [e.t for e in curve] == sorted(e.t for e in curve)
+    assert curve[-1].mean_acc == result.summary["algorithms"]["mpls"]["final_mean_acc"]
+    assert len(result.evaluations()) == len(curve) + len(result.evaluations("netmax"))
+    iterations = [r for r in result.records() if isinstance(r, api.IterationRecord)]
+    assert len(iterations) == sum(a["iterations"] for a in result.summary["algorithms"].values())
+
 
 def test_run_asks_for_import_paths_not_objects():
     with pytest.raises(ConfigError, match="give import paths in the config"):

@@ -85,11 +85,15 @@ class RunFlags:
     local_steps: Annotated[int | None, typer.Option(help="SGD steps per local iteration.")] = to(
         "training.local_steps"
     )
-    tau1: Annotated[float | None, typer.Option(help="Weight of link speed in peer selection.")] = (
-        to("tau1")
-    )
+    tau1: Annotated[
+        float | None,
+        typer.Option(help="Weight of link speed in peer selection (τ2 = 1 − τ1 unless given)."),
+    ] = to("tau1")
     tau2: Annotated[
-        float | None, typer.Option(help="Weight of data divergence in peer selection.")
+        float | None,
+        typer.Option(
+            help="Weight of data divergence in peer selection (τ1 = 1 − τ2 unless given)."
+        ),
     ] = to("tau2")
     wire_dtype: Annotated[
         str | None, typer.Option(help="float32 | float16 | bfloat16 on the wire.")

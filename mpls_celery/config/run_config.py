@@ -96,6 +96,9 @@ class NetworkConfig(_Strict):
     )
 
 
+TAUS = ("tau1", "tau2")
+
+
 class RunConfig(_Strict):
     workers: int = Field(6, ge=1)
     algorithm: str = "mpls"
@@ -133,6 +136,20 @@ class RunConfig(_Strict):
     links: LinkModel = Field(
         Semantics.links, description="independent | shared: concurrent pulls share the inbound rate"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complement_tau(cls, data: object) -> object:
+        """τ1 + τ2 = 1 (peer selection's two weights): giving one sets the other."""
+        given = [k for k in TAUS if isinstance(data, dict) and data.get(k) is not None]
+        if len(given) != 1:
+            return data
+        assert isinstance(data, dict)
+        value = data[given[0]]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            return data  # the field's own check names what is wrong with it
+        other = "tau2" if given[0] == "tau1" else "tau1"
+        return {**data, other: round(1.0 - value, 12)}
 
     @field_validator("algorithm")
     @classmethod
@@ -217,6 +234,9 @@ class RunConfig(_Strict):
             for part in parents:
                 target = target[part]
             target[leaf] = value
+        taus = [k for k in TAUS if changes.get(k) is not None]
+        if len(taus) == 1:  # the one given sets the other (_complement_tau)
+            data.pop("tau2" if taus[0] == "tau1" else "tau1")
         return validate(RunConfig, data, "options")
 
     def to_yaml(self) -> str:

@@ -76,3 +76,21 @@ def config_error(tmp_path: Path, text: str) -> tuple[Path, str]:
     with pytest.raises(ConfigError) as info:
         load_run_config(path)
     return path, str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "tau1", "tau2"),
+    [({"tau1": 0.7}, 0.7, 0.3), ({"tau2": 0.2}, 0.8, 0.2), ({"tau1": 1}, 1.0, 0.0), ({}, 0.5, 0.5)],
+)
+def test_one_tau_given_sets_the_other(given, tau1, tau2):
+    """τ1 + τ2 = 1, in a run file and as a flag alike: giving one is enough."""
+    assert (RunConfig(**given).tau1, RunConfig(**given).tau2) == (tau1, tau2)
+    flagged = RunConfig(tau1=0.6).with_overrides(**given)
+    assert (flagged.tau1, flagged.tau2) == ((tau1, tau2) if given else (0.6, 0.4))
+
+
+def test_both_taus_given_must_still_add_up(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"tau1 \+ tau2 must equal 1 \(got 0.7 \+ 0.7\)"):
+        RunConfig().with_overrides(tau1=0.7, tau2=0.7)
+    _, message = config_error(tmp_path, "tau2: 1.5\n")
+    assert message.endswith("tau2: Input should be less than or equal to 1")

@@ -80,9 +80,9 @@ def simulate(
     data: DataLoader | None = None,
     engine: str = "auto",
 ) -> Result:
-    """Run `algorithms` side by side in virtual time (`mpls sim`; "mpls,netmax" or a sequence of
-    names); `until` in virtual seconds
-    (300 unless `epochs` is given); `engine`: auto | sequential | batched."""
+    """Run `algorithms` ("mpls,netmax", or a sequence of names) side by side in virtual time
+    (`mpls sim`); `until` in virtual seconds (300 unless `epochs` is given); `engine`: auto |
+    sequential | batched."""
     chosen = checked_algorithms(algorithms)
     settings = load_settings()
     add_import_dirs([Path.cwd()])

@@ -47,7 +47,7 @@ def _readers(redis: str | None) -> list[tuple[redis_lib.Redis, str]]:
 
 
 class NowhereToLook(RunNotFound):
-    """No Redis was named, nothing local is live and the default does not answer."""
+    """No Redis was named and none could be read: no live local run's, not the default."""
 
 
 NOWHERE = (

@@ -99,6 +99,16 @@ class NetworkConfig(_Strict):
 TAUS = ("tau1", "tau2")
 
 
+def _one_tau(values: dict[str, Any]) -> str | None:
+    """The tau given, where exactly one is."""
+    given = [name for name in TAUS if values.get(name) is not None]
+    return given[0] if len(given) == 1 else None
+
+
+def _other_tau(name: str) -> str:
+    return TAUS[1] if name == TAUS[0] else TAUS[0]
+
+
 class RunConfig(_Strict):
     workers: int = Field(6, ge=1)
     algorithm: str = "mpls"
@@ -141,15 +151,12 @@ class RunConfig(_Strict):
     @classmethod
     def _complement_tau(cls, data: object) -> object:
         """τ1 + τ2 = 1 (peer selection's two weights): giving one sets the other."""
-        given = [k for k in TAUS if isinstance(data, dict) and data.get(k) is not None]
-        if len(given) != 1:
-            return data
-        assert isinstance(data, dict)
-        value = data[given[0]]
+        if not isinstance(data, dict) or (given := _one_tau(data)) is None:
+            return data  # none or both given
+        value = data[given]
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             return data  # the field's own check names what is wrong with it
-        other = "tau2" if given[0] == "tau1" else "tau1"
-        return {**data, other: round(1.0 - value, 12)}
+        return {**data, _other_tau(given): round(1.0 - value, 12)}
 
     @field_validator("algorithm")
     @classmethod
@@ -173,11 +180,11 @@ class RunConfig(_Strict):
     def _dataset(cls, value: object) -> object:
         """`npz:FILE` and `imagefolder:DIR` are short for the mapping form. A mapping is data
         files, anything else a name: one error for the form meant, not one per form."""
+        if isinstance(value, DataFiles):
+            return value
         if isinstance(value, dict):
             return DataFiles.model_validate(value)
         if not isinstance(value, str):
-            if isinstance(value, DataFiles):
-                return value
             raise ValueError(
                 "a dataset is a name (digits, mnist, …, package.module:loader, npz:FILE, "
                 "imagefolder:DIR) or a mapping {kind: npz | imagefolder, path: …}"
@@ -234,9 +241,9 @@ class RunConfig(_Strict):
             for part in parents:
                 target = target[part]
             target[leaf] = value
-        taus = [k for k in TAUS if changes.get(k) is not None]
-        if len(taus) == 1:  # the one given sets the other (_complement_tau)
-            data.pop("tau2" if taus[0] == "tau1" else "tau1")
+        given = _one_tau(changes)
+        if given:  # the one given sets the other (_complement_tau)
+            data.pop(_other_tau(given))
         return validate(RunConfig, data, "options")
 
     def to_yaml(self) -> str:

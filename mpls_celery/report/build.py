@@ -18,7 +18,7 @@ from mpls_celery.report.plots import (
 from mpls_celery.report.replay_table import compare_replay, replay_markdown, replay_pairs
 from mpls_celery.telemetry.link_traffic import link_traffic
 from mpls_celery.telemetry.records import Record
-from mpls_celery.telemetry.rundir import MANIFEST, read_json, read_metrics, write_json
+from mpls_celery.telemetry.rundir import MANIFEST, SUMMARY, read_json, read_metrics, write_json
 from mpls_celery.telemetry.summary import speedups, summarise
 
 
@@ -35,6 +35,24 @@ def load_runs(run_dirs: list[Path]) -> tuple[Runs, float | None]:
         for algo, records in by_algo.items():
             runs[prefix + algo] = records
     return runs, target
+
+
+def ended_early(run_dirs: list[Path], labels: list[str]) -> dict[str, str]:
+    """Label → why its run did not end as asked (a diverged algorithm, a failed run), from the
+    runs' summaries: a report of such a run says so beside its numbers."""
+    out: dict[str, str] = {}
+    for run_dir in run_dirs:
+        path = run_dir / SUMMARY
+        summary = read_json(path) if path.is_file() else {}
+        prefix = f"{run_dir.name}/" if len(run_dirs) > 1 else ""
+        diverged = summary.get("diverged") or {}
+        for label in (label for label in labels if label.startswith(prefix)):
+            algo = label.removeprefix(prefix)
+            if algo in diverged:  # "algo: worker W diverged at …"
+                out[label] = str(diverged[algo]).removeprefix(f"{algo}: ")
+            elif summary.get("failed") and not diverged:  # a runtime run: one algorithm
+                out[label] = str(summary.get("reason") or "failed")
+    return out
 
 
 def build_report(
@@ -67,6 +85,7 @@ def build_report(
             asdict(compare_replay(real, replay, target)) for real, replay in replay_pairs(run_dirs)
         ],
         "plots": [str(p) for p in plots],
+        "ended_early": ended_early(run_dirs, list(runs)),
     }
     write_json(out / "report.json", table)
     (out / "report.md").write_text(markdown_table(table))
@@ -101,6 +120,9 @@ def markdown_table(table: dict[str, Any]) -> str:
             value = table["speedup"].get(a, {}).get(b)
             cells.append("—" if a == b or value is None else f"{value:.2f}×")
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    if table["ended_early"]:
+        lines += ["", "## Did not end as asked", ""]
+        lines += [f"- {label}: {why}" for label, why in table["ended_early"].items()]
     lines += replay_markdown(table["replays"])
     for label, links in table["links"].items():
         if links:

@@ -114,6 +114,14 @@ def test_an_algorithm_whose_training_diverges_stops_and_its_records_are_kept(
     assert (run_dir / "summary.json").exists()
     records = [orjson.loads(line) for line in (run_dir / "metrics.jsonl").read_bytes().splitlines()]
     assert {r["algo"] for r in records} == {"mpls", "netmax"}  # what each did before it diverged
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(run_dir), "--json"])
+    assert done.value.code == 0
+    report = orjson.loads(capsys.readouterr().out)
+    assert set(report["ended_early"]) == {"mpls", "netmax"}  # the report says so beside its rows
+    lines = (run_dir / "report" / "report.md").read_text().splitlines()
+    listed = lines[lines.index("## Did not end as asked") + 2 :][:2]
+    assert all(re.fullmatch(f"- {one}", line) for line in listed), listed
 
 
 def test_malformed_and_unreadable_files(capsys, tmp_path):

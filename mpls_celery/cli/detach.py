@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from mpls_celery.cli.output import console
+from mpls_celery.cli.output import console, print_json
 from mpls_celery.errors import MplsError
 from mpls_celery.runtime.launch.local_runs import find
 from mpls_celery.settings import Settings
@@ -27,7 +27,9 @@ class LaunchFailed(MplsError):
         self.exit_code = exit_code
 
 
-def start_in_background(run_id: str, settings: Settings, wait: float = START_WAIT_SECONDS) -> None:
+def start_in_background(
+    run_id: str, settings: Settings, as_json: bool = False, wait: float = START_WAIT_SECONDS
+) -> None:
     args = [a for a in sys.argv[1:] if a != "--detach"] + ["--json"]
     args += [] if "--resume" in args else ["--run-id", run_id]
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -40,10 +42,14 @@ def start_in_background(run_id: str, settings: Settings, wait: float = START_WAI
             stderr=log,
             start_new_session=True,
         )
-    if _started(child, settings, run_id, wait, log_path, offset):
-        console.print(f"run {run_id} started in the background; log: {log_path}")
-    else:
-        console.print(f"run {run_id} is still starting in the background; log: {log_path}")
+    state = "started" if _started(child, settings, run_id, wait, log_path, offset) else "starting"
+    if as_json:
+        print_json(
+            {"run_id": run_id, "state": state, "launcher_pid": child.pid, "log": str(log_path)}
+        )
+        return
+    what = "started" if state == "started" else "is still starting"
+    console.print(f"run {run_id} {what} in the background; log: {log_path}")
     console.print("follow it with: mpls status · mpls tui · stop it with: mpls down")
 
 

@@ -185,7 +185,7 @@ def _start(request: UpRequest, as_json: bool, detach: bool, settings: Settings) 
     from mpls_celery.runtime.up import run_up
 
     if detach:
-        start_in_background(request.run_id, settings)
+        start_in_background(request.run_id, settings, as_json)
         return
     cfg = request.config
     if as_json:

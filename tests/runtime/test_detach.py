@@ -32,11 +32,12 @@ def test_a_run_that_cannot_start_fails_the_command_with_its_error(tmp_path):
 
 def test_the_command_returns_once_the_run_is_registered_and_down_ends_it(tmp_path):
     env = local_env(tmp_path)
-    done = mpls(env, "up", *TINY, "--iterations", "100000", "--detach", timeout=120)
+    done = mpls(env, "up", *TINY, "--iterations", "100000", "--detach", "--json", timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "started in the background" in done.stdout
+    answer = orjson.loads(done.stdout)
     [run] = local_runs(tmp_path)  # there already: no waiting for it here
-    assert run.launcher_alive and run.celery_pids
+    assert answer["state"] == "started" and answer["run_id"] == run.run_id
+    assert answer["launcher_pid"] == run.launcher_pid and run.launcher_alive and run.celery_pids
     wait_for(lambda: _head_version(run, 1) >= 3, 120, "worker 1 at version 3")
     down = mpls(env, "down", run.run_id, timeout=120)
     assert down.returncode == 0, down.stderr[-2000:]

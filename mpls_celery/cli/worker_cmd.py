@@ -10,7 +10,10 @@ import typer
 
 from mpls_celery.devices import check_device
 from mpls_celery.errors import ConfigError
+from mpls_celery.runtime.backend.connection import validate_url
+from mpls_celery.runtime.backend.redis_url import resolve_redis_url
 from mpls_celery.runtime.keys import host_queues
+from mpls_celery.settings import load_settings
 
 
 def parse_nodes(text: str) -> list[int]:
@@ -57,8 +60,9 @@ def worker(
     add_import_dirs([Path.cwd(), *(imports or [])])
     ids = parse_nodes(nodes) if nodes else []
     queues = host_queues(ids if nodes else None, pulls=pull)
-    if redis:
-        os.environ["MPLS_REDIS_URL"] = redis
+    # named or from the environment: a URL Celery would take for a transport module name
+    url = validate_url(resolve_redis_url(load_settings(), redis))
+    os.environ["MPLS_REDIS_URL"] = url
     if device:
         os.environ["MPLS_DEVICE"] = check_device(device)
     from mpls_celery.runtime.backend.celery_app import app

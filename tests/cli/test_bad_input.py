@@ -67,6 +67,8 @@ SIM = [
         (["up", "--redis", "notaurl"], "'notaurl' is not a Redis URL: use redis://, rediss://"),
         (["up", "--redis", "http://127.0.0.1:6379"], "is not a Redis URL: use redis://"),
         (["runs", "--redis", "http://127.0.0.1:6379"], "is not a Redis URL"),
+        (["worker", "--redis", "notaurl"], "'notaurl' is not a Redis URL"),  # Celery: a module
+        ([*SIM, "--step-seconds", "0"], "options: step_seconds: Input should be greater than 0"),
         (["tui", "./runs/no-such-dir"], "no run directory or run id named './runs/no-such-dir'"),
         (["repro", "lenet"], "unknown preset 'lenet'; choose one of: lenet-full"),
         ([*SIM, "--mixing", "average"], "mixing: Input should be 'average-then-step'"),

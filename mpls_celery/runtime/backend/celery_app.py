@@ -10,13 +10,14 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 from kombu import Queue  # type: ignore[attr-defined]  # kombu exports it untyped
 
+from mpls_celery.runtime.backend.connection import validate_url
 from mpls_celery.runtime.backend.redis_url import resolve_redis_url
 from mpls_celery.runtime.keys import NODE_QUEUE, PULL_QUEUE, TASK_ROUTES
 from mpls_celery.settings import Settings, load_settings
 
 
 def celery_config(settings: Settings, redis_url: str | None = None) -> dict[str, Any]:
-    url = resolve_redis_url(settings, redis_url)
+    url = validate_url(resolve_redis_url(settings, redis_url))  # not a transport module's name
     # kombu's idle BRPOP blocks for polling_interval (1 s by default) and a warm shutdown waits it
     # out; 0.25 s makes stopping 0.8 s faster per process and costs a few idle round trips.
     transport = {"visibility_timeout": settings.visibility_timeout, "polling_interval": 0.25}

@@ -29,7 +29,7 @@ from mpls_celery.catalog import checked_algorithms
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.core.models import ModelFactory
 from mpls_celery.errors import ConfigError
-from mpls_celery.plugins import DataLoader, add_import_dirs
+from mpls_celery.plugins import DataLoader, add_import_dirs, given_import_dirs
 from mpls_celery.runtime.launch.request import UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.settings import load_settings
@@ -120,7 +120,7 @@ def run(
     from mpls_celery.runtime.up import run_up
 
     settings = load_settings()
-    folders = add_import_dirs([Path.cwd(), *import_dirs])
+    folders = add_import_dirs([Path.cwd(), *given_import_dirs(import_dirs)])
     config = config.with_overrides(**{"training.iterations": iterations})  # checked, as a flag
     runtime = RuntimeOptions.for_run(
         config, iterations is not None, until_seconds=until, target_acc=target_acc, **options

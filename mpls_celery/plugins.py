@@ -49,6 +49,17 @@ def add_import_dirs(dirs: Iterable[Path | str]) -> list[str]:
     return added
 
 
+def given_import_dirs(dirs: Iterable[Path] | None) -> list[Path]:
+    """The folders a user named to import from (--import, `import_dirs=`); ConfigError for one
+    that is no folder, which would otherwise surface later as a model that cannot be imported,
+    with a hint to add the very folder given."""
+    folders = list(dirs or [])
+    for folder in folders:
+        if not folder.is_dir():
+            raise ConfigError(f"import folder {str(folder)!r}: no such folder")
+    return folders
+
+
 def import_object(path: str, what: str) -> Any:
     """`package.module:attribute` (dots in the attribute reach inside it)."""
     module_name, _, attribute = path.partition(":")

@@ -52,9 +52,15 @@ def show(
 
     from mpls_celery.core.layering import layer_bytes
     from mpls_celery.experiment import WIRE_ITEMSIZE
-    from mpls_celery.plugins import add_import_dirs, checked_model, load_data, model_factory
+    from mpls_celery.plugins import (
+        add_import_dirs,
+        checked_model,
+        given_import_dirs,
+        load_data,
+        model_factory,
+    )
 
-    add_import_dirs([Path.cwd(), *(imports or [])])
+    add_import_dirs([Path.cwd(), *given_import_dirs(imports)])
     cfg = RunConfig().with_overrides(model=model, wire_dtype=wire_dtype, seed=seed)
     trial = None  # data to try the model on: only real data says what it must take
     if input_shape is not None:

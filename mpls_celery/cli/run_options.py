@@ -156,10 +156,12 @@ class RunFlags:
     def import_dirs(self) -> list[Path]:
         """Where the user's model and data code is imported from: the current folder, the run
         file's, and every --import."""
+        from mpls_celery.plugins import given_import_dirs  # torch: only when a run is built
+
         folders = [Path.cwd()]
         if self.config is not None:
             folders.append(self.config.parent if self.config.suffix else self.config)
-        return [*folders, *(self.imports or [])]
+        return [*folders, *given_import_dirs(self.imports)]
 
 
 def _plain(value: object) -> object:

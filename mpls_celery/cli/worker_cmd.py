@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 
-from mpls_celery.devices import check_device
+from mpls_celery.devices import check_device, resolve_device
 from mpls_celery.errors import ConfigError
 from mpls_celery.runtime.backend.connection import validate_url
 from mpls_celery.runtime.backend.redis_url import resolve_redis_url
 from mpls_celery.runtime.keys import host_queues
 from mpls_celery.settings import load_settings
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def parse_nodes(text: str) -> list[int]:
@@ -55,16 +57,22 @@ def worker(
     ] = None,
 ) -> None:
     """Run `celery -A mpls_celery worker` for this host (thread pool; slices and pulls)."""
-    from mpls_celery.plugins import add_import_dirs  # torch: only when a worker starts
+    from mpls_celery.plugins import add_import_dirs, given_import_dirs  # torch: on use
 
-    add_import_dirs([Path.cwd(), *(imports or [])])
+    add_import_dirs([Path.cwd(), *given_import_dirs(imports)])
     ids = parse_nodes(nodes) if nodes else []
     queues = host_queues(ids if nodes else None, pulls=pull)
     # named or from the environment: a URL Celery would take for a transport module name
     url = validate_url(resolve_redis_url(load_settings(), redis))
     os.environ["MPLS_REDIS_URL"] = url
     if device:
-        os.environ["MPLS_DEVICE"] = check_device(device)
+        try:
+            resolve_device(check_device(device))  # here: this host trains its workers on it
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        os.environ["MPLS_DEVICE"] = device
+    if loglevel.upper() not in LOG_LEVELS:
+        raise ConfigError(f"unknown log level {loglevel!r}; choose one of: {', '.join(LOG_LEVELS)}")
     from mpls_celery.runtime.backend.celery_app import app
 
     args = ["worker", f"--loglevel={loglevel}", "-Q", ",".join(queues), "-P", "threads"]

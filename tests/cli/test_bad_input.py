@@ -68,6 +68,9 @@ SIM = [
         (["up", "--redis", "http://127.0.0.1:6379"], "is not a Redis URL: use redis://"),
         (["runs", "--redis", "http://127.0.0.1:6379"], "is not a Redis URL"),
         (["worker", "--redis", "notaurl"], "'notaurl' is not a Redis URL"),  # Celery: a module
+        (["worker", "--device", "gpu"], "unknown device 'gpu'; choose one of: auto, cpu, cuda"),
+        (["worker", "--loglevel", "LOUD"], "unknown log level 'LOUD'; choose one of: DEBUG"),
+        ([*SIM, "--import", "/nonexistent"], "import folder '/nonexistent': no such folder"),
         ([*SIM, "--step-seconds", "0"], "options: step_seconds: Input should be greater than 0"),
         (["tui", "./runs/no-such-dir"], "no run directory or run id named './runs/no-such-dir'"),
         (["repro", "lenet"], "unknown preset 'lenet'; choose one of: lenet-full"),

@@ -1,5 +1,6 @@
 """The `mpls` command. Commands are thin: parse, call a service, print. Errors are translated here,
-once: an MplsError or a usage error becomes one line on stderr and exit 2 (usage/config) or 1."""
+once: an MplsError, a usage error or an OS error (a path that cannot be written) becomes one line
+on stderr and exit 2 (usage/config/path) or 1."""
 
 from __future__ import annotations
 
@@ -85,4 +86,16 @@ def main(argv: list[str] | None = None) -> None:
         _fail_click(exc)
     except MplsError as exc:
         _fail(str(exc), exc.exit_code)
+    except OSError as exc:  # a folder to write that cannot be (--out, MPLS_RUNS_DIR, a full disk)
+        _fail(_os_error(exc), 2 if isinstance(exc, PATH_ERRORS) else 1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+# a path given that cannot be used as one: the user's to fix, like any other input
+PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def _os_error(exc: OSError) -> str:
+    """'PATH: reason', as the shell says it."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason

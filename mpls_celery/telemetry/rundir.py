@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import platform
 import subprocess
@@ -47,14 +48,17 @@ def git_revision() -> str | None:
 
 
 def new_run_dir(root: Path, prefix: str) -> Path:
+    """A folder of its own, also when other processes start runs in the same second: the
+    creation itself decides (a check, then a mkdir, would let two take one name)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = root / f"{prefix}-{stamp}"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = root / f"{prefix}-{stamp}-{suffix}"
-    path.mkdir(parents=True)
-    return path
+    for suffix in itertools.count(1):
+        path = root / (f"{prefix}-{stamp}" if suffix == 1 else f"{prefix}-{stamp}-{suffix}")
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -118,7 +118,11 @@ def up(
         ),
     ] = False,
     detach: Annotated[
-        bool, typer.Option(help="Run in the background; follow with mpls status/tui.")
+        bool,
+        typer.Option(
+            help="Run in the background: returns once the run has started (or fails with its "
+            "error); follow it with mpls status/tui."
+        ),
     ] = False,
     resume: Annotated[
         str | None,

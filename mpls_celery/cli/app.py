@@ -26,6 +26,7 @@ from mpls_celery.cli import (
     worker_cmd,
 )
 from mpls_celery.errors import MplsError
+from mpls_celery.interrupts import Terminated
 
 app = typer.Typer(
     name="mpls",
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         result = command.main(args=argv, prog_name="mpls", standalone_mode=False)
     except (Abort, KeyboardInterrupt):
         _fail("interrupted", 130)
+    except Terminated:  # SIGTERM: what was running has been stopped (mpls sim's workers too)
+        _fail("terminated", 143)
     except Exit as exc:
         sys.exit(exc.exit_code)
     except TyperException as exc:  # Click's errors, through Typer's public base class

@@ -4,32 +4,26 @@ summary and leave nothing of the run running; SIGTERM and Ctrl-C end a run like 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from mpls_celery.errors import RunAborted
+from mpls_celery.interrupts import Terminated, sigterm_raises
 from mpls_celery.runtime.launch.stop_policy import Stop
 from mpls_celery.runtime.launcher import Launcher, Snapshot, UpRequest
 
 log = logging.getLogger(__name__)
 
 
-class Terminated(Exception):
-    """SIGTERM (timeout, systemd, docker stop): end the run like Ctrl-C."""
-
-
 def run_up(
     request: UpRequest, on_poll: Callable[[Snapshot], None] | None = None, poll: float = 0.5
 ) -> dict[str, Any]:
     launcher = Launcher(request)
-    with _terminate_on_sigterm():
+    with sigterm_raises():
         try:
             launcher.attach() if request.resume else launcher.start()
             return launcher.finish(_watch_until_done(launcher, on_poll, poll))
@@ -72,21 +66,3 @@ def _watch_until_done(
         return Stop("interrupted (Ctrl-C)")
     except Terminated:
         return Stop("terminated (SIGTERM)")
-
-
-@contextlib.contextmanager
-def _terminate_on_sigterm() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C: stop workers, write the summary (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_terminated(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

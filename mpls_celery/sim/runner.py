@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_module
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +20,7 @@ from mpls_celery.core.divergence import Diverged
 from mpls_celery.core.models import ModelFactory
 from mpls_celery.core.network_profile import NetworkProfile, SimNetwork, uniform_profile
 from mpls_celery.experiment import Experiment, build_experiment
+from mpls_celery.interrupts import Terminated, sigterm_raises
 from mpls_celery.plugins import DataLoader
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.sim.engine_choice import choose_engine
@@ -172,10 +174,11 @@ def run_simulation(request: SimRequest, on_progress: ProgressFn | None = None) -
     )
     started = time.monotonic()
     paths = {algo: parts / f"{algo}.jsonl" for algo in request.algorithms}
-    if request.jobs <= 1 or len(request.algorithms) == 1:
-        ends = [_run_one(request, algo, paths[algo], _Direct(on_progress)) for algo in paths]
-    else:
-        ends = _run_parallel(request, paths, on_progress)
+    with sigterm_raises():  # `kill`, timeout, a scheduler's cancel: like Ctrl-C, children too
+        if request.jobs <= 1 or len(request.algorithms) == 1:
+            ends = [_run_one(request, algo, paths[algo], _Direct(on_progress)) for algo in paths]
+        else:
+            ends = _run_parallel(request, paths, on_progress)
     diverged = {algo: end for algo, end in zip(paths, ends, strict=True) if end is not None}
     with (run_dir / METRICS).open("wb") as out:
         for algo in request.algorithms:  # fixed order: same inputs → same bytes
@@ -210,20 +213,36 @@ def _run_parallel(
     request: SimRequest, paths: dict[str, Path], on_progress: ProgressFn | None
 ) -> list[str | None]:
     context = mp.get_context("spawn")
+    others = set(mp.active_children())  # a caller's own (the API in a notebook): never ours to end
     with (
         context.Manager() as manager,
-        ProcessPoolExecutor(request.jobs, mp_context=context) as pool,
+        ProcessPoolExecutor(
+            request.jobs, mp_context=context, initializer=_leave_interrupts_to_the_parent
+        ) as pool,
     ):
         progress = manager.Queue()
         futures = [
             pool.submit(_run_one, request, algo, paths[algo], progress)
             for algo in request.algorithms
         ]
-        while not all(f.done() for f in futures):
-            try:
-                item = progress.get(timeout=0.2)
-            except queue_module.Empty:
-                continue
-            if on_progress:
-                on_progress(*item)
+        try:
+            while not all(f.done() for f in futures):
+                try:
+                    item = progress.get(timeout=0.2)
+                except queue_module.Empty:
+                    continue
+                if on_progress:
+                    on_progress(*item)
+        except (KeyboardInterrupt, Terminated):  # stop every algorithm now, not at its horizon
+            pool.shutdown(wait=False, cancel_futures=True)
+            for child in set(mp.active_children()) - others:  # the workers, the manager's server
+                child.terminate()
+            raise
         return [future.result() for future in futures]  # a child's error is raised here
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """A pool worker ignores Ctrl-C (the whole terminal's process group gets it): the parent
+    stops the comparison and terminates its workers (SIGTERM, which a worker does not catch); a
+    worker that raised itself would only fail its algorithm and go on to the next one."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

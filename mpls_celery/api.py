@@ -16,7 +16,9 @@ import the model and data themselves.
 Errors are MplsError: ConfigError for what the user gave (a model that cannot take the data
 included). A run that ends otherwise than asked — a worker failed, an algorithm's training
 diverged (its records up to there are kept) — returns its Result with `failed` set and the reason
-in its summary, as `mpls sim` and `mpls up` write it before they exit 1."""
+in its summary, as `mpls sim` and `mpls up` write it before they exit 1. Stopped from outside,
+`simulate` raises KeyboardInterrupt (Ctrl-C) or `interrupts.Terminated` (SIGTERM, while it runs
+in the main thread) once its worker processes are stopped."""
 
 from __future__ import annotations
 

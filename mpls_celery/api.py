@@ -35,7 +35,7 @@ from mpls_celery.plugins import DataLoader, add_import_dirs, given_import_dirs
 from mpls_celery.runtime.launch.request import UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.settings import load_settings
-from mpls_celery.sim.runner import plan_simulation, run_simulation
+from mpls_celery.sim.runner import ProgressFn, plan_simulation, run_simulation
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import SUMMARY, read_json, read_metrics
 
@@ -81,10 +81,12 @@ def simulate(
     model: ModelFactory | None = None,
     data: DataLoader | None = None,
     engine: str = "auto",
+    progress: ProgressFn | None = None,
 ) -> Result:
     """Run `algorithms` ("mpls,netmax", or a sequence of names) side by side in virtual time
     (`mpls sim`); `until` in virtual seconds (300 unless `epochs` is given); `engine`: auto |
-    sequential | batched."""
+    sequential | batched. `progress(algorithm, virtual_seconds, epoch)` is called as each
+    advances (what `mpls sim` draws its bars from), in this process."""
     chosen = checked_algorithms(algorithms)
     settings = load_settings()
     add_import_dirs([Path.cwd()])
@@ -94,7 +96,7 @@ def simulate(
         step_seconds=step_seconds, target_acc=target_acc, stop_at_target=stop_at_target,
         jobs=jobs, model=model, loader=data, engine=engine,
     )  # fmt: skip
-    run_dir = run_simulation(request)
+    run_dir = run_simulation(request, progress)
     return Result(run_dir, read_json(run_dir / SUMMARY))
 
 

@@ -40,11 +40,15 @@ def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     assert (result.run_dir / METRICS).exists()
     assert set(result.summary["algorithms"]) == {"mpls", "netmax"}
     assert result.summary["algorithms"]["mpls"]["final_mean_acc"] > 0.6
+    seen: dict[str, list[float]] = {}
     again = api.simulate(  # the algorithms as the command line writes them
         CONFIG, "mpls, netmax", until=1.0, out=tmp_path / "again", model=linear, data=blobs,
         step_seconds=0.02, target_acc=0.6,
+        progress=lambda algo, t, epoch: seen.setdefault(algo, []).append(t),
     )  # fmt: skip
     assert (again.run_dir / METRICS).read_bytes() == (result.run_dir / METRICS).read_bytes()
+    assert set(seen) == {"mpls", "netmax"}
+    assert all(ts == sorted(ts) and 0 < ts[-1] <= 1.0 for ts in seen.values())
 
     curve = result.evaluations("mpls")
     assert curve and all(e.algo == "mpls" for e in curve)

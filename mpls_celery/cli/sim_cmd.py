@@ -31,14 +31,17 @@ def sim(
     algo: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated algorithms to compare [default: mpls,appg,netmax,rand-mpls; "
-            "with --replay: the recorded run's]."
+            help="Comma-separated algorithms to compare (default: mpls,appg,netmax,rand-mpls; "
+            "with --replay: the recorded run's)."
         ),
     ] = None,
     profile: Annotated[
         str | None, typer.Option(help="uniform | random | paper30 | profile YAML")
     ] = None,
-    until: Annotated[str | None, typer.Option(help="Virtual duration: 300s, 5m, 1h.")] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Virtual duration: 300s, 5m, 1h (default: 300s, unless --epochs)."),
+    ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Stop after T iterations over all workers.")
     ] = None,
@@ -49,7 +52,10 @@ def sim(
         bool, typer.Option(help="End each algorithm once it reaches the target.")
     ] = False,
     eval_every: Annotated[
-        float | None, typer.Option(help="Virtual seconds between evaluations.")
+        float | None,
+        typer.Option(
+            help="Virtual seconds between evaluations (default: the duration / 300, 0.5 to 5 s)."
+        ),
     ] = None,
     eval_every_epochs: Annotated[
         int | None,
@@ -59,7 +65,11 @@ def sim(
         int, typer.Option(min=1, help="Test samples per worker per evaluation.")
     ] = 200,
     step_seconds: Annotated[
-        float | None, typer.Option(help="Seconds of one SGD step at speed 1.0.")
+        float | None,
+        typer.Option(
+            help="Seconds of one SGD step at speed 1.0 (default: the profile's, else the built-in "
+            "model's measured step; a model of your own: 1e-7 s per parameter, at least 1 ms)."
+        ),
     ] = None,
     replay: Annotated[
         Path | None,

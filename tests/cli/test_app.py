@@ -34,3 +34,32 @@ def test_config_error_is_one_line_and_exit_2(capsys, tmp_path):
         f"error: {bad}: algorithm: unknown algorithm 'lenet'; choose one of: "
         "mpls, mpls-peer, mpls-layer, rand-mpls, appg, netmax, ad-psgd"
     )
+
+
+def _commands(command, path=()):
+    """Every command of the CLI with the words that invoke it."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_option_help_is_shown_whole(capsys, monkeypatch):
+    """Rich reads `[...]` in a help text as markup and drops it: each command's and option's
+    help, as written, must appear in the command's --help."""
+    import typer.main
+
+    from mpls_celery.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    root = typer.main.get_command(app)
+    checked = 0
+    for path, command in _commands(root):
+        code, out, _ = run([*path, "--help"], capsys)
+        assert code == 0, path
+        shown = " ".join(out.split())
+        assert " ".join((command.help or "").split()) in shown, path
+        for param in command.params:
+            text = " ".join((getattr(param, "help", None) or "").split())
+            assert text in shown, (path, param.name, text)
+            checked += bool(text)
+    assert checked > 50

@@ -38,20 +38,20 @@ def show(
         TopologyConfig, {"kind": "file" if file else kind, "p": p, "path": file}, "options"
     )
     topo = build_topology(cfg, workers, seed)
-    deg = topo.degree_stats()
+    deg, edges = topo.degree_stats(), topo.edges()
     summary = {
         "kind": cfg.kind,
         "workers": topo.size,
-        "edges": len(topo.edges()),
+        "edges": len(edges),
         "degree": deg,
         "connected": topo.connected,
         "diameter": topo.diameter,
     }
     if as_json:
-        print_json({**summary, "edge_list": topo.edges()})
+        print_json({**summary, "edge_list": edges})
         return
     console.print(
-        f"{cfg.kind}: N={topo.size}, {len(topo.edges())} edges, degree min/mean/max "
+        f"{cfg.kind}: N={topo.size}, {len(edges)} edges, degree min/mean/max "
         f"{deg['min']}/{deg['mean']:.1f}/{deg['max']}, connected={topo.connected}, "
         f"diameter={topo.diameter}"
     )

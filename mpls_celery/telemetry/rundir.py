@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import platform
 import subprocess
@@ -51,14 +50,14 @@ def new_run_dir(root: Path, prefix: str) -> Path:
     """A folder of its own, also when other processes start runs in the same second: the
     creation itself decides (a check, then a mkdir, would let two take one name)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    for suffix in itertools.count(1):
-        path = root / (f"{prefix}-{stamp}" if suffix == 1 else f"{prefix}-{stamp}-{suffix}")
+    path, suffix = root / f"{prefix}-{stamp}", 1
+    while True:
         try:
             path.mkdir(parents=True)
+            return path
         except FileExistsError:
-            continue
-        return path
-    raise AssertionError("unreachable")
+            suffix += 1
+            path = root / f"{prefix}-{stamp}-{suffix}"
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -4,6 +4,7 @@
 
     config = api.RunConfig(workers=8, model="mypkg.models:small_cnn", dataset="npz:data.npz")
     result = api.simulate(config, algorithms=("mpls", "netmax"), until=60, target_acc=0.8)
+    result = api.simulate("run.yaml", "mpls")      # or a run file, or its fields as a dict
     print(result.summary["speedup"], result.run_dir)
     curve = [(e.t, e.mean_acc) for e in result.evaluations("mpls")]
 
@@ -22,13 +23,15 @@ in the main thread) once its worker processes are stopped."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mpls_celery.catalog import checked_algorithms
+from mpls_celery.config.load import load_run_config
 from mpls_celery.config.run_config import RunConfig
+from mpls_celery.config.yaml_io import validate
 from mpls_celery.core.models import ModelFactory
 from mpls_celery.errors import ConfigError
 from mpls_celery.plugins import DataLoader, add_import_dirs, given_import_dirs
@@ -40,6 +43,8 @@ from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import SUMMARY, read_json, read_metrics
 
 __all__ = ["EvalRecord", "IterationRecord", "Result", "RunConfig", "run", "simulate"]
+
+ConfigLike = RunConfig | Mapping[str, Any] | str | Path  # a config, a run file's fields, its path
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,24 @@ class Result:
         ]
 
 
+def as_config(config: ConfigLike) -> tuple[RunConfig, list[Path]]:
+    """The config a script has at hand, checked as `--config` checks a run file; and the folder
+    its model and data code is imported from (a run file's, as with `--config`)."""
+    if isinstance(config, RunConfig):
+        return config, []
+    if isinstance(config, Mapping):
+        return validate(RunConfig, dict(config), "config"), []
+    if isinstance(config, str | Path):
+        path = Path(config)
+        return load_run_config(path), [path.parent if path.suffix else path]
+    raise ConfigError(
+        f"config: expected a RunConfig, a mapping of run-file fields or a run file's path, "
+        f"got {type(config).__name__}"
+    )
+
+
 def simulate(
-    config: RunConfig,
+    config: ConfigLike,
     algorithms: str | Sequence[str] = ("mpls",),
     *,
     until: float | None = None,
@@ -88,8 +109,9 @@ def simulate(
     sequential | batched. `progress(algorithm, virtual_seconds, epoch)` is called as each
     advances (what `mpls sim` draws its bars from), in this process."""
     chosen = checked_algorithms(algorithms)
+    config, folders = as_config(config)
     settings = load_settings()
-    add_import_dirs([Path.cwd()])
+    add_import_dirs([Path.cwd(), *folders])
     request = plan_simulation(
         config, chosen, out or settings.runs_dir, settings.data_dir,
         until=until, epochs=epochs, eval_every=eval_every, eval_samples=eval_samples,
@@ -101,7 +123,7 @@ def simulate(
 
 
 def run(
-    config: RunConfig,
+    config: ConfigLike,
     *,
     iterations: int | None = None,
     until: float | None = None,
@@ -123,8 +145,9 @@ def run(
         )
     from mpls_celery.runtime.up import run_up
 
+    config, own = as_config(config)
     settings = load_settings()
-    folders = add_import_dirs([Path.cwd(), *given_import_dirs(import_dirs)])
+    folders = add_import_dirs([Path.cwd(), *own, *given_import_dirs(import_dirs)])
     config = config.with_overrides(**{"training.iterations": iterations})  # checked, as a flag
     runtime = RuntimeOptions.for_run(
         config, iterations is not None, until_seconds=until, target_acc=target_acc, **options

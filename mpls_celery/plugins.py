@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from mpls_celery.catalog import MODEL_NAMES
 from mpls_celery.config.run_config import IMPORT_PATH, DataFiles
@@ -190,6 +192,14 @@ def _build(
         article = "an" if kind[:1].lower() in "aeiou" else "a"
         raise ConfigError(
             f"model {label}: the factory returned {article} {kind}, not a torch nn.Module"
+        )
+    tensors = itertools.chain(model.named_parameters(), model.named_buffers())
+    lazy = next((name for name, tensor in tensors if is_lazy(tensor)), None)
+    if lazy is not None:  # its size is unknown until a forward pass: nothing to publish or hash
+        raise ConfigError(
+            f"model {label}: {lazy} is not initialised (a lazy module): size it from the "
+            f"input_shape the factory is given, or call model(torch.zeros(1, *input_shape)) in "
+            "the factory before returning it"
         )
     return model
 

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import yaml
 from torch import nn
 
 from mpls_celery import api
@@ -57,6 +58,40 @@ def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     assert len(result.evaluations()) == len(curve) + len(result.evaluations("netmax"))
     iterations = [r for r in result.records() if isinstance(r, api.IterationRecord)]
     assert len(iterations) == sum(a["iterations"] for a in result.summary["algorithms"].values())
+
+
+def test_a_run_file_or_its_fields_stand_for_the_config(tmp_path):
+    """`simulate("run.yaml")` reads it as `--config` does, its model imported from beside it."""
+    (tmp_path / "api_run_file_model.py").write_text(
+        "from torch import nn\n"
+        "def net(input_shape, num_classes):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(784, num_classes))\n"
+    )
+    fields = {"workers": 2, "model": "api_run_file_model:net", "dataset": "digits", "seed": 4}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(fields))
+    limits = {"until": 0.3, "step_seconds": 0.02}
+    from_file = api.simulate(tmp_path / "run.yaml", out=tmp_path / "file", **limits)
+    from_fields = api.simulate(fields, out=tmp_path / "fields", **limits)
+    from_config = api.simulate(api.RunConfig(**fields), out=tmp_path / "config", **limits)
+    metrics = {(r.run_dir / METRICS).read_bytes() for r in (from_file, from_fields, from_config)}
+    assert len(metrics) == 1 and from_file.summary["algorithms"]["mpls"]["iterations"] > 0
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"workers": 0}, "config: workers: Input should be greater than or equal to 1"),
+        ("no-such-run.yaml", "no-such-run.yaml: cannot read (No such file or directory)"),
+        (3, "config: expected a RunConfig, a mapping of run-file fields or a run file's path, "
+            "got int"),
+    ],
+)  # fmt: skip
+def test_a_config_that_is_no_config_is_a_config_error(tmp_path, config, problem):
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        api.simulate(config, out=tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        api.run(config, iterations=1)
+    assert not any(tmp_path.iterdir()), "nothing started"
 
 
 def test_run_asks_for_import_paths_not_objects():

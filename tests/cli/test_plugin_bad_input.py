@@ -66,6 +66,10 @@ def not_a_model(input_shape, num_classes):
     return "a string"
 
 
+def lazy_model(input_shape, num_classes):  # sized only by a first forward pass
+    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))
+
+
 def random_model(input_shape, num_classes):
     torch.manual_seed(int(np.random.default_rng().integers(10**6)))  # fresh entropy each call
     return good_model(input_shape, num_classes)
@@ -172,6 +176,9 @@ GOOD = ("--model", "userplug:good_model", "--dataset", "userplug:good_data")
          "looks like you're attempting to use a Tensor in some data-dependent control flow"),
         (("--model", "userplug:not_a_model", "--dataset", "userplug:good_data"),
          "the factory returned a str, not a torch nn.Module"),
+        (("--model", "userplug:lazy_model", "--dataset", "userplug:good_data"),
+         "model userplug:lazy_model: 1.weight is not initialised (a lazy module): size it from "
+         "the input_shape the factory is given, or call model(torch.zeros(1, *input_shape))"),
         (("--model", "userplug:random_model", "--dataset", "userplug:good_data"),
          "two builds with seed 1 gave different weights"),
         (("--model", "userplug:frozen_model", "--dataset", "userplug:good_data"),

@@ -12,6 +12,7 @@ from typer import Abort, Exit, TyperException
 from mpls_celery.cli import (
     config_cmd,
     credentials_cmd,
+    data_cmd,
     down_cmd,
     model_cmd,
     profile_cmd,
@@ -41,6 +42,7 @@ app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(redis_cmd.app, name="redis")
 app.add_typer(model_cmd.app, name="model")
+app.add_typer(data_cmd.app, name="data")
 app.command("up")(up_cmd.up)
 app.command("status")(runs_cmd.status)
 app.command("runs")(runs_cmd.runs)

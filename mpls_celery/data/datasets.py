@@ -13,8 +13,10 @@ from numpy.typing import NDArray
 from mpls_celery.catalog import DATASET_NAMES
 from mpls_celery.data.arrays import DatasetSplit, from_arrays, split_arrays
 from mpls_celery.data.idx import read_idx
+from mpls_celery.data.local_files import MNIST_HELD_OUT, mnist_dirs, mnist_files
 from mpls_celery.errors import ConfigError
 
+_FETCH_HINT = "set MPLS_DATA_DIR to where it is, or download it: mpls data fetch {}"
 MNIST_STATS = (0.1307, 0.3081)
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
@@ -29,7 +31,6 @@ def load_builtin(
     name: str,
     data_dir: Path,
     *,
-    download: bool = False,
     like: str = "mnist",
     synthetic_size: tuple[int, int] = (4000, 1000),
     seed: int = 0,
@@ -37,9 +38,9 @@ def load_builtin(
     if name == "digits":
         return _digits()
     if name == "mnist":
-        return _mnist(Path(data_dir), download)
+        return _mnist(Path(data_dir))
     if name in ("cifar10", "cifar100"):
-        return _cifar(name, Path(data_dir), download)
+        return _cifar(name, Path(data_dir))
     if name == "synthetic":
         return _synthetic(like, synthetic_size, seed)
     raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
@@ -82,57 +83,37 @@ def digits_arrays() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     return bunch.images, bunch.target.astype(np.int64)
 
 
-_MNIST_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-def _find(dirs: list[Path], stem: str) -> Path | None:
-    for folder in dirs:
-        for candidate in (folder / stem, folder / f"{stem}.gz"):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
-def _mnist(data_dir: Path, download: bool) -> DatasetSplit:
-    if download:
-        from torchvision.datasets import MNIST
-
-        MNIST(str(data_dir), train=True, download=True)
-        MNIST(str(data_dir), train=False, download=True)
-    dirs = [data_dir / "MNIST" / "raw", data_dir / "mnist", data_dir / "mnist-t10k", data_dir]
-    found = {split: [_find(dirs, stem) for stem in stems] for split, stems in _MNIST_FILES.items()}
+def _mnist(data_dir: Path) -> DatasetSplit:
+    found = mnist_files(data_dir)
     test_images, test_labels = found["test"]
     if test_images is None or test_labels is None:
         raise ConfigError(
             f"mnist: no t10k-images-idx3-ubyte[.gz] under {data_dir} (looked in "
-            f"{', '.join(str(d) for d in dirs)}); set MPLS_DATA_DIR or pass --download"
+            f"{', '.join(str(d) for d in mnist_dirs(data_dir))}); {_FETCH_HINT.format('mnist')}"
         )
     x_test = _normalise_gray(read_idx(test_images), 255.0)
     y_test = read_idx(test_labels).astype(np.int64)
     train_images, train_labels = found["train"]
     if train_images is None or train_labels is None:
         # Only the official test split is present: a fixed stratified 8,000 / 2,000 split of it.
-        return _split("mnist", x_test, y_test, test_size=2000)
+        return _split("mnist", x_test, y_test, test_size=MNIST_HELD_OUT)
     x_train = _normalise_gray(read_idx(train_images), 255.0)
     y_train = read_idx(train_labels).astype(np.int64)
     return from_arrays("mnist", x_train, y_train, x_test, y_test, num_classes=10)
 
 
-def _cifar(name: str, data_dir: Path, download: bool) -> DatasetSplit:
+def _cifar(name: str, data_dir: Path) -> DatasetSplit:
     from torchvision.datasets import CIFAR10, CIFAR100
 
     cls = CIFAR10 if name == "cifar10" else CIFAR100
     folder = data_dir / cls.base_folder
     try:
-        train = cls(str(data_dir), train=True, download=download)
-        test = cls(str(data_dir), train=False, download=download)
+        train = cls(str(data_dir), train=True)
+        test = cls(str(data_dir), train=False)
     except RuntimeError as exc:
         raise ConfigError(
             f"{name}: dataset files not found or corrupted in {folder} (expected the python "
-            f"version, e.g. {cls.filename} extracted there); set MPLS_DATA_DIR or pass --download"
+            f"version, e.g. {cls.filename} extracted there); {_FETCH_HINT.format(name)}"
         ) from exc
     mean = torch.tensor(CIFAR_STATS[0]).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR_STATS[1]).view(1, 3, 1, 1)

@@ -11,13 +11,23 @@ from numpy.typing import NDArray
 from mpls_celery.errors import ConfigError
 
 
-def read_idx(path: Path) -> NDArray[np.uint8]:
+def _read(path: Path, size: int = -1) -> bytes:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
-            raw = handle.read()
+            raw: bytes = handle.read(size)
     except (OSError, EOFError) as exc:
         raise ConfigError(f"{path}: cannot read IDX file ({exc})") from exc
+    return raw
+
+
+def idx_length(path: Path) -> int:
+    """How many images or labels (the header's first size), without reading the rest."""
+    return int.from_bytes(_read(path, 8)[4:8], "big")
+
+
+def read_idx(path: Path) -> NDArray[np.uint8]:
+    raw = _read(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ConfigError(f"{path}: not an unsigned-byte IDX file")
     ndim = raw[3]

@@ -14,7 +14,7 @@ def test_help_lists_command_groups(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = run(["--help"], capsys)
     assert code == 0
-    for group in ("topology", "profile", "config", "redis"):
+    for group in ("topology", "profile", "config", "redis", "model", "data"):
         assert group in out
 
 

@@ -5,7 +5,9 @@ race for the same files, and many hosts reach no dataset mirror."""
 from __future__ import annotations
 
 import contextlib
-import io
+import shutil
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +107,8 @@ def check_fetchable(names: list[str]) -> None:
 
 def fetch_builtin(name: str, data_dir: Path) -> Found:
     """Download a dataset's official files into `data_dir` with torchvision (verified by their
-    checksums), unless they are there already."""
+    checksums), unless they are there already. They are fetched into a folder of their own and
+    moved into place once all are in: a download cut off leaves nothing a run would take."""
     check_fetchable([name])
     found = find_builtin(name, data_dir)
     if found.complete:
@@ -113,15 +116,22 @@ def fetch_builtin(name: str, data_dir: Path) -> Found:
     dataset = _torchvision_dataset(name)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".fetch-{name}-", dir=data_dir))
     except OSError as exc:
         raise ConfigError(f"{data_dir}: {exc.strerror or exc}") from None
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # its "Downloading …" lines
+        with contextlib.redirect_stdout(sys.stderr):  # its progress: not in a command's output
             for train in (True, False):
-                dataset(str(data_dir), train=train, download=True)
-    except Exception as exc:  # no route to a mirror, a bad checksum, ...
+                dataset(str(staging), train=train, download=True)
+        folder = Path("MNIST", "raw") if name == "mnist" else Path(CIFAR_FILES[name][0])
+        (data_dir / folder).mkdir(parents=True, exist_ok=True)
+        for file in (staging / folder).iterdir():
+            file.replace(data_dir / folder / file.name)
+    except Exception as exc:  # no route to a mirror, a bad checksum, a full disk ...
         # MNIST's error lists each mirror it tried: the last line says why the last one failed
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         why = f" {lines[-1]}" if len(lines) > 1 else ""
         raise MplsError(f"{name}: download failed: {one_line(exc)}{why}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return find_builtin(name, data_dir)

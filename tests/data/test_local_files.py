@@ -46,13 +46,23 @@ def small_mnist(folder: Path) -> list[tuple[str, str]]:
     return [(f.name, hashlib.md5(f.read_bytes()).hexdigest()) for f in sorted(folder.iterdir())]
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that reads only the headers (torchvision's redirect check) hangs up
+
+
 @pytest.fixture
 def mirror(tmp_path, monkeypatch) -> Iterator[Path]:
     """MNIST's mirrors replaced by one HTTP server on this machine, serving small files."""
     served = tmp_path / "served"
     monkeypatch.setattr(MNIST, "resources", small_mnist(served))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler = functools.partial(QuietHandler, directory=str(served))
+    server = QuietServer(("127.0.0.1", 0), handler)
     monkeypatch.setattr(MNIST, "mirrors", [f"http://127.0.0.1:{server.server_port}/"])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -79,6 +89,17 @@ def test_a_download_that_fails_is_one_line_naming_why(tmp_path, monkeypatch):
     message = str(info.value)
     assert message.startswith("mnist: download failed: RuntimeError: Error downloading")
     assert "Connection refused" in message and "\n" not in message
+    assert not any(tmp_path.iterdir()), "nothing left that a run or the next fetch would take"
+
+
+def test_a_download_cut_off_half_way_leaves_nothing_a_run_takes(tmp_path, mirror):
+    """The last file is cut short (its checksum fails): the three that came stay out of place."""
+    last = sorted(mirror.iterdir())[-1]
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    with pytest.raises(MplsError, match="^mnist: download failed: "):
+        fetch_builtin("mnist", tmp_path / "data")
+    assert not find_builtin("mnist", tmp_path / "data").present
+    assert not any((tmp_path / "data").iterdir())
 
 
 def test_what_is_missing_says_where_it_was_looked_for(tmp_path):

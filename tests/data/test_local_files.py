@@ -96,7 +96,7 @@ def test_a_download_cut_off_half_way_leaves_nothing_a_run_takes(tmp_path, mirror
     """The last file is cut short (its checksum fails): the three that came stay out of place."""
     last = sorted(mirror.iterdir())[-1]
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    with pytest.raises(MplsError, match="^mnist: download failed: "):
+    with pytest.raises(MplsError, match=r"^mnist: download failed: "):
         fetch_builtin("mnist", tmp_path / "data")
     assert not find_builtin("mnist", tmp_path / "data").present
     assert not any((tmp_path / "data").iterdir())

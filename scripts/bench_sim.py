@@ -149,9 +149,9 @@ def simulate(exp: Experiment, options: SimOptions) -> tuple[float, int, float | 
     sizes: list[int] = []
     train = BatchedTrainer.train
 
-    def counted(self: BatchedTrainer, starts: Any, batches: Any) -> Any:
+    def counted(self: BatchedTrainer, starts: Any, *rest: Any) -> Any:
         sizes.append(len(starts))
-        return train(self, starts, batches)
+        return train(self, starts, *rest)
 
     BatchedTrainer.train = counted  # type: ignore[method-assign]
     try:

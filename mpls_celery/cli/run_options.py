@@ -85,6 +85,13 @@ class RunFlags:
     local_steps: Annotated[int | None, typer.Option(help="SGD steps per local iteration.")] = to(
         "training.local_steps"
     )
+    momentum: Annotated[
+        float | None,
+        typer.Option(help="SGD momentum (each worker's buffer is its own; default 0)."),
+    ] = to("training.momentum")
+    weight_decay: Annotated[
+        float | None, typer.Option(help="SGD weight decay, an L2 penalty (default 0).")
+    ] = to("training.weight_decay")
     tau1: Annotated[
         float | None,
         typer.Option(help="Weight of link speed in peer selection (τ2 = 1 − τ1 unless given)."),

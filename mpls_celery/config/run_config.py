@@ -56,6 +56,10 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(0.01, gt=0)
     local_steps: int = Field(1, ge=1, description="SGD steps per local iteration")
+    momentum: float = Field(
+        0.0, ge=0, lt=1, description="SGD momentum; each worker's buffer is its own, never averaged"
+    )
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty λ, as torch.optim.SGD's")
     iterations: int | None = Field(30, ge=1, description="local iterations per worker")
     eval_every: int = Field(
         10, ge=1, description="a runtime worker evaluates itself every N iterations, at most 1/s"

@@ -1,8 +1,9 @@
 """Many workers' local iterations in one vectorised call (`torch.func.vmap` over stacked
 weights): the simulator's batched engine. A local update depends only on the model it starts
 from and the worker's batches, so copies of one architecture can train side by side; the
-arithmetic is `LocalTrainer.train`'s (mean cross-entropy per worker, plain SGD), so the result
-matches the sequential path to float tolerance (the kernels differ, the math does not).
+arithmetic is `LocalTrainer.train`'s (mean cross-entropy per worker, `sgd_direction`'s SGD step,
+each worker's momentum buffer its own), so the result matches the sequential path to float
+tolerance (the kernels differ, the math does not).
 
 Only models whose training step is a pure function of weights and batch qualify: no buffers
 (a BatchNorm's running statistics change in place) and no random layers (dropout would draw
@@ -18,10 +19,11 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from mpls_celery.core.layering import State
-from mpls_celery.core.training import Evaluation
+from mpls_celery.core.training import Evaluation, TrainConfig, sgd_direction
 from mpls_celery.errors import one_line
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+Velocity = list[torch.Tensor | None]  # a worker's momentum buffers, LocalTrainer.velocity
 _RANDOM = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 # Most copies in one call: bounds the activations held at once (64 LeNet-5s on 200 test
 # samples each: ~60 MB for the first convolution's output).
@@ -42,7 +44,7 @@ def batch_blocker(model: nn.Module, sample: Batch | None = None) -> str | None:
     if sample is not None:
         state = {key: p.detach() for key, p in model.named_parameters()}
         try:
-            BatchedTrainer(model, lr=0.0).train([state, state], [[sample], [sample]])
+            BatchedTrainer(model, TrainConfig(lr=0.0)).train([state, state], [[sample], [sample]])
         except Exception as exc:  # the user's forward, under vmap: its error, in one line
             return f"{name} cannot run under torch.func.vmap ({one_line(exc)})"
     return None
@@ -52,14 +54,17 @@ def batch_blocker(model: nn.Module, sample: Batch | None = None) -> str | None:
 class BatchedResult:
     states: list[dict[str, torch.Tensor]]  # each worker's trained weights (its own tensors)
     losses: list[float]  # each worker's mean training loss
+    velocities: list[Velocity]  # each worker's momentum buffers after its steps
 
 
 class BatchedTrainer:
-    """Plain SGD on many copies of `model`'s architecture at once; `model` itself is never
-    changed (its weights are only the template functional_call swaps out)."""
+    """SGD on many copies of `model`'s architecture at once; `model` itself is never changed
+    (its weights are only the template functional_call swaps out)."""
 
-    def __init__(self, model: nn.Module, lr: float, copies_per_call: int = COPIES_PER_CALL) -> None:
-        self.model, self.lr, self.copies_per_call = model, lr, copies_per_call
+    def __init__(
+        self, model: nn.Module, config: TrainConfig, copies_per_call: int = COPIES_PER_CALL
+    ) -> None:
+        self.model, self.config, self.copies_per_call = model, config, copies_per_call
         self.names = [name for name, _ in model.named_parameters()]
         self._forward = vmap(self._one_forward)
 
@@ -93,24 +98,48 @@ class BatchedTrainer:
             out += [Evaluation(a, b) for a, b in zip(accuracy, loss, strict=True)]
         return out
 
-    def train(self, starts: Sequence[State], batches: Sequence[Sequence[Batch]]) -> BatchedResult:
-        """Worker w starts from `starts[w]` and takes one SGD step per batch in `batches[w]`
-        (every worker the same number of steps, every batch the same shape)."""
+    def train(
+        self,
+        starts: Sequence[State],
+        batches: Sequence[Sequence[Batch]],
+        velocities: Sequence[Velocity] | None = None,
+    ) -> BatchedResult:
+        """Worker w starts from `starts[w]` (and its momentum buffers `velocities[w]`) and takes
+        one SGD step per batch in `batches[w]` (every worker the same number of steps, every
+        batch the same shape)."""
         if len({len(b) for b in batches}) > 1:
             raise ValueError("every worker needs the same number of local steps")
-        states: list[dict[str, torch.Tensor]] = []
-        losses: list[float] = []
+        none: Velocity = [None] * len(self.names)
+        given = list(velocities) if velocities is not None else [none] * len(starts)
+        out = BatchedResult([], [], [])
         for part in self._chunks(len(starts)):
-            trained, loss = self._train(starts[part], batches[part])
-            states += trained
-            losses += loss
-        return BatchedResult(states, losses)
+            trained = self._train(starts[part], batches[part], given[part])
+            out.states.extend(trained.states)
+            out.losses.extend(trained.losses)
+            out.velocities.extend(trained.velocities)
+        return out
+
+    def _stack_velocity(self, given: Sequence[Velocity], like: dict[str, torch.Tensor]) -> Velocity:
+        """The buffers stacked by parameter; None where no worker has one yet (the first step
+        starts them at the gradient), zeros for a worker without one beside others that have
+        (μ·0 + d = d: the same first step)."""
+        stacked: Velocity = []
+        for i, name in enumerate(self.names):
+            own = [v[i] for v in given]
+            if all(b is None for b in own):
+                stacked.append(None)
+            else:
+                zeros = torch.zeros_like(like[name][0])
+                stacked.append(torch.stack([zeros if b is None else b for b in own]))
+        return stacked
 
     def _train(
-        self, starts: Sequence[State], batches: Sequence[Sequence[Batch]]
-    ) -> tuple[list[dict[str, torch.Tensor]], list[float]]:
+        self, starts: Sequence[State], batches: Sequence[Sequence[Batch]], given: Sequence[Velocity]
+    ) -> BatchedResult:
         steps = len(batches[0])
+        config = self.config
         params = self._stack(starts)
+        velocity = self._stack_velocity(given, params)
         loss_sums = [0.0] * len(starts)
         self.model.train()
         for step in range(steps):
@@ -123,13 +152,18 @@ class BatchedTrainer:
             )
             losses = per_sample.view(y.shape).mean(dim=1)  # each worker's own mean loss
             grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
-            with torch.no_grad():  # sgd_step's arithmetic: θ + (−lr)·∇
-                params = {
-                    name: torch.add(leaf.detach(), grad, alpha=-self.lr)
-                    for (name, leaf), grad in zip(leaves.items(), grads, strict=True)
-                }
+            with torch.no_grad():  # sgd_step's arithmetic: θ + (−lr)·d
+                params = {}
+                for i, ((name, leaf), grad) in enumerate(zip(leaves.items(), grads, strict=True)):
+                    theta = leaf.detach()
+                    direction, velocity[i] = sgd_direction(
+                        theta, grad, velocity[i], config.momentum, config.weight_decay
+                    )
+                    params[name] = torch.add(theta, direction, alpha=-config.lr)
             loss_sums = [a + b for a, b in zip(loss_sums, losses.tolist(), strict=True)]
-        trained = [
-            {name: params[name][w].clone() for name in self.names} for w in range(len(starts))
-        ]
-        return trained, [total / steps for total in loss_sums]
+        workers = range(len(starts))
+        return BatchedResult(
+            [{name: params[name][w].clone() for name in self.names} for w in workers],
+            [total / steps for total in loss_sums],
+            [[None if b is None else b[w].clone() for b in velocity] for w in workers],
+        )

@@ -1,4 +1,4 @@
-"""A local iteration (docs/algorithm.md, "Notation"): `local_steps` plain SGD steps on the worker's own data, and
+"""A local iteration (docs/algorithm.md, "Notation"): `local_steps` SGD steps on the worker's own data, and
 evaluation. Shared by the simulator and the Celery runtime so both train identically."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 0.01
     local_steps: int = 1
+    momentum: float = 0.0  # the worker's own buffer: never exchanged or averaged
+    weight_decay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,9 @@ class Evaluation:
 
 
 class LocalTrainer:
-    """One worker's model, optimiser and batch stream (seeded per worker: runs are repeatable)."""
+    """One worker's model, optimiser and batch stream (seeded per worker: runs are repeatable).
+    `velocity` is its momentum buffer, one per trainable parameter: its own, kept across its
+    aggregations (the model is averaged, the buffer is not); None until its first step."""
 
     def __init__(
         self,
@@ -38,6 +42,7 @@ class LocalTrainer:
         self.x, self.y = x, y
         self.config = config
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self.velocity: list[torch.Tensor | None] = [None] * len(self.params)
         self.generator = torch.Generator().manual_seed(seed)
         self._order = torch.empty(0, dtype=torch.long)
 
@@ -55,6 +60,7 @@ class LocalTrainer:
 
     def train(self) -> float:
         """Run local_steps SGD steps; return the mean training loss."""
+        config = self.config
         self.model.train()
         total = 0.0
         for _ in range(self.config.local_steps):
@@ -62,19 +68,48 @@ class LocalTrainer:
             self.model.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(self.model(inputs), labels)
             loss.backward()  # type: ignore[no-untyped-call]
-            sgd_step(self.params, self.config.lr)
+            sgd_step(self.params, config.lr, self.velocity, config.momentum, config.weight_decay)
             total += float(loss.detach())
         return total / self.config.local_steps
 
 
 @torch.no_grad()
-def sgd_step(params: Sequence[torch.Tensor], lr: float) -> None:
-    """Plain SGD, θ ← θ − lr·∇ — torch.optim.SGD's arithmetic without torch.optim, whose first
-    optimiser imports torch._dynamo (~900 modules, over a second of CPU in every process that
-    trains). `tests/core/test_training.py` holds the two to the same bytes."""
-    for param in params:
+def sgd_step(
+    params: Sequence[torch.Tensor],
+    lr: float,
+    velocity: list[torch.Tensor | None] | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+) -> None:
+    """θ ← θ − lr·d — torch.optim.SGD's arithmetic without torch.optim, whose first optimiser
+    imports torch._dynamo (~900 modules, over a second of CPU in every process that trains).
+    `tests/core/test_training.py` holds the two to the same bytes. `velocity`: the momentum
+    buffers, one per parameter (updated in place)."""
+    for i, param in enumerate(params):
         if param.grad is not None:
-            param.add_(param.grad, alpha=-lr)
+            buffer = velocity[i] if velocity is not None else None
+            direction, buffer = sgd_direction(param, param.grad, buffer, momentum, weight_decay)
+            if velocity is not None:
+                velocity[i] = buffer
+            param.add_(direction, alpha=-lr)
+
+
+def sgd_direction(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    buffer: torch.Tensor | None,
+    momentum: float,
+    weight_decay: float,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """d of θ ← θ − lr·d, and the momentum buffer after this step, as torch.optim.SGD computes
+    them (dampening 0, no Nesterov): d = ∇ + λθ; with momentum b ← μb + d (b = d on the first
+    step, `buffer` None) and d = b. A buffer given is updated in place."""
+    if weight_decay:
+        grad = grad.add(param, alpha=weight_decay)
+    if not momentum:
+        return grad, buffer
+    buffer = grad.clone() if buffer is None else buffer.mul_(momentum).add_(grad)
+    return buffer, buffer
 
 
 @torch.no_grad()

@@ -105,9 +105,7 @@ class Simulation:
         self._scratch = exp.new_model()
         self.engine = choose_engine(opts.engine, self._scratch, exp.device)
         self._batched = (
-            BatchedTrainer(exp.new_model(), exp.train_config.lr)
-            if self.engine == "batched"
-            else None
+            BatchedTrainer(exp.new_model(), exp.train_config) if self.engine == "batched" else None
         )
         self.records: list[Record] = []
         self.epoch = 0
@@ -225,8 +223,15 @@ class Simulation:
                 groups.setdefault(shapes, []).append(worker)
         for group in groups.values():
             deferred = [w.deferred for w in group if w.deferred is not None]
-            result = self._batched.train([d.start for d in deferred], [d.batches for d in deferred])
-            for worker, trained, loss in zip(group, result.states, result.losses, strict=True):
+            result = self._batched.train(
+                [d.start for d in deferred],
+                [d.batches for d in deferred],
+                [w.trainer.velocity for w in group],
+            )
+            for worker, trained, loss, velocity in zip(
+                group, result.states, result.losses, result.velocities, strict=True
+            ):
+                worker.trainer.velocity = velocity
                 self._finish_deferred(worker, trained, loss)
 
     def _finish_deferred(self, worker: _Worker, trained: State, loss: float) -> None:

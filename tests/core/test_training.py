@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mpls_celery.core.models import BUILTIN_MODELS, build_model
@@ -12,13 +13,23 @@ from mpls_celery.core.training import LocalTrainer, TrainConfig
 from tests.conftest import REPO
 
 
-def test_sgd_step_is_torch_optim_sgd_to_the_byte():
+@pytest.mark.parametrize(
+    ("momentum", "weight_decay"), [(0.0, 0.0), (0.9, 0.0), (0.0, 5e-4), (0.9, 5e-4)]
+)
+def test_sgd_step_is_torch_optim_sgd_to_the_byte(momentum, weight_decay):
+    """Four steps in two local iterations: the momentum buffer carries over between them, as a
+    torch optimiser's state does between its steps."""
     torch.manual_seed(0)
     x, y = torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))
     ours, theirs = (build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=3) for _ in "ab")
-    trainer = LocalTrainer(ours, x, y, TrainConfig(batch_size=32, lr=0.05, local_steps=4), seed=1)
+    config = TrainConfig(batch_size=32, lr=0.05, local_steps=2, momentum=momentum,
+                         weight_decay=weight_decay)  # fmt: skip
+    trainer = LocalTrainer(ours, x, y, config, seed=1)
     trainer.train()
-    optimizer = torch.optim.SGD(theirs.parameters(), lr=0.05)
+    trainer.train()
+    optimizer = torch.optim.SGD(
+        theirs.parameters(), lr=0.05, momentum=momentum, weight_decay=weight_decay
+    )
     generator = torch.Generator().manual_seed(1)
     order = torch.randperm(256, generator=generator)
     for step in range(4):
@@ -28,6 +39,9 @@ def test_sgd_step_is_torch_optim_sgd_to_the_byte():
         optimizer.step()
     for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+    buffers = [optimizer.state[p].get("momentum_buffer") for p in theirs.parameters()]
+    for mine, torchs in zip(trainer.velocity, buffers, strict=True):
+        assert (mine is None and torchs is None) or torch.equal(mine, torchs)
 
 
 def test_training_does_not_import_torch_dynamo():
@@ -44,3 +58,16 @@ def test_training_does_not_import_torch_dynamo():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+def test_a_run_files_optimiser_fields_reach_both_engines_trainer(tmp_path):
+    """`Experiment.train_config` is what the simulator's and the runtime's LocalTrainer get."""
+    from mpls_celery.config.run_config import RunConfig
+    from mpls_celery.experiment import build_experiment
+
+    cfg = RunConfig(model="mlp", dataset="digits").with_overrides(
+        **{"training.momentum": 0.9, "training.weight_decay": 1e-4, "training.lr": 0.2}
+    )
+    config = build_experiment(cfg, tmp_path).train_config
+    assert config == TrainConfig(batch_size=64, lr=0.2, local_steps=1, momentum=0.9,
+                                 weight_decay=1e-4)  # fmt: skip

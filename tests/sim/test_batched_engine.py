@@ -47,22 +47,35 @@ def simulate(
     return run_simulation(request)
 
 
-def test_one_vectorised_call_trains_and_scores_like_each_model_alone():
+@pytest.mark.parametrize(("momentum", "weight_decay"), [(0.0, 0.0), (0.9, 5e-4)])
+def test_one_vectorised_call_trains_and_scores_like_each_model_alone(momentum, weight_decay):
+    """Worker 0 is an iteration ahead (with momentum: buffers of its own, the others none yet)."""
     x, y = torch.randn(500, *SHAPE), torch.randint(0, 10, (500,))
     models = [build_model(LeNet5, SHAPE, 10, seed=w) for w in range(5)]
-    starts = [snapshot_state(m) for m in models]
-    config = TrainConfig(batch_size=32, lr=0.05, local_steps=3)
+    config = TrainConfig(batch_size=32, lr=0.05, local_steps=3, momentum=momentum,
+                         weight_decay=weight_decay)  # fmt: skip
     alone = [LocalTrainer(m, x, y, config, seed=w) for w, m in enumerate(models)]
-    batches = [LocalTrainer(models[0], x, y, config, seed=w).next_batches() for w in range(5)]
+    alone[0].train()
+    starts = [snapshot_state(m) for m in models]
+    velocities = [[None if b is None else b.clone() for b in t.velocity] for t in alone]
+    draws = [LocalTrainer(models[0], x, y, config, seed=w) for w in range(5)]
+    draws[0].next_batches()  # the batches worker 0 trained on already
+    batches = [d.next_batches() for d in draws]
     losses = [trainer.train() for trainer in alone]
 
-    batched = BatchedTrainer(build_model(LeNet5, SHAPE, 10), lr=0.05, copies_per_call=2)
-    result = batched.train(starts, batches)
+    batched = BatchedTrainer(build_model(LeNet5, SHAPE, 10), config, copies_per_call=2)
+    result = batched.train(starts, batches, velocities)
     assert result.losses == pytest.approx(losses, rel=REL)
     for model, state in zip(models, result.states, strict=True):
         for name, tensor in model.state_dict().items():
             torch.testing.assert_close(state[name], tensor, rtol=1e-4, atol=1e-6)
             assert state[name].data_ptr() != starts[0][name].data_ptr()
+    for trainer, velocity in zip(alone, result.velocities, strict=True):
+        assert [b is None for b in velocity] == [b is None for b in trainer.velocity]
+        for mine, theirs in zip(velocity, trainer.velocity, strict=True):
+            if mine is not None:
+                torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+    assert all(b is None for b in result.velocities[1]) == (momentum == 0)
 
     chosen = torch.arange(5 * 40).view(5, 40)
     scores = batched.evaluate(result.states, x[chosen], y[chosen])
@@ -113,6 +126,19 @@ def test_every_algorithm_runs_the_same_events_in_both_engines(tmp_path):
     iterations = [r for r in read_metrics(batched) if isinstance(r, IterationRecord)]
     assert {r.algo for r in iterations} == set(STRATEGY_NAMES)
     assert sum(bool(r.plan) for r in iterations) > len(iterations) / 2
+
+
+@pytest.mark.usefixtures("one_layout")
+def test_momentum_and_weight_decay_run_the_same_events_in_both_engines(tmp_path):
+    """Each worker's momentum buffer travels with its deferred updates in the batched engine."""
+    cfg = CFG.with_overrides(**{"training.momentum": 0.9, "training.weight_decay": 5e-4})
+    sequential = simulate(tmp_path / "s", "sequential", cfg, ("mpls",), until=1.0)
+    batched = simulate(tmp_path / "b", "batched", cfg, ("mpls",), until=1.0)
+    assert_same_run(batched, sequential)
+    plain = simulate(tmp_path / "p", "batched", CFG, ("mpls",), until=1.0)
+    losses = [[r.loss for r in read_metrics(run) if isinstance(r, IterationRecord)]
+              for run in (batched, plain)]  # fmt: skip
+    assert losses[0] != losses[1]  # and the options are not ignored
 
 
 def test_the_batched_engine_reproduces_the_recording(tmp_path):
@@ -230,7 +256,7 @@ def test_scoring_in_one_call_leaves_a_missing_worker_out_as_the_loop_does():
     states[2] = None  # type: ignore[call-overload]
     scratch = build_model(LeNet5, SHAPE, 10)
     looped = score_workers(states, scratch, x, y, 50)
-    batched = BatchedTrainer(build_model(LeNet5, SHAPE, 10), lr=0.1, copies_per_call=2)
+    batched = BatchedTrainer(build_model(LeNet5, SHAPE, 10), TrainConfig(lr=0.1), copies_per_call=2)
     at_once = score_workers(states, scratch, x, y, 50, batched.evaluate)
     assert looped is not None and at_once is not None
     assert at_once.worker_acc[2] is None and at_once.worker_loss[2] is None

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mpls_celery.catalog import checked_algorithms
 from mpls_celery.config.load import load_run_config
 from mpls_celery.config.run_config import RunConfig
@@ -39,6 +41,7 @@ from mpls_celery.runtime.launch.request import UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.settings import load_settings
 from mpls_celery.sim.runner import ProgressFn, plan_simulation, run_simulation
+from mpls_celery.telemetry.model_files import MODELS, load_averaged_model
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import SUMMARY, read_json, read_metrics
 
@@ -62,12 +65,29 @@ class Result:
         iteration, evaluation and link probe, as the report reads them."""
         return list(read_metrics(self.run_dir))
 
+    def model_state(self, algorithm: str | None = None) -> dict[str, torch.Tensor]:
+        """The run's model: every worker's final model averaged (the one `avg_model_acc`
+        scores), for `model.load_state_dict`; of `algorithm` where several ran side by side."""
+        if algorithm is None:
+            algorithm = _only_algorithm(self.run_dir)
+        return load_averaged_model(self.run_dir, algorithm)
+
     def evaluations(self, algorithm: str | None = None) -> list[EvalRecord]:
         """The accuracy curve: every evaluation (t, epoch, mean_acc, avg_model_acc, …), of one
         algorithm where several ran side by side."""
         return [
             r for r in self.records() if isinstance(r, EvalRecord) and algorithm in (None, r.algo)
         ]
+
+
+def _only_algorithm(run_dir: Path) -> str:
+    saved = sorted(p.stem for p in (run_dir / MODELS).glob("*.safetensors"))
+    if len(saved) != 1:
+        raise ConfigError(
+            f"{run_dir}: name the algorithm whose model you want: "
+            + (", ".join(saved) if saved else "none was saved (it diverged, or no worker had one)")
+        )
+    return saved[0]
 
 
 def as_config(config: ConfigLike) -> tuple[RunConfig, list[Path]]:

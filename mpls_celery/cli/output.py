@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,3 +19,12 @@ def print_json(data: Any) -> None:
 def percent(value: float | None) -> str:
     """An accuracy for a table; '—' where there is none (never a made-up 0)."""
     return "—" if value is None else f"{100 * value:.2f} %"
+
+
+def saved_models(run_dir: object) -> str:
+    """Where the run's averaged model is, if it left one (none: every algorithm diverged, or no
+    worker had a readable model)."""
+    from mpls_celery.telemetry.model_files import MODELS
+
+    folder = Path(str(run_dir)) / MODELS
+    return f"  (averaged model: {MODELS}/<algorithm>.safetensors)" if folder.is_dir() else ""

@@ -31,6 +31,7 @@ from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.state.decode import Refusals
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.runtime.worker.layout import layout_from_json
+from mpls_celery.telemetry.model_files import save_averaged_model
 from mpls_celery.telemetry.records import EvalRecord
 from mpls_celery.telemetry.states import NodeState, RunState, RunStatus, WorkerState
 
@@ -170,12 +171,13 @@ class Launcher:
 
     # stop --------------------------------------------------------------------------------------
     def finish(self, stop: Stop, wait: float = STOP_WAIT) -> dict[str, object]:
-        """Ask every worker to stop, wait for them (bounded), evaluate, write the summary.
-        Without Redis the summary is written from the run directory alone."""
-        final = None
+        """Ask every worker to stop, wait for them (bounded), evaluate, write the averaged model
+        and the summary. Without Redis the summary is written from the run directory alone."""
+        final, states = None, []
         try:
             self._wind_down(stop, wait)
-            final = self.evaluator.evaluate(self.elapsed, self._nodes, full=True)
+            states = self.evaluator.head_states()
+            final = self.evaluator.evaluate(self.elapsed, self._nodes, full=True, states=states)
             self.sink.drain([final] if final else [])
         except redis.exceptions.RedisError as exc:
             why = "refused writes" if refusal(exc) else "unreachable"
@@ -183,6 +185,13 @@ class Launcher:
             stop = Stop(f"{stop.reason}; Redis {why} at the end", stop.failed)
         except RunAborted as exc:
             stop = stop.also(str(exc))
+        config = self.req.config
+        try:
+            save_averaged_model(
+                self.setup.run_dir, config.algorithm, states, config.model_dump(mode="json")
+            )
+        except OSError as exc:  # a full disk: the run's result is its metrics and this model
+            stop = stop.also(f"the averaged model was not written ({exc.strerror or exc})")
         summary = write_summary(self._outcome(stop, final))
         try:
             self.store.run.set_status(RunState.FINISHED, finished=time.time(), reason=stop.reason)

@@ -148,6 +148,10 @@ class Simulation:
             self._evaluate(stop_time)
         return self.records
 
+    def final_states(self) -> list[State]:
+        """Every worker's last published model (an update still in flight is not in it)."""
+        return [w.published for w in self.workers]
+
     def _last_eval_time(self) -> float:
         evals = [r.t for r in self.records if isinstance(r, EvalRecord)]
         return evals[-1] if evals else -1.0

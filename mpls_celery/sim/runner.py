@@ -25,6 +25,7 @@ from mpls_celery.plugins import DataLoader
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.sim.engine_choice import choose_engine
 from mpls_celery.sim.limits import check_limits
+from mpls_celery.telemetry.model_files import save_averaged_model
 from mpls_celery.telemetry.rundir import (
     METRICS,
     SUMMARY,
@@ -42,6 +43,7 @@ DEFAULT_STEP_SECONDS = {"lenet5": 0.006, "mlp": 0.0006, "nin": 0.12, "resnet18":
 # A model of the user's own, with no step time given: a fixed guess per parameter (LeNet-5's is
 # 1e-7 s; deterministic, unlike a measurement). Give network.step_seconds for times that mean more.
 STEP_SECONDS_PER_PARAMETER = 1e-7
+PARTS = "parts"  # each algorithm's records, until they are joined
 
 
 @dataclass(frozen=True)
@@ -133,10 +135,10 @@ def _two_samples(exp: Experiment) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _run_one(
-    request: SimRequest, algorithm: str, part_path: Path, progress: Any | None = None
+    request: SimRequest, algorithm: str, run_dir: Path, progress: Any | None = None
 ) -> str | None:
-    """One algorithm's run, its records written; how it diverged, if it did (the records up to
-    there are kept: beside the others, a divergence is a result)."""
+    """One algorithm's run, its records and its averaged model written; how it diverged, if it
+    did (the records up to there are kept: beside the others, a divergence is a result)."""
     torch.set_num_threads(request.threads)
     torch.manual_seed(request.config.seed)
     exp = build_experiment(
@@ -154,7 +156,10 @@ def _run_one(
         records = sim.run(report)
     except Diverged as exc:  # named by algorithm: several run side by side
         records, diverged = sim.records, f"{algorithm}: {exc}"
-    append_metrics(part_path, records)  # a fresh file per algorithm
+    append_metrics(_part(run_dir, algorithm), records)  # a fresh file per algorithm
+    if diverged is None:
+        config = request.config.model_dump(mode="json")
+        save_averaged_model(run_dir, algorithm, sim.final_states(), config)
     horizon = request.options.until if diverged is None else None  # a diverged run ends early
     report(horizon or (records[-1].t if records else 0.0), sim.epoch)
     return diverged
@@ -162,8 +167,7 @@ def _run_one(
 
 def run_simulation(request: SimRequest, on_progress: ProgressFn | None = None) -> Path:
     run_dir = new_run_dir(request.runs_dir, "sim")
-    parts = run_dir / "parts"
-    parts.mkdir()
+    (run_dir / PARTS).mkdir()
     write_manifest(
         run_dir,
         "sim",
@@ -173,18 +177,18 @@ def run_simulation(request: SimRequest, on_progress: ProgressFn | None = None) -
         **({"replay_of": request.replay_of} if request.replay_of else {}),
     )
     started = time.monotonic()
-    paths = {algo: parts / f"{algo}.jsonl" for algo in request.algorithms}
+    paths = {algo: _part(run_dir, algo) for algo in request.algorithms}
     with sigterm_raises():  # `kill`, timeout, a scheduler's cancel: like Ctrl-C, children too
         if request.jobs <= 1 or len(request.algorithms) == 1:
-            ends = [_run_one(request, algo, paths[algo], _Direct(on_progress)) for algo in paths]
+            ends = [_run_one(request, algo, run_dir, _Direct(on_progress)) for algo in paths]
         else:
-            ends = _run_parallel(request, paths, on_progress)
+            ends = _run_parallel(request, run_dir, on_progress)
     diverged = {algo: end for algo, end in zip(paths, ends, strict=True) if end is not None}
     with (run_dir / METRICS).open("wb") as out:
         for algo in request.algorithms:  # fixed order: same inputs → same bytes
             out.write(paths[algo].read_bytes())
             paths[algo].unlink()
-    parts.rmdir()
+    (run_dir / PARTS).rmdir()
     failure = {"failed": True, "reason": "; ".join(diverged.values()), "diverged": diverged}
     summary = summary_document(
         read_metrics(run_dir),
@@ -209,8 +213,13 @@ class _Direct:
             self.on_progress(*item)
 
 
+def _part(run_dir: Path, algorithm: str) -> Path:
+    """Where one algorithm's records go until they are joined in a fixed order."""
+    return run_dir / PARTS / f"{algorithm}.jsonl"
+
+
 def _run_parallel(
-    request: SimRequest, paths: dict[str, Path], on_progress: ProgressFn | None
+    request: SimRequest, run_dir: Path, on_progress: ProgressFn | None
 ) -> list[str | None]:
     context = mp.get_context("spawn")
     others = set(mp.active_children())  # a caller's own (the API in a notebook): never ours to end
@@ -222,8 +231,7 @@ def _run_parallel(
     ):
         progress = manager.Queue()
         futures = [
-            pool.submit(_run_one, request, algo, paths[algo], progress)
-            for algo in request.algorithms
+            pool.submit(_run_one, request, algo, run_dir, progress) for algo in request.algorithms
         ]
         try:
             while not all(f.done() for f in futures):

@@ -7,10 +7,12 @@ import re
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from torch import nn
 
 from mpls_celery import api
+from mpls_celery.core.models import BUILTIN_MODELS, build_model
 from mpls_celery.errors import ConfigError
 from mpls_celery.telemetry.rundir import METRICS
 
@@ -58,6 +60,18 @@ def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     assert len(result.evaluations()) == len(curve) + len(result.evaluations("netmax"))
     iterations = [r for r in result.records() if isinstance(r, api.IterationRecord)]
     assert len(iterations) == sum(a["iterations"] for a in result.summary["algorithms"].values())
+
+    # the run's model: the workers' final models averaged, as its last evaluation scored it
+    model = linear((5,), 2)
+    model.load_state_dict(result.model_state("mpls"))
+    x_test, y_test = blobs()[2:]
+    with torch.no_grad():
+        accuracy = (
+            model(torch.as_tensor(x_test, dtype=torch.float32)).argmax(1).numpy() == y_test
+        ).mean()
+    assert accuracy == pytest.approx(curve[-1].avg_model_acc, abs=1 / len(y_test))
+    with pytest.raises(ConfigError, match="name the algorithm whose model you want: mpls, netmax"):
+        result.model_state()
 
 
 def test_a_run_file_or_its_fields_stand_for_the_config(tmp_path):
@@ -145,3 +159,7 @@ def test_run_trains_for_real(isolated_env):
     result = api.run(CONFIG.with_overrides(workers=3), iterations=3)
     assert result.summary["reason"] == "every worker finished" and not result.failed
     assert (result.run_dir / METRICS).exists()
+    state = result.model_state()  # the one algorithm's: the workers' final models averaged
+    model = build_model(BUILTIN_MODELS["mlp"], (1, 28, 28), 10, seed=CONFIG.seed)
+    assert not torch.equal(state["fc1.weight"], model.state_dict()["fc1.weight"])  # trained
+    model.load_state_dict(state)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mpls_celery.core.layering import State
 from mpls_celery.core.scoring import score_workers
 from mpls_celery.errors import InvalidState
 from mpls_celery.experiment import Experiment
@@ -49,12 +50,18 @@ class Evaluator:
         return out
 
     def evaluate(
-        self, t: float, nodes: Sequence[NodeState], full: bool = False
+        self,
+        t: float,
+        nodes: Sequence[NodeState],
+        full: bool = False,
+        states: Sequence[State | None] | None = None,
     ) -> EvalRecord | None:
-        """None when no worker has a readable model yet."""
+        """Of `states` (the workers' heads, read now unless given); None when no worker has a
+        readable model yet."""
         test = self.exp.test_data
         size = len(test) if full else self.eval_samples
-        scores = score_workers(self.head_states(), self.exp.new_model(), test.x, test.y, size)
+        states = self.head_states() if states is None else states
+        scores = score_workers(states, self.exp.new_model(), test.x, test.y, size)
         if scores is None:
             return None
         losses = [n.loss for n in nodes if n.loss is not None]

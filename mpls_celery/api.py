@@ -41,7 +41,7 @@ from mpls_celery.runtime.launch.request import UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.settings import load_settings
 from mpls_celery.sim.runner import ProgressFn, plan_simulation, run_simulation
-from mpls_celery.telemetry.model_files import MODELS, load_averaged_model
+from mpls_celery.telemetry.model_files import MODELS, load_run_model
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
 from mpls_celery.telemetry.rundir import SUMMARY, read_json, read_metrics
 
@@ -65,12 +65,15 @@ class Result:
         iteration, evaluation and link probe, as the report reads them."""
         return list(read_metrics(self.run_dir))
 
-    def model_state(self, algorithm: str | None = None) -> dict[str, torch.Tensor]:
+    def model_state(
+        self, algorithm: str | None = None, worker: int | None = None
+    ) -> dict[str, torch.Tensor]:
         """The run's model: every worker's final model averaged (the one `avg_model_acc`
-        scores), for `model.load_state_dict`; of `algorithm` where several ran side by side."""
+        scores), for `model.load_state_dict`; of `algorithm` where several ran side by side;
+        `worker`: that worker's own (a run with `save_workers`)."""
         if algorithm is None:
             algorithm = _only_algorithm(self.run_dir)
-        return load_averaged_model(self.run_dir, algorithm)
+        return load_run_model(self.run_dir, algorithm, worker)
 
     def evaluations(self, algorithm: str | None = None) -> list[EvalRecord]:
         """The accuracy curve: every evaluation (t, epoch, mean_acc, avg_model_acc, …), of one
@@ -123,6 +126,7 @@ def simulate(
     data: DataLoader | None = None,
     engine: str = "auto",
     progress: ProgressFn | None = None,
+    save_workers: bool = False,
 ) -> Result:
     """Run `algorithms` ("mpls,netmax", or a sequence of names) side by side in virtual time
     (`mpls sim`); `until` in virtual seconds (300 unless `epochs` is given); `engine`: auto |
@@ -136,7 +140,7 @@ def simulate(
         config, chosen, out or settings.runs_dir, settings.data_dir,
         until=until, epochs=epochs, eval_every=eval_every, eval_samples=eval_samples,
         step_seconds=step_seconds, target_acc=target_acc, stop_at_target=stop_at_target,
-        jobs=jobs, model=model, loader=data, engine=engine,
+        jobs=jobs, model=model, loader=data, engine=engine, save_workers=save_workers,
     )  # fmt: skip
     run_dir = run_simulation(request, progress)
     return Result(run_dir, read_json(run_dir / SUMMARY))

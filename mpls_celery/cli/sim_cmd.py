@@ -87,6 +87,10 @@ def sim(
         ),
     ] = "auto",
     out: Annotated[Path | None, typer.Option(help="Parent folder of the run directory.")] = None,
+    save_workers: Annotated[
+        bool,
+        typer.Option(help="Also save each worker's final model (models/ALGORITHM/worker-I)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate algorithms in virtual time on one machine (real SGD, modelled network)."""
@@ -98,7 +102,7 @@ def sim(
         chosen = checked_algorithms(algo) if algo else None
         request = replay_request(
             replay, chosen, until, target_acc, stop_at_target, eval_every, out, settings, jobs,
-            engine,
+            engine, save_workers,
         )  # fmt: skip
         algorithms = request.algorithms
         horizon = request.options.until
@@ -113,7 +117,7 @@ def sim(
             until=parse_duration(until) if until else None, epochs=epochs, eval_every=eval_every,
             eval_every_epochs=eval_every_epochs, eval_samples=eval_samples,
             step_seconds=step_seconds, target_acc=target_acc, stop_at_target=stop_at_target,
-            jobs=jobs, engine=engine,
+            jobs=jobs, engine=engine, save_workers=save_workers,
         )  # fmt: skip
         horizon = request.options.until
     with Progress(
@@ -148,6 +152,7 @@ def replay_request(
     settings: Settings,
     jobs: int,
     engine: str = "auto",
+    save_workers: bool = False,
 ) -> SimRequest:
     """The recorded run as it was (its algorithm, config and evaluation cadence), run half as long
     again (a run that stopped at its target leaves its replay room to reach it; past the trace's
@@ -171,6 +176,7 @@ def replay_request(
         stop_at_target=stop_at_target,
         record_links=True,
         engine=engine,  # checked against the model where the simulation builds it
+        save_workers=save_workers,
     )
     network = replay_network(recorded.trace, link_speeds=recorded.link_speeds)
     return SimRequest(

@@ -103,6 +103,10 @@ def up(
         float | None,
         typer.Option(help="Seconds the Celery processes go on after this launcher dies (s)."),
     ] = None,
+    save_workers: Annotated[
+        bool,
+        typer.Option(help="Also save each worker's final model (models/ALGORITHM/worker-I)."),
+    ] = False,
     link_speeds: Annotated[
         str | None,
         typer.Option(
@@ -176,6 +180,7 @@ def up(
         start_timeout=start_timeout,
         resource_wait=resource_wait,
         launcher_grace=launcher_grace,
+        save_workers=save_workers,
     )
     rid = run_id or new_run_id()
     imports = tuple(str(p.resolve()) for p in flags.import_dirs())

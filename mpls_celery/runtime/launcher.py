@@ -31,7 +31,7 @@ from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.state.decode import Refusals
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.runtime.worker.layout import layout_from_json
-from mpls_celery.telemetry.model_files import save_averaged_model
+from mpls_celery.telemetry.model_files import save_run_models
 from mpls_celery.telemetry.records import EvalRecord
 from mpls_celery.telemetry.states import NodeState, RunState, RunStatus, WorkerState
 
@@ -187,9 +187,8 @@ class Launcher:
             stop = stop.also(str(exc))
         config = self.req.config
         try:
-            save_averaged_model(
-                self.setup.run_dir, config.algorithm, states, config.model_dump(mode="json")
-            )
+            save_run_models(self.setup.run_dir, config.algorithm, states,
+                            config.model_dump(mode="json"), self.req.options.save_workers)  # fmt: skip
         except OSError as exc:  # a full disk: the run's result is its metrics and this model
             stop = stop.also(f"the averaged model was not written ({exc.strerror or exc})")
         summary = write_summary(self._outcome(stop, final))

@@ -35,6 +35,9 @@ class RuntimeOptions(BaseModel):
         10, ge=1, description="a worker evaluates itself every N iterations, at most once a second"
     )
     eval_samples: int = Field(500, ge=1, description="test samples per worker evaluation")
+    save_workers: bool = Field(
+        False, description="at the end, each worker's model too, beside the averaged one"
+    )
     queue_mode: Literal["shared", "per-worker"] = Field(
         "shared", description="'per-worker': worker i's slices go to queue mpls.node.<i>"
     )

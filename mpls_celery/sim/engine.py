@@ -54,6 +54,7 @@ class SimOptions:
     stop_at_target: bool = False
     record_links: bool = False  # per-peer transfers in each record, as a runtime run has them
     engine: str = "auto"  # or "sequential" | "batched" (sim/engine_choice.py)
+    save_workers: bool = False  # each worker's final model too, beside the averaged one
 
 
 @dataclass

@@ -25,7 +25,7 @@ from mpls_celery.plugins import DataLoader
 from mpls_celery.sim.engine import SimOptions, Simulation
 from mpls_celery.sim.engine_choice import choose_engine
 from mpls_celery.sim.limits import check_limits
-from mpls_celery.telemetry.model_files import save_averaged_model
+from mpls_celery.telemetry.model_files import save_run_models
 from mpls_celery.telemetry.rundir import (
     METRICS,
     SUMMARY,
@@ -100,6 +100,7 @@ def plan_simulation(
     model: ModelFactory | None = None,
     loader: DataLoader | None = None,
     engine: str = "auto",
+    save_workers: bool = False,
 ) -> SimRequest:
     """What `mpls sim` and the Python API's `simulate` run: 300 virtual s unless a horizon or
     an epoch count is given; evaluations every horizon/300 s (0.5 to 5 s). The experiment is
@@ -122,6 +123,7 @@ def plan_simulation(
         target_acc=target_acc,
         stop_at_target=stop_at_target,
         engine=choose_engine(engine, template, exp.device, _two_samples(exp)),  # the one that runs
+        save_workers=save_workers,
     )
     in_process = model is not None or loader is not None
     return SimRequest(cfg, algorithms, options, data_dir, runs_dir, jobs=1 if in_process else jobs,
@@ -159,7 +161,8 @@ def _run_one(
     append_metrics(_part(run_dir, algorithm), records)  # a fresh file per algorithm
     if diverged is None:
         config = request.config.model_dump(mode="json")
-        save_averaged_model(run_dir, algorithm, sim.final_states(), config)
+        states, workers = sim.final_states(), request.options.save_workers
+        save_run_models(run_dir, algorithm, states, config, workers)
     horizon = request.options.until if diverged is None else None  # a diverged run ends early
     report(horizon or (records[-1].t if records else 0.0), sim.epoch)
     return diverged

@@ -20,33 +20,55 @@ from mpls_celery.errors import MplsError, RunNotFound
 MODELS = "models"
 
 
-def model_path(run_dir: Path, algorithm: str) -> Path:
-    return run_dir / MODELS / f"{algorithm}.safetensors"
+def model_path(run_dir: Path, algorithm: str, worker: int | None = None) -> Path:
+    """The averaged model's file; with `worker`, that worker's own (`save_workers`)."""
+    if worker is None:
+        return run_dir / MODELS / f"{algorithm}.safetensors"
+    return run_dir / MODELS / algorithm / f"worker-{worker}.safetensors"
 
 
-def save_averaged_model(
-    run_dir: Path, algorithm: str, states: Sequence[State | None], config: Mapping[str, object]
+def save_run_models(
+    run_dir: Path,
+    algorithm: str,
+    states: Sequence[State | None],
+    config: Mapping[str, object],
+    workers: bool = False,
 ) -> Path | None:
-    """The workers' models (None: one with nothing readable) averaged and written, on the CPU,
-    whole or not at all, with the algorithm and the run's config (JSON) as its metadata; None
-    when no worker has a model."""
+    """The workers' models (None: one with nothing readable) averaged and written — with
+    `workers`, each worker's own beside it — on the CPU, each file whole or not at all, with the
+    algorithm and the run's config (JSON) as metadata. The averaged model's path; None when no
+    worker has a model."""
     present = [s for s in states if s is not None]
     if not present:
         return None
-    averaged = {k: v.detach().cpu().contiguous() for k, v in average_states(present).items()}
-    path = model_path(run_dir, algorithm)
-    path.parent.mkdir(exist_ok=True)
-    partial = path.with_suffix(".partial")
     about = {"algorithm": algorithm, "run_config": orjson.dumps(config).decode()}
-    save_file(averaged, str(partial), metadata=about)
-    partial.replace(path)
+    if workers:
+        for worker, state in enumerate(states):
+            if state is not None:
+                _write(model_path(run_dir, algorithm, worker), state, about)
+    path = model_path(run_dir, algorithm)
+    _write(path, average_states(present), about)
     return path
 
 
-def load_averaged_model(run_dir: Path, algorithm: str) -> dict[str, torch.Tensor]:
-    path = model_path(run_dir, algorithm)
+def _write(path: Path, state: State, about: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    # copies: safetensors refuses two names for one tensor (tied weights share theirs)
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+    save_file(tensors, str(partial), metadata=about)
+    partial.replace(path)
+
+
+def load_run_model(
+    run_dir: Path, algorithm: str, worker: int | None = None
+) -> dict[str, torch.Tensor]:
+    path = model_path(run_dir, algorithm, worker)
     if not path.is_file():
-        raise RunNotFound(f"{run_dir}: no model of {algorithm!r} (no {path.relative_to(run_dir)})")
+        whose = f"worker {worker}'s model" if worker is not None else "model"
+        raise RunNotFound(
+            f"{run_dir}: no {whose} of {algorithm!r} (no {path.relative_to(run_dir)})"
+        )
     try:
         return load_file(str(path))
     except SafetensorError as exc:

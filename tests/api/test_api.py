@@ -72,6 +72,14 @@ def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     assert accuracy == pytest.approx(curve[-1].avg_model_acc, abs=1 / len(y_test))
     with pytest.raises(ConfigError, match="name the algorithm whose model you want: mpls, netmax"):
         result.model_state()
+    assert not (result.run_dir / "models" / "mpls").exists()  # each worker's: on request
+
+
+def test_each_workers_model_is_saved_on_request(tmp_path):
+    result = api.simulate(CONFIG, "mpls", until=0.2, out=tmp_path, step_seconds=0.02,
+                          save_workers=True)  # fmt: skip
+    own = [result.model_state(worker=w)["fc1.weight"] for w in range(CONFIG.workers)]
+    assert torch.equal(torch.stack(own).mean(0), result.model_state()["fc1.weight"])
 
 
 def test_a_run_file_or_its_fields_stand_for_the_config(tmp_path):
@@ -156,10 +164,12 @@ def test_run_checks_its_iterations_before_it_starts_anything(isolated_env):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_run_trains_for_real(isolated_env):
-    result = api.run(CONFIG.with_overrides(workers=3), iterations=3)
+    result = api.run(CONFIG.with_overrides(workers=3), iterations=3, save_workers=True)
     assert result.summary["reason"] == "every worker finished" and not result.failed
     assert (result.run_dir / METRICS).exists()
     state = result.model_state()  # the one algorithm's: the workers' final models averaged
+    own = [result.model_state(worker=w)["fc1.weight"] for w in range(3)]
+    assert torch.equal(torch.stack(own).mean(0), state["fc1.weight"])
     model = build_model(BUILTIN_MODELS["mlp"], (1, 28, 28), 10, seed=CONFIG.seed)
     assert not torch.equal(state["fc1.weight"], model.state_dict()["fc1.weight"])  # trained
     model.load_state_dict(state)

@@ -56,8 +56,11 @@ def _write(path: Path, state: State, about: dict[str, str]) -> None:
     partial = path.with_suffix(".partial")
     # copies: safetensors refuses two names for one tensor (tied weights share theirs)
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
-    save_file(tensors, str(partial), metadata=about)
-    partial.replace(path)
+    try:
+        save_file(tensors, str(partial), metadata=about)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)  # left only by a write that failed
 
 
 def load_run_model(

@@ -2,6 +2,7 @@
 read-only commands start, without importing the algorithms, models and datasets themselves (a
 test keeps these names and the registries in `core/strategies`, `core/models` and `data` the same)."""
 
+import re
 from collections.abc import Iterable
 
 from mpls_celery.errors import ConfigError
@@ -11,6 +12,13 @@ STRATEGY_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 MODEL_NAMES: tuple[str, ...] = ("lenet5", "nin", "resnet18", "mlp")
 DATASET_NAMES: tuple[str, ...] = ("digits", "mnist", "cifar10", "cifar100", "synthetic")
+IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")  # package.module:attribute: your own
+OWN_ALGORITHM = "an import path package.module:factory"
+
+
+def is_algorithm(name: str) -> bool:
+    """A built-in algorithm, or one of the user's own (its factory's import path)."""
+    return name in STRATEGY_NAMES or IMPORT_PATH.fullmatch(name) is not None
 
 
 def checked_algorithms(names: str | Iterable[str]) -> tuple[str, ...]:
@@ -19,8 +27,8 @@ def checked_algorithms(names: str | Iterable[str]) -> tuple[str, ...]:
     if isinstance(names, str):
         names = names.split(",")
     chosen = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
-    unknown = [a for a in chosen if a not in STRATEGY_NAMES]
+    unknown = [a for a in chosen if not is_algorithm(a)]
     if unknown or not chosen:
         what = f"unknown algorithm {unknown[0]!r}" if unknown else "no algorithm given"
-        raise ConfigError(f"{what}; choose from: {', '.join(STRATEGY_NAMES)}")
+        raise ConfigError(f"{what}; choose from: {', '.join(STRATEGY_NAMES)}, or {OWN_ALGORITHM}")
     return chosen

@@ -23,7 +23,6 @@ from mpls_celery.core.network_profile import NetworkProfile
 from mpls_celery.core.partition import Partition, partition
 from mpls_celery.core.selection import label_divergence
 from mpls_celery.core.step import WorkerStep
-from mpls_celery.core.strategies import make_strategy
 from mpls_celery.core.topology import Topology
 from mpls_celery.core.training import TrainConfig
 from mpls_celery.data.arrays import DatasetSplit, LabelledData
@@ -35,6 +34,7 @@ from mpls_celery.plugins import (
     load_data,
     model_factory,
     model_label,
+    strategy_for,
 )
 
 WIRE_ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
@@ -77,7 +77,9 @@ class Experiment:
     def worker_step(self, worker: int, algorithm: str | None = None) -> WorkerStep:
         """Worker i's iteration logic under this run's algorithm (or another, in a comparison)."""
         cfg = self.config
-        strategy = make_strategy(algorithm or cfg.algorithm, cfg.tau1, cfg.tau2, cfg.phase2_fill)
+        strategy = strategy_for(
+            algorithm or cfg.algorithm, cfg.tau1, cfg.tau2, cfg.phase2_fill, len(self.layers)
+        )
         return WorkerStep(
             worker, strategy, cfg.semantics, self.layer_bytes, self.divergence[worker]
         )
@@ -131,7 +133,9 @@ def _build(
     )
     sizes = layer_bytes(model.state_dict(), layers, WIRE_ITEMSIZE[cfg.wire_dtype])
     divergence = np.stack([label_divergence(part.histograms[i], part.histograms) for i in range(n)])
-    return Experiment(
+    exp = Experiment(
         cfg, data, part, topology, profile, layers, sizes, divergence, factory,
         model_hash, device,
     )  # fmt: skip
+    exp.worker_step(0)  # an algorithm of the user's own is imported and tried here
+    return exp

@@ -20,15 +20,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-from mpls_celery.catalog import MODEL_NAMES
-from mpls_celery.config.run_config import IMPORT_PATH, DataFiles
+from mpls_celery.catalog import IMPORT_PATH, MODEL_NAMES, STRATEGY_NAMES
+from mpls_celery.config.run_config import DataFiles
 from mpls_celery.core.errors import CoreValueError
 from mpls_celery.core.layering import Layer, model_layers
 from mpls_celery.core.models import BUILTIN_MODELS, ModelFactory, build_model
+from mpls_celery.core.strategies import Plan, Strategy, WorkerView, make_strategy
 from mpls_celery.data.arrays import DatasetSplit, LabelledData, from_arrays
 from mpls_celery.data.datasets import load_builtin
 from mpls_celery.data.files import load_image_folder, load_npz
@@ -83,6 +85,56 @@ def import_object(path: str, what: str) -> Any:
     if not callable(target):
         raise ConfigError(f"{what} {path!r}: {attribute} is not callable")
     return target
+
+
+# algorithms --------------------------------------------------------------------------------------
+def strategy_for(spec: str, tau1: float, tau2: float, fill: bool, n_layers: int) -> Strategy:
+    """A built-in algorithm by name, or the user's own: `factory()` from its import path, which
+    returns an object whose `plan(view, rng)` returns a Plan (core/strategies/base.py) — tried
+    here on a view of two peers, so a broken one fails in one line before any run starts."""
+    if spec in STRATEGY_NAMES:
+        return make_strategy(spec, tau1, tau2, fill)
+    factory = import_object(spec, "algorithm")
+    try:
+        strategy = factory()
+    except Exception as exc:  # the user's factory failed: its error, in one line
+        raise ConfigError(f"algorithm {spec}: factory() raised {one_line(exc)}") from None
+    if not callable(getattr(strategy, "plan", None)):
+        kind = _with_article(type(strategy).__name__)
+        raise ConfigError(f"algorithm {spec}: the factory returned {kind}, which has no plan()")
+    _try_plan(strategy, spec, n_layers)
+    return strategy  # type: ignore[no-any-return]
+
+
+def _try_plan(strategy: Any, spec: str, n_layers: int) -> None:
+    view = WorkerView(
+        peers=(1, 2),
+        bandwidth=np.array([1e6, 4e6]),
+        divergence=np.array([0.2, 0.6]),
+        progress=np.ones((2, n_layers)),
+        layer_bytes=np.full(n_layers, 1e4),
+    )
+    layers = f"{n_layers} layer{'s' if n_layers != 1 else ''}"
+    try:
+        plan = strategy.plan(view, np.random.default_rng(0))
+    except Exception as exc:
+        raise ConfigError(
+            f"algorithm {spec}: plan() on a view of 2 peers and the model's {layers} raised "
+            f"{one_line(exc)}"
+        ) from None
+    y = getattr(plan, "y", None)
+    if (
+        not isinstance(plan, Plan)
+        or plan.peers != view.peers
+        or not isinstance(y, np.ndarray)
+        or y.shape != (2, n_layers)
+        or not np.isin(y, (0, 1)).all()
+    ):
+        raise ConfigError(
+            f"algorithm {spec}: plan() must return a Plan for the view's peers with y of shape "
+            f"(peers, layers) = (2, {n_layers}) holding 0 or 1 — make_plan(view, y, weighting) "
+            "builds one"
+        )
 
 
 # models ------------------------------------------------------------------------------------------
@@ -188,11 +240,8 @@ def _build(
             f"model {label}: factory({shape}, {classes}) raised {one_line(exc)}"
         ) from None
     if not isinstance(model, nn.Module):
-        kind = type(model).__name__
-        article = "an" if kind[:1].lower() in "aeiou" else "a"
-        raise ConfigError(
-            f"model {label}: the factory returned {article} {kind}, not a torch nn.Module"
-        )
+        kind = _with_article(type(model).__name__)
+        raise ConfigError(f"model {label}: the factory returned {kind}, not a torch nn.Module")
     tensors = itertools.chain(model.named_parameters(), model.named_buffers())
     lazy = next((name for name, tensor in tensors if is_lazy(tensor)), None)
     if lazy is not None:  # its size is unknown until a forward pass: nothing to publish or hash
@@ -202,6 +251,10 @@ def _build(
             "the factory before returning it"
         )
     return model
+
+
+def _with_article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def weights_hash(model: nn.Module) -> str:

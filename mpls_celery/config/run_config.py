@@ -3,14 +3,19 @@ messages that name the field and the allowed values."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mpls_celery.catalog import DATASET_NAMES, MODEL_NAMES, STRATEGY_NAMES
+from mpls_celery.catalog import (
+    DATASET_NAMES,
+    IMPORT_PATH,
+    MODEL_NAMES,
+    OWN_ALGORITHM,
+    STRATEGY_NAMES,
+)
 from mpls_celery.config.yaml_io import validate
 from mpls_celery.core.semantics import LinkModel, Mixing, ProgressWindow, PullSees, Semantics
 from mpls_celery.devices import check_device
@@ -21,7 +26,6 @@ class _Strict(BaseModel):
 
 
 # `package.module:attribute` (the user's own model factory or data loader)
-IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 def _one_of(value: str, choices: tuple[str, ...], what: str, other: str = "") -> str:
@@ -165,7 +169,9 @@ class RunConfig(_Strict):
     @field_validator("algorithm")
     @classmethod
     def _algorithm(cls, value: str) -> str:
-        return _one_of(value, STRATEGY_NAMES, "algorithm")
+        if IMPORT_PATH.fullmatch(value):
+            return value
+        return _one_of(value, STRATEGY_NAMES, "algorithm", OWN_ALGORITHM)
 
     @field_validator("model")
     @classmethod

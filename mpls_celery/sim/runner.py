@@ -110,6 +110,8 @@ def plan_simulation(
                  step_seconds=step_seconds, target_acc=target_acc, jobs=jobs)  # fmt: skip
     horizon = until if until is not None else (None if epochs else 300.0)
     exp = build_experiment(cfg, data_dir, model=model, loader=loader)  # fails before any start
+    for algorithm in algorithms:  # each of the user's own: imported and tried before any starts
+        exp.worker_step(0, algorithm)
     template = exp.new_model()
     parameters = sum(p.numel() for p in template.parameters())
     options = SimOptions(

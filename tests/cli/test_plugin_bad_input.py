@@ -126,6 +126,28 @@ def unseen_test_class():
 
 def three_things():
     return data()[:3]
+
+
+class raising_algo:
+    def __init__(self):
+        raise RuntimeError("no plan today")
+
+
+def no_plan_algo():
+    return object()
+
+
+class broken_plan:
+    def plan(self, view, rng):
+        return view.speeds
+
+
+class wrong_shape_plan:
+    def plan(self, view, rng):
+        from mpls_celery.core.aggregate import Weighting
+        from mpls_celery.core.strategies import Plan
+
+        return Plan(view.peers, np.ones((len(view.peers), 3), dtype=np.int64), Weighting.UNIFORM)
 """
 
 
@@ -193,6 +215,21 @@ GOOD = ("--model", "userplug:good_model", "--dataset", "userplug:good_data")
          "the test split has labels [2] that the training split (classes 0..1) does not"),
         (("--model", "userplug:good_model", "--dataset", "userplug:three_things"),
          "the loader must return (x_train, y_train, x_test, y_test)"),
+        (("--algo", "fedavg", *GOOD),
+         "unknown algorithm 'fedavg'; choose from: mpls, mpls-peer, mpls-layer, rand-mpls, appg, "
+         "netmax, ad-psgd, or an import path package.module:factory"),
+        (("--algo", "mpls,nosuchpkg.algos:greedy", *GOOD),
+         "algorithm 'nosuchpkg.algos:greedy': no module named 'nosuchpkg'"),
+        (("--algo", "userplug:raising_algo", *GOOD),
+         "algorithm userplug:raising_algo: factory() raised RuntimeError: no plan today"),
+        (("--algo", "userplug:no_plan_algo", *GOOD),
+         "algorithm userplug:no_plan_algo: the factory returned an object, which has no plan()"),
+        (("--algo", "userplug:broken_plan", *GOOD),
+         "algorithm userplug:broken_plan: plan() on a view of 2 peers and the model's 1 layer "
+         "raised AttributeError: 'WorkerView' object has no attribute 'speeds'"),
+        (("--algo", "userplug:wrong_shape_plan", *GOOD),
+         "algorithm userplug:wrong_shape_plan: plan() must return a Plan for the view's peers "
+         "with y of shape (peers, layers) = (2, 1) holding 0 or 1"),
         (("--model", "userplug:good_model", "--dataset", "npz:missing.npz"),
          "npz missing.npz: no such file, nor an .npz"),
     ],

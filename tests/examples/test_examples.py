@@ -12,11 +12,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from mpls_celery.telemetry.records import IterationRecord
+from mpls_celery.telemetry.rundir import read_metrics
 from scripts.examples_report import prepared
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples"
-NAMES = ["digits_imagefolder", "tabular_npz", "transformer_sequences"]
+NAMES = ["digits_imagefolder", "tabular_npz", "transformer_sequences", "own_algorithm"]
 
 
 def mpls(folder: Path, *args: str, timeout: float = 300) -> dict:  # type: ignore[type-arg]
@@ -50,4 +52,18 @@ def test_example_runs_for_real(name, tmp_path):
     assert summary["reason"] == "every worker finished"
     assert [w["iteration"] for w in summary["workers"]] == [4, 4, 4]
     manifest = orjson.loads((Path(summary["run_dir"]) / "manifest.json").read_bytes())
-    assert manifest["config"]["model"].startswith("model:") and manifest["model_hash"]
+    own = manifest["config"]["model" if name != "own_algorithm" else "algorithm"]
+    assert own.startswith(("model:", "greedy:")) and manifest["model_hash"]
+
+
+@pytest.mark.slow
+def test_an_algorithm_of_your_own_runs_beside_mpls(tmp_path):
+    """examples/own_algorithm's FastestPeer: every layer from one peer each iteration."""
+    folder = prepared("own_algorithm", tmp_path)
+    summary = mpls(folder, "sim", "--config", "run.yaml", "--algo", "greedy:FastestPeer,mpls",
+                   "--profile", "paper30", "--until", "1s", "--jobs", "1")  # fmt: skip
+    assert set(summary["algorithms"]) == {"greedy:FastestPeer", "mpls"}
+    records = read_metrics(Path(summary["run_dir"]))
+    plans = [r.plan for r in records if isinstance(r, IterationRecord) and r.algo != "mpls"]
+    assert plans and all(len(p) <= 1 for p in plans)
+    assert any(layers == [0, 1, 2, 3, 4] for p in plans for layers in p.values())

@@ -32,7 +32,8 @@ def test_config_error_is_one_line_and_exit_2(capsys, tmp_path):
     assert code == 2
     assert err.strip() == (
         f"error: {bad}: algorithm: unknown algorithm 'lenet'; choose one of: "
-        "mpls, mpls-peer, mpls-layer, rand-mpls, appg, netmax, ad-psgd"
+        "mpls, mpls-peer, mpls-layer, rand-mpls, appg, netmax, ad-psgd, or an import path "
+        "package.module:factory"
     )
 
 

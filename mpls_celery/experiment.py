@@ -72,7 +72,8 @@ class Experiment:
     @property
     def train_config(self) -> TrainConfig:
         t = self.config.training
-        return TrainConfig(t.batch_size, t.lr, t.local_steps, t.momentum, t.weight_decay)
+        return TrainConfig(t.batch_size, t.lr, t.local_steps, t.momentum, t.weight_decay,
+                           t.lr_decay, t.lr_decay_every)  # fmt: skip
 
     def worker_step(self, worker: int, algorithm: str | None = None) -> WorkerStep:
         """Worker i's iteration logic under this run's algorithm (or another, in a comparison)."""

@@ -92,6 +92,14 @@ class RunFlags:
     weight_decay: Annotated[
         float | None, typer.Option(help="SGD weight decay, an L2 penalty (default 0).")
     ] = to("training.weight_decay")
+    lr_decay: Annotated[
+        float | None,
+        typer.Option(help="Multiply the learning rate by this every --lr-decay-every iterations."),
+    ] = to("training.lr_decay")
+    lr_decay_every: Annotated[
+        int | None,
+        typer.Option(help="Local iterations between learning-rate decays (default: none)."),
+    ] = to("training.lr_decay_every")
     tau1: Annotated[
         float | None,
         typer.Option(help="Weight of link speed in peer selection (τ2 = 1 − τ1 unless given)."),

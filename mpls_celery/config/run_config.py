@@ -64,6 +64,12 @@ class TrainingConfig(_Strict):
         0.0, ge=0, lt=1, description="SGD momentum; each worker's buffer is its own, never averaged"
     )
     weight_decay: float = Field(0.0, ge=0, description="L2 penalty λ, as torch.optim.SGD's")
+    lr_decay: float = Field(
+        1.0, gt=0, le=1, description="lr × this every lr_decay_every local iterations (step decay)"
+    )
+    lr_decay_every: int | None = Field(
+        None, ge=1, description="local iterations between decays (none: a constant rate)"
+    )
     iterations: int | None = Field(30, ge=1, description="local iterations per worker")
     eval_every: int = Field(
         10, ge=1, description="a runtime worker evaluates itself every N iterations, at most 1/s"

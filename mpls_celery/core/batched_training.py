@@ -50,6 +50,18 @@ def batch_blocker(model: nn.Module, sample: Batch | None = None) -> str | None:
     return None
 
 
+def _step(
+    theta: torch.Tensor, direction: torch.Tensor, one_rate: float | None, rates: Sequence[float]
+) -> torch.Tensor:
+    """θ − lr·d for every copy: sgd_step's arithmetic where all share one rate, else each its
+    own (workers at iterations a decay sets apart), broadcast over the copies' first dimension."""
+    if one_rate is not None:
+        return torch.add(theta, direction, alpha=-one_rate)
+    shape = (len(rates),) + (1,) * (theta.dim() - 1)
+    lr = torch.tensor(rates, dtype=theta.dtype, device=theta.device).view(shape)
+    return theta - lr * direction
+
+
 @dataclass(frozen=True)
 class BatchedResult:
     states: list[dict[str, torch.Tensor]]  # each worker's trained weights (its own tensors)
@@ -103,17 +115,19 @@ class BatchedTrainer:
         starts: Sequence[State],
         batches: Sequence[Sequence[Batch]],
         velocities: Sequence[Velocity] | None = None,
+        lrs: Sequence[float] | None = None,
     ) -> BatchedResult:
         """Worker w starts from `starts[w]` (and its momentum buffers `velocities[w]`) and takes
-        one SGD step per batch in `batches[w]` (every worker the same number of steps, every
-        batch the same shape)."""
+        one SGD step per batch in `batches[w]` at learning rate `lrs[w]` (default: the config's)
+        — every worker the same number of steps, every batch the same shape."""
         if len({len(b) for b in batches}) > 1:
             raise ValueError("every worker needs the same number of local steps")
         none: Velocity = [None] * len(self.names)
         given = list(velocities) if velocities is not None else [none] * len(starts)
+        rates = list(lrs) if lrs is not None else [self.config.lr] * len(starts)
         out = BatchedResult([], [], [])
         for part in self._chunks(len(starts)):
-            trained = self._train(starts[part], batches[part], given[part])
+            trained = self._train(starts[part], batches[part], given[part], rates[part])
             out.states.extend(trained.states)
             out.losses.extend(trained.losses)
             out.velocities.extend(trained.velocities)
@@ -134,10 +148,15 @@ class BatchedTrainer:
         return stacked
 
     def _train(
-        self, starts: Sequence[State], batches: Sequence[Sequence[Batch]], given: Sequence[Velocity]
+        self,
+        starts: Sequence[State],
+        batches: Sequence[Sequence[Batch]],
+        given: Sequence[Velocity],
+        rates: Sequence[float],
     ) -> BatchedResult:
         steps = len(batches[0])
         config = self.config
+        one_rate = rates[0] if len(set(rates)) == 1 else None  # sgd_step's θ + (−lr)·d
         params = self._stack(starts)
         velocity = self._stack_velocity(given, params)
         loss_sums = [0.0] * len(starts)
@@ -152,14 +171,14 @@ class BatchedTrainer:
             )
             losses = per_sample.view(y.shape).mean(dim=1)  # each worker's own mean loss
             grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
-            with torch.no_grad():  # sgd_step's arithmetic: θ + (−lr)·d
+            with torch.no_grad():
                 params = {}
                 for i, ((name, leaf), grad) in enumerate(zip(leaves.items(), grads, strict=True)):
                     theta = leaf.detach()
                     direction, velocity[i] = sgd_direction(
                         theta, grad, velocity[i], config.momentum, config.weight_decay
                     )
-                    params[name] = torch.add(theta, direction, alpha=-config.lr)
+                    params[name] = _step(theta, direction, one_rate, rates)
             loss_sums = [a + b for a, b in zip(loss_sums, losses.tolist(), strict=True)]
         workers = range(len(starts))
         return BatchedResult(

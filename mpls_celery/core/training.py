@@ -17,6 +17,14 @@ class TrainConfig:
     local_steps: int = 1
     momentum: float = 0.0  # the worker's own buffer: never exchanged or averaged
     weight_decay: float = 0.0
+    lr_decay: float = 1.0  # the rate is multiplied by this every lr_decay_every local iterations
+    lr_decay_every: int | None = None
+
+    def lr_at(self, k: int) -> float:
+        """The learning rate of a worker's local iteration k (step decay; constant by default)."""
+        if not self.lr_decay_every:
+            return self.lr
+        return self.lr * self.lr_decay ** (k // self.lr_decay_every)
 
 
 @dataclass(frozen=True)
@@ -58,9 +66,10 @@ class LocalTrainer:
         """One iteration's batches, drawn as `train` draws them (the batched engine trains later)."""
         return [self._next_batch() for _ in range(self.config.local_steps)]
 
-    def train(self) -> float:
-        """Run local_steps SGD steps; return the mean training loss."""
+    def train(self, k: int = 0) -> float:
+        """Run local iteration k's local_steps SGD steps; return the mean training loss."""
         config = self.config
+        lr = config.lr_at(k)
         self.model.train()
         total = 0.0
         for _ in range(self.config.local_steps):
@@ -68,7 +77,7 @@ class LocalTrainer:
             self.model.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(self.model(inputs), labels)
             loss.backward()  # type: ignore[no-untyped-call]
-            sgd_step(self.params, config.lr, self.velocity, config.momentum, config.weight_decay)
+            sgd_step(self.params, lr, self.velocity, config.momentum, config.weight_decay)
             total += float(loss.detach())
         return total / self.config.local_steps
 

@@ -205,7 +205,7 @@ class Simulation:
     def _train_now(self, worker: _Worker, it: _Planned) -> None:
         """The sequential engine: train the worker's model (it holds `it.start`), mix into it."""
         model = worker.trainer.model
-        loss = worker.trainer.train()
+        loss = worker.trainer.train(worker.k)
         trained = snapshot_state(model) if _sees_trained(worker) else model.state_dict()
         write_layers(model, self.exp.layers, self._after_training(worker, it, trained))
         worker.pending = (snapshot_state(model), replace(it.record, loss=loss))
@@ -232,6 +232,7 @@ class Simulation:
                 [d.start for d in deferred],
                 [d.batches for d in deferred],
                 [w.trainer.velocity for w in group],
+                [w.trainer.config.lr_at(w.k) for w in group],
             )
             for worker, trained, loss, velocity in zip(
                 group, result.states, result.losses, result.velocities, strict=True

@@ -60,14 +60,38 @@ def test_training_does_not_import_torch_dynamo():
     assert done.stdout.strip() == "False", done.stderr[-2000:]
 
 
+def test_a_step_decay_is_torch_optim_sgd_with_its_rate_set_per_iteration():
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))
+    ours, theirs = (build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=3) for _ in "ab")
+    config = TrainConfig(batch_size=32, lr=0.1, local_steps=1, momentum=0.9, lr_decay=0.1,
+                         lr_decay_every=2)  # fmt: skip
+    assert [config.lr_at(k) for k in range(5)] == [0.1, 0.1, 0.1 * 0.1, 0.1 * 0.1, 0.1 * 0.1**2]
+    trainer = LocalTrainer(ours, x, y, config, seed=1)
+    for k in range(5):
+        trainer.train(k)
+    optimizer = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
+    order = torch.randperm(256, generator=torch.Generator().manual_seed(1))
+    for k in range(5):
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr_at(k)
+        idx = order[32 * k : 32 * (k + 1)]
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(theirs(x[idx]), y[idx]).backward()
+        optimizer.step()
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
 def test_a_run_files_optimiser_fields_reach_both_engines_trainer(tmp_path):
     """`Experiment.train_config` is what the simulator's and the runtime's LocalTrainer get."""
     from mpls_celery.config.run_config import RunConfig
     from mpls_celery.experiment import build_experiment
 
     cfg = RunConfig(model="mlp", dataset="digits").with_overrides(
-        **{"training.momentum": 0.9, "training.weight_decay": 1e-4, "training.lr": 0.2}
-    )
+        **{"training.momentum": 0.9, "training.weight_decay": 1e-4, "training.lr": 0.2,
+           "training.lr_decay": 0.5, "training.lr_decay_every": 10}
+    )  # fmt: skip
     config = build_experiment(cfg, tmp_path).train_config
     assert config == TrainConfig(batch_size=64, lr=0.2, local_steps=1, momentum=0.9,
-                                 weight_decay=1e-4)  # fmt: skip
+                                 weight_decay=1e-4, lr_decay=0.5, lr_decay_every=10)  # fmt: skip

@@ -47,24 +47,31 @@ def simulate(
     return run_simulation(request)
 
 
-@pytest.mark.parametrize(("momentum", "weight_decay"), [(0.0, 0.0), (0.9, 5e-4)])
-def test_one_vectorised_call_trains_and_scores_like_each_model_alone(momentum, weight_decay):
-    """Worker 0 is an iteration ahead (with momentum: buffers of its own, the others none yet)."""
+@pytest.mark.parametrize(
+    ("momentum", "weight_decay", "lr_decay_every"), [(0.0, 0.0, None), (0.9, 5e-4, 1)]
+)
+def test_one_vectorised_call_trains_and_scores_like_each_model_alone(
+    momentum, weight_decay, lr_decay_every
+):
+    """Worker 0 is an iteration ahead (with momentum: buffers of its own, the others none yet;
+    with a decay every iteration: half the others' rate)."""
     x, y = torch.randn(500, *SHAPE), torch.randint(0, 10, (500,))
     models = [build_model(LeNet5, SHAPE, 10, seed=w) for w in range(5)]
     config = TrainConfig(batch_size=32, lr=0.05, local_steps=3, momentum=momentum,
-                         weight_decay=weight_decay)  # fmt: skip
+                         weight_decay=weight_decay, lr_decay=0.5,
+                         lr_decay_every=lr_decay_every)  # fmt: skip
     alone = [LocalTrainer(m, x, y, config, seed=w) for w, m in enumerate(models)]
-    alone[0].train()
+    alone[0].train(0)
+    ks = [1, 0, 0, 0, 0]
     starts = [snapshot_state(m) for m in models]
     velocities = [[None if b is None else b.clone() for b in t.velocity] for t in alone]
     draws = [LocalTrainer(models[0], x, y, config, seed=w) for w in range(5)]
     draws[0].next_batches()  # the batches worker 0 trained on already
     batches = [d.next_batches() for d in draws]
-    losses = [trainer.train() for trainer in alone]
+    losses = [trainer.train(k) for trainer, k in zip(alone, ks, strict=True)]
 
     batched = BatchedTrainer(build_model(LeNet5, SHAPE, 10), config, copies_per_call=2)
-    result = batched.train(starts, batches, velocities)
+    result = batched.train(starts, batches, velocities, [config.lr_at(k) for k in ks])
     assert result.losses == pytest.approx(losses, rel=REL)
     for model, state in zip(models, result.states, strict=True):
         for name, tensor in model.state_dict().items():
@@ -130,8 +137,10 @@ def test_every_algorithm_runs_the_same_events_in_both_engines(tmp_path):
 
 @pytest.mark.usefixtures("one_layout")
 def test_momentum_and_weight_decay_run_the_same_events_in_both_engines(tmp_path):
-    """Each worker's momentum buffer travels with its deferred updates in the batched engine."""
-    cfg = CFG.with_overrides(**{"training.momentum": 0.9, "training.weight_decay": 5e-4})
+    """Each worker's momentum buffer travels with its deferred updates in the batched engine, and
+    its own learning rate (a decay every 3 iterations sets workers apart)."""
+    cfg = CFG.with_overrides(**{"training.momentum": 0.9, "training.weight_decay": 5e-4,
+                                "training.lr_decay": 0.5, "training.lr_decay_every": 3})  # fmt: skip
     sequential = simulate(tmp_path / "s", "sequential", cfg, ("mpls",), until=1.0)
     batched = simulate(tmp_path / "b", "batched", cfg, ("mpls",), until=1.0)
     assert_same_run(batched, sequential)

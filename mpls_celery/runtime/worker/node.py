@@ -421,7 +421,7 @@ class NodeRuntime:
 
     def _train(self) -> float:
         started = time.monotonic()
-        self.last_loss = self.trainer.train()
+        self.last_loss = self.trainer.train(self.version)  # local iteration k = the version
         self.network.stretch(self.worker, time.monotonic() - started)
         return time.monotonic() - started
 

@@ -12,6 +12,34 @@ from mpls_celery.core.models import BUILTIN_MODELS, build_model
 from mpls_celery.core.training import LocalTrainer, TrainConfig
 from tests.conftest import REPO
 
+BATCH, SAMPLES = 32, 256
+
+
+def ours_and_torchs(
+    config: TrainConfig, iterations: int
+) -> tuple[LocalTrainer, torch.nn.Module, torch.optim.SGD]:
+    """LeNet-5 trained by our LocalTrainer, and the same model, seed and batches by
+    torch.optim.SGD with the same settings, its rate set for each iteration as `lr_at` says."""
+    torch.manual_seed(0)
+    x, y = torch.randn(SAMPLES, 1, 28, 28), torch.randint(0, 10, (SAMPLES,))
+    ours, theirs = (build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=3) for _ in "ab")
+    trainer = LocalTrainer(ours, x, y, config, seed=1)
+    for k in range(iterations):
+        trainer.train(k)
+    optimizer = torch.optim.SGD(theirs.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)  # fmt: skip
+    order = torch.randperm(SAMPLES, generator=torch.Generator().manual_seed(1))
+    for step in range(iterations * config.local_steps):
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr_at(step // config.local_steps)
+        idx = order[BATCH * step : BATCH * (step + 1)]
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(theirs(x[idx]), y[idx]).backward()
+        optimizer.step()
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    return trainer, theirs, optimizer
+
 
 @pytest.mark.parametrize(
     ("momentum", "weight_decay"), [(0.0, 0.0), (0.9, 0.0), (0.0, 5e-4), (0.9, 5e-4)]
@@ -19,26 +47,9 @@ from tests.conftest import REPO
 def test_sgd_step_is_torch_optim_sgd_to_the_byte(momentum, weight_decay):
     """Four steps in two local iterations: the momentum buffer carries over between them, as a
     torch optimiser's state does between its steps."""
-    torch.manual_seed(0)
-    x, y = torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))
-    ours, theirs = (build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=3) for _ in "ab")
-    config = TrainConfig(batch_size=32, lr=0.05, local_steps=2, momentum=momentum,
+    config = TrainConfig(batch_size=BATCH, lr=0.05, local_steps=2, momentum=momentum,
                          weight_decay=weight_decay)  # fmt: skip
-    trainer = LocalTrainer(ours, x, y, config, seed=1)
-    trainer.train()
-    trainer.train()
-    optimizer = torch.optim.SGD(
-        theirs.parameters(), lr=0.05, momentum=momentum, weight_decay=weight_decay
-    )
-    generator = torch.Generator().manual_seed(1)
-    order = torch.randperm(256, generator=generator)
-    for step in range(4):
-        idx = order[32 * step : 32 * (step + 1)]
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(theirs(x[idx]), y[idx]).backward()
-        optimizer.step()
-    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
+    trainer, theirs, optimizer = ours_and_torchs(config, iterations=2)
     buffers = [optimizer.state[p].get("momentum_buffer") for p in theirs.parameters()]
     for mine, torchs in zip(trainer.velocity, buffers, strict=True):
         assert (mine is None and torchs is None) or torch.equal(mine, torchs)
@@ -61,26 +72,10 @@ def test_training_does_not_import_torch_dynamo():
 
 
 def test_a_step_decay_is_torch_optim_sgd_with_its_rate_set_per_iteration():
-    torch.manual_seed(0)
-    x, y = torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))
-    ours, theirs = (build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10, seed=3) for _ in "ab")
-    config = TrainConfig(batch_size=32, lr=0.1, local_steps=1, momentum=0.9, lr_decay=0.1,
+    config = TrainConfig(batch_size=BATCH, lr=0.1, local_steps=1, momentum=0.9, lr_decay=0.1,
                          lr_decay_every=2)  # fmt: skip
     assert [config.lr_at(k) for k in range(5)] == [0.1, 0.1, 0.1 * 0.1, 0.1 * 0.1, 0.1 * 0.1**2]
-    trainer = LocalTrainer(ours, x, y, config, seed=1)
-    for k in range(5):
-        trainer.train(k)
-    optimizer = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
-    order = torch.randperm(256, generator=torch.Generator().manual_seed(1))
-    for k in range(5):
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr_at(k)
-        idx = order[32 * k : 32 * (k + 1)]
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(theirs(x[idx]), y[idx]).backward()
-        optimizer.step()
-    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
+    ours_and_torchs(config, iterations=5)
 
 
 def test_a_run_files_optimiser_fields_reach_both_engines_trainer(tmp_path):

@@ -72,14 +72,14 @@ class LocalTrainer:
         lr = config.lr_at(k)
         self.model.train()
         total = 0.0
-        for _ in range(self.config.local_steps):
+        for _ in range(config.local_steps):
             inputs, labels = self._next_batch()
             self.model.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(self.model(inputs), labels)
             loss.backward()  # type: ignore[no-untyped-call]
             sgd_step(self.params, lr, self.velocity, config.momentum, config.weight_decay)
             total += float(loss.detach())
-        return total / self.config.local_steps
+        return total / config.local_steps
 
 
 @torch.no_grad()

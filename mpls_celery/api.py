@@ -41,9 +41,9 @@ from mpls_celery.runtime.launch.request import UpRequest
 from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.settings import load_settings
 from mpls_celery.sim.runner import ProgressFn, plan_simulation, run_simulation
-from mpls_celery.telemetry.model_files import MODELS, load_run_model
+from mpls_celery.telemetry.model_files import load_run_model
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
-from mpls_celery.telemetry.rundir import SUMMARY, read_json, read_metrics
+from mpls_celery.telemetry.rundir import SUMMARY, read_json, read_metrics, saved_models
 
 __all__ = ["EvalRecord", "IterationRecord", "Result", "RunConfig", "run", "simulate"]
 
@@ -84,7 +84,7 @@ class Result:
 
 
 def _only_algorithm(run_dir: Path) -> str:
-    saved = sorted(p.stem for p in (run_dir / MODELS).glob("*.safetensors"))
+    saved = list(saved_models(run_dir))
     if len(saved) != 1:
         raise ConfigError(
             f"{run_dir}: name the algorithm whose model you want: "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,10 +20,8 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def saved_models(run_dir: object) -> str:
-    """Where the run's averaged model is, if it left one (none: every algorithm diverged, or no
-    worker had a readable model)."""
-    from mpls_celery.telemetry.model_files import MODELS
-
-    folder = Path(str(run_dir)) / MODELS
-    return f"  (averaged model: {MODELS}/<algorithm>.safetensors)" if folder.is_dir() else ""
+def models_line(summary: dict[str, Any]) -> str:
+    """Where the run's averaged models are, if it left any (none: every algorithm diverged, or
+    no worker had a readable model)."""
+    models = list((summary.get("models") or {}).values())
+    return f"  (model: {', '.join(models)})" if models else ""

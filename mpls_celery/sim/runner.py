@@ -32,6 +32,7 @@ from mpls_celery.telemetry.rundir import (
     append_metrics,
     new_run_dir,
     read_metrics,
+    saved_models,
     write_json,
     write_manifest,
 )
@@ -201,6 +202,7 @@ def run_simulation(request: SimRequest, on_progress: ProgressFn | None = None) -
         order=list(request.algorithms),
         wall_seconds=round(time.monotonic() - started, 2),
         run_dir=str(run_dir),
+        models=saved_models(run_dir),
         **(failure if diverged else {}),
     )
     write_json(run_dir / SUMMARY, summary)

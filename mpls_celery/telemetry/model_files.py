@@ -16,8 +16,7 @@ from safetensors.torch import load_file, save_file
 from mpls_celery.core.aggregate import average_states
 from mpls_celery.core.layering import State
 from mpls_celery.errors import MplsError, RunNotFound
-
-MODELS = "models"
+from mpls_celery.telemetry.rundir import MODELS
 
 
 def model_path(run_dir: Path, algorithm: str, worker: int | None = None) -> Path:

@@ -18,6 +18,7 @@ from mpls_celery.errors import RunNotFound, TelemetryError
 from mpls_celery.telemetry.records import Record, parse_record, to_json
 
 MANIFEST, METRICS, SUMMARY = "manifest.json", "metrics.jsonl", "summary.json"
+MODELS = "models"  # the models a run leaves (telemetry/model_files.py)
 log = logging.getLogger(__name__)
 _PACKAGES = ("mpls-celery", "torch", "numpy", "celery", "redis")
 
@@ -58,6 +59,13 @@ def new_run_dir(root: Path, prefix: str) -> Path:
         except FileExistsError:
             suffix += 1
             path = root / f"{prefix}-{stamp}-{suffix}"
+
+
+def saved_models(run_dir: Path) -> dict[str, str]:
+    """Algorithm → its averaged model's file, relative to the run directory (summary.json's
+    `models`): those the run left."""
+    found = sorted((run_dir / MODELS).glob("*.safetensors"))
+    return {path.stem: str(path.relative_to(run_dir)) for path in found}
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -62,6 +62,9 @@ def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     assert len(iterations) == sum(a["iterations"] for a in result.summary["algorithms"].values())
 
     # the run's model: the workers' final models averaged, as its last evaluation scored it
+    assert result.summary["models"] == {
+        "mpls": "models/mpls.safetensors", "netmax": "models/netmax.safetensors"
+    }  # fmt: skip
     model = linear((5,), 2)
     model.load_state_dict(result.model_state("mpls"))
     x_test, y_test = blobs()[2:]
@@ -167,6 +170,7 @@ def test_run_trains_for_real(isolated_env):
     result = api.run(CONFIG.with_overrides(workers=3), iterations=3, save_workers=True)
     assert result.summary["reason"] == "every worker finished" and not result.failed
     assert (result.run_dir / METRICS).exists()
+    assert result.summary["models"] == {"mpls": "models/mpls.safetensors"}
     state = result.model_state()  # the one algorithm's: the workers' final models averaged
     own = [result.model_state(worker=w)["fc1.weight"] for w in range(3)]
     assert torch.equal(torch.stack(own).mean(0), state["fc1.weight"])

@@ -14,7 +14,7 @@ from mpls_celery.errors import TelemetryError
 from mpls_celery.runtime.launch.sink import disk_problem
 from mpls_celery.runtime.launch.stop_policy import NOTHING_DONE, Stop
 from mpls_celery.telemetry.records import EvalRecord, IterationRecord, Record
-from mpls_celery.telemetry.rundir import METRICS, SUMMARY, read_metrics, write_json
+from mpls_celery.telemetry.rundir import METRICS, SUMMARY, read_metrics, saved_models, write_json
 from mpls_celery.telemetry.states import NodeState
 from mpls_celery.telemetry.summary import summary_document
 from mpls_celery.telemetry.trace import build_trace, write_trace
@@ -71,6 +71,7 @@ def document(outcome: RunOutcome, records: list[Record], stop: Stop) -> dict[str
         outcome.target_acc,
         run_id=outcome.run_id,
         run_dir=str(outcome.run_dir.resolve()),
+        models=saved_models(outcome.run_dir),
         reason=stop.reason,
         failed=stop.failed,
         wall_seconds=round(outcome.wall_seconds, 2),

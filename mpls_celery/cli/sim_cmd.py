@@ -188,8 +188,11 @@ def replay_request(
 def print_summary(summary: dict) -> None:  # type: ignore[type-arg]
     target = summary["target_acc"]
     title = "no target accuracy" if target is None else f"target accuracy: {percent(target)}"
-    table = Table("algorithm", "time to target (s)", "final mean acc", "final avg-model acc",
-                  "bytes pulled", "iterations", title=title)  # fmt: skip
+    table = Table(title=title)
+    table.add_column("algorithm", overflow="fold")  # an algorithm of your own's path, whole
+    for heading in ("time to target (s)", "final mean acc", "final avg-model acc", "bytes pulled",
+                    "iterations"):  # fmt: skip
+        table.add_column(heading)
     diverged = summary.get("diverged") or {}
     for name in summary.get("order") or summary["algorithms"]:
         row = summary["algorithms"][name]

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import http.server
 import shutil
+import socket
 import struct
 import sys
 import threading
@@ -83,7 +84,10 @@ def test_fetched_mnist_is_found_and_loaded_and_not_fetched_twice(tmp_path, mirro
 
 
 def test_a_download_that_fails_is_one_line_naming_why(tmp_path, monkeypatch):
-    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])  # the discard port: refused
+    with socket.socket() as closed:  # a port nothing listens on once this closes: refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(MNIST, "mirrors", [f"http://127.0.0.1:{port}/"])
     with pytest.raises(MplsError) as info:
         fetch_builtin("mnist", tmp_path)
     message = str(info.value)

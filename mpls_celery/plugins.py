@@ -122,13 +122,12 @@ def _try_plan(strategy: Any, spec: str, n_layers: int) -> None:
             f"algorithm {spec}: plan() on a view of 2 peers and the model's {layers} raised "
             f"{one_line(exc)}"
         ) from None
-    y = getattr(plan, "y", None)
     if (
         not isinstance(plan, Plan)
         or plan.peers != view.peers
-        or not isinstance(y, np.ndarray)
-        or y.shape != (2, n_layers)
-        or not np.isin(y, (0, 1)).all()
+        or not isinstance(plan.y, np.ndarray)
+        or plan.y.shape != (2, n_layers)
+        or not np.isin(plan.y, (0, 1)).all()
     ):
         raise ConfigError(
             f"algorithm {spec}: plan() must return a Plan for the view's peers with y of shape "

@@ -86,7 +86,7 @@ class LocalTrainer:
 def sgd_step(
     params: Sequence[torch.Tensor],
     lr: float,
-    velocity: list[torch.Tensor | None] | None = None,
+    velocity: list[torch.Tensor | None],
     momentum: float = 0.0,
     weight_decay: float = 0.0,
 ) -> None:
@@ -96,10 +96,9 @@ def sgd_step(
     buffers, one per parameter (updated in place)."""
     for i, param in enumerate(params):
         if param.grad is not None:
-            buffer = velocity[i] if velocity is not None else None
-            direction, buffer = sgd_direction(param, param.grad, buffer, momentum, weight_decay)
-            if velocity is not None:
-                velocity[i] = buffer
+            direction, velocity[i] = sgd_direction(
+                param, param.grad, velocity[i], momentum, weight_decay
+            )
             param.add_(direction, alpha=-lr)
 
 

@@ -19,7 +19,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy mpls_celery tui
+	$(BIN)/mypy mpls_celery tui scripts
 	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 bench: $(STAMP)

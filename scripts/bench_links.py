@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import redis
 import torch
@@ -56,7 +57,7 @@ print(json.dumps(out))
 """
 
 
-def encoded_model() -> tuple[list[list[bytes]], list[object]]:
+def encoded_model() -> tuple[list[list[bytes]], list[list[list[Any]]]]:
     torch.manual_seed(0)
     model = build_model(BUILTIN_MODELS["lenet5"], (1, 28, 28), 10)
     with torch.no_grad():  # trained-looking weights, not a fresh init

@@ -4,8 +4,10 @@ run. Each node runs in a process of its own, as under Celery's prefork pool, on 
 Redis; the pulls run the real aggregation in a process of their own (four threads), as `mpls
 up`'s pull worker does (no broker: bench_orchestration measures Celery's own share). Each
 iteration begins, as in a slice, with the check that the run still runs and the lease is still
-the node's ("check"). "Own" is an iteration's wall time less its training and its pull wait; the
-writes the node's publisher thread makes meanwhile are listed after it, off that path. "Own,
+the node's ("check"). "Own" is an iteration's wall time less its training and its pull wait; what
+the node's other threads do meanwhile, off that path, is listed after it: the receiver's (the
+pull's result taken, decoded and averaged over the start), the self-evaluation's and the
+publisher's writes. "Own,
 node thread's CPU" is the CPU the node's own thread spent on that path: at 2 workers on 2 cores
 the wall time also holds waits for a core and for the GIL (the publisher, the pulls and Redis
 run beside the training), which this leaves out. "Process CPU" is all the node process spent per
@@ -44,8 +46,9 @@ from mpls_celery.runtime.worker.pull import run_aggregation
 from mpls_celery.settings import load_settings
 from mpls_celery.telemetry.states import WorkerState
 
-# parts on the node's own path, then the writes its publisher thread makes meanwhile
-PARTS = ("check", "view", "plan", "train", "wait", "average", "settle", "evaluate",
+# parts on the node's own path, then what its other threads do meanwhile: the receiver (the pull's
+# result decoded and averaged over the start), the self-evaluation and the publisher's writes
+PARTS = ("check", "view", "plan", "train", "wait", "mix", "settle", "receive", "evaluate",
          "state", "publish_trained", "publish", "emit")  # fmt: skip
 
 
@@ -93,10 +96,11 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
     assert store.leases.acquire(worker, token, ctx.options.lease_seconds)
     for name, owner, attr in (
         ("view", node, "_view"), ("plan", node.step, "plan"), ("train", node, "_train"),
-        ("publish_trained", node, "_publish_trained"), ("average", node, "_average"),
+        ("publish_trained", node, "_publish_trained"), ("mix", node, "_mix_in"),
         ("publish", node, "_write_version"), ("evaluate", node.self_evaluation, "_evaluate"),
         ("settle", node.publisher, "wait"), ("state", store.nodes, "update"),
-        ("wait", store.mailbox, "wait"), ("emit", store.events, "emit"),
+        ("wait", node, "_await_pull"), ("receive", node, "_receive"),
+        ("emit", store.events, "emit"),
     ):  # fmt: skip
         setattr(owner, attr, timed(times, cpu, name, getattr(owner, attr)))
     totals: list[float] = []

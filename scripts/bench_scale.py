@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     from scripts.bench_node import bare_step_ms
 
-    step = bare_step_ms()
+    step = bare_step_ms(args.device)
     print(f"bare LeNet-5 step: {step:.2f} ms ({args.device}); {args.until:g} virtual s each")
     print(
         "| workers | engine | simulated iterations | wall (s) | ms per iteration | × bare step "

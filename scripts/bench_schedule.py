@@ -9,14 +9,17 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import orjson
 
 from mpls_celery.core.schedule import pull_delay, schedule, schedule_matrices
 
+Instance = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # layer bytes, bandwidth, p, q
 
-def instance(s: int, n_layers: int, seed: int) -> tuple[np.ndarray, ...]:
+
+def instance(s: int, n_layers: int, seed: int) -> Instance:
     rng = np.random.default_rng(seed)
     layer_bytes = rng.lognormal(11, 1.5, n_layers)
     bandwidth = rng.uniform(1e6, 2e7, s)
@@ -67,7 +70,7 @@ def versus_appg(s: int, n_layers: int, trials: int = 50) -> float:
 
 
 def main() -> None:
-    results = {
+    results: dict[str, Any] = {
         "S30_L21_ms": time_it(30, 21, 500),
         "S256_L200_ms": time_it(256, 200, 20),
         "growth_in_S_ms": {s: time_it(s, 21, 100) for s in (8, 16, 32, 64, 128, 256)},

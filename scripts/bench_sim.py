@@ -153,7 +153,7 @@ def simulate(exp: Experiment, options: SimOptions) -> tuple[float, int, float | 
         sizes.append(len(starts))
         return train(self, starts, *rest)
 
-    BatchedTrainer.train = counted  # type: ignore[method-assign]
+    BatchedTrainer.train = counted  # type: ignore[method-assign, assignment]
     try:
         started = time.perf_counter()
         records = sim.run()

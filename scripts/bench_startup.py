@@ -44,7 +44,7 @@ def measure(workers: int, iterations: int, model: str) -> dict[str, object]:
         ),
         "first_iteration_s": round(min(firsts.values()), 1) if firsts else None,
         "every_worker_iterated_by_s": round(max(firsts.values()), 1) if firsts else None,
-        "declared_dead": len(summary["dead"]),  # type: ignore[arg-type]
+        "declared_dead": len(summary["dead"]),
         "reason": summary["reason"],
         "wall_s": summary["wall_seconds"],
     }

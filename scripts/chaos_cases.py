@@ -174,7 +174,7 @@ def redis_refuses_writes(lift_after: float | None) -> Callable[[], Outcome]:
         run = bench.run()
         bench.progress(run, 5)
         client = redis.Redis.from_url(run.redis_url)
-        folder = client.config_get("dir")["dir"]
+        folder = str(client.config_get("dir")["dir"])
         client.config_set("save", "3600 1")
         client.config_set("dir", "/proc/self")  # a snapshot that cannot be written: MISCONF
         client.bgsave()

@@ -97,6 +97,19 @@ class WorkerStep:
             self.semantics.links is LinkModel.SHARED,
         )
 
+    def premix(
+        self,
+        start: Sequence[LayerTensors],
+        sums: Sequence[Mapping[str, torch.Tensor] | None],
+        counts: Sequence[int],
+        weighting: Weighting,
+    ) -> list[dict[str, torch.Tensor]] | None:
+        """The part of the mix that needs no trained layers — Eq. 1 over the start, under
+        average-then-step (None under train-then-average): a node computes it while it trains."""
+        if self.semantics.mixing is Mixing.TRAIN_THEN_AVERAGE:
+            return None
+        return average_from_sums(start, sums, counts, weighting)
+
     def mix(
         self,
         start: Sequence[LayerTensors],
@@ -104,13 +117,16 @@ class WorkerStep:
         sums: Sequence[Mapping[str, torch.Tensor] | None],
         counts: Sequence[int],
         weighting: Weighting,
+        premixed: list[dict[str, torch.Tensor]] | None = None,
     ) -> list[dict[str, torch.Tensor]]:
         """The worker's layers after this iteration, from the layers it started with, its layers
-        after local training, and per layer the sum and count of the pulled copies."""
+        after local training, and per layer the sum and count of the pulled copies;
+        `premixed`: what `premix` gave for the same start, sums and counts (used up here)."""
         if self.semantics.mixing is Mixing.TRAIN_THEN_AVERAGE:
             return average_from_sums(trained, sums, counts, weighting)
-        averaged = average_from_sums(start, sums, counts, weighting)
-        return add_local_update(averaged, start, trained, counts)
+        if premixed is None:
+            premixed = average_from_sums(start, sums, counts, weighting)
+        return add_local_update(premixed, start, trained, counts)
 
 
 @torch.no_grad()

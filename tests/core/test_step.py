@@ -106,6 +106,22 @@ def test_half_weighting_under_average_then_step():
     assert out[0]["w"].item() == pytest.approx(0.5 * 2 + 0.5 * 4 + 0.5)
 
 
+@pytest.mark.parametrize("mixing", list(Mixing))
+def test_a_mix_premixed_beside_training_is_the_mix_bit_for_bit(mixing):
+    """What a node averages over the start while it trains (premix) and finishes after it gives
+    the mixed layers the one-call mix gives; train-then-average has nothing to premix."""
+    s = step(mixing=mixing)
+    gen = torch.Generator().manual_seed(3)
+    start = [{"w": torch.randn(40, generator=gen)} for _ in range(2)]
+    trained = [{"w": v["w"] + 0.1 * torch.randn(40, generator=gen)} for v in start]
+    sums = [{"w": torch.randn(40, generator=gen)}, None]
+    premixed = s.premix(start, sums, [3, 0], Weighting.UNIFORM)
+    assert (premixed is None) == (mixing is Mixing.TRAIN_THEN_AVERAGE)
+    split = s.mix(start, trained, sums, [3, 0], Weighting.UNIFORM, premixed)
+    whole = s.mix(start, trained, sums, [3, 0], Weighting.UNIFORM)
+    assert all(torch.equal(a["w"], b["w"]) for a, b in zip(split, whole, strict=True))
+
+
 def test_eval_slices_are_disjoint_while_they_fit_the_test_set():
     slices = [set(eval_slice(w, 1000, 200).tolist()) for w in range(5)]
     assert set().union(*slices) == set(range(1000))

@@ -105,6 +105,22 @@ def test_a_pull_wait_longer_than_the_socket_timeout_still_gets_its_result(redis_
     assert store.mailbox.wait(3, 7, timeout=0.2) is None  # taken once: a redone 7 waits anew
 
 
+def test_a_wait_its_node_gave_up_leaves_the_result_to_the_redone_iteration(redis_url):
+    """A node closed mid-iteration (its slice failed) stops its receiver's wait at the next
+    chunk, so the result of the pull it abandoned stays for the node that redoes iteration k."""
+    slow = redis_client(redis_url, timeout=0.5)  # 0.2 s chunks
+    store = RunStore(slow, "gave-up")
+    stop = threading.Event()
+    abandoned = threading.Thread(target=store.mailbox.wait, args=(4, 9, 30.0, stop))
+    abandoned.start()
+    stop.set()
+    abandoned.join(timeout=2.0)
+    assert not abandoned.is_alive(), "a stopped wait ran on"
+    store.mailbox.put(4, 9, {"meta": b"{}"}, 30.0)
+    assert store.mailbox.wait(4, 9, timeout=5.0) == {"meta": b"{}"}
+    assert store.mailbox.wait(4, 9, timeout=30.0, stop=stop) is None  # stopped: not even one chunk
+
+
 @pytest.mark.parametrize("mixing", ["average-then-step", "train-then-average"])
 def test_simulator_and_runtime_mix_the_same_state(ctx, mixing):
     """One worker step, two engines: the same start model, pulled layers and trained model give
@@ -142,9 +158,11 @@ def test_simulator_and_runtime_mix_the_same_state(ctx, mixing):
     sim_layers = mix_copies(me.step, me.layers, start_state, trained_state, pulled, plan.weighting)
 
     run_aggregation(ctx.store, ctx.layout, PullRequest("unit", 0, 0, by_peer))
-    result = PullResult.from_fields(ctx.store.mailbox.wait(0, 0, 5.0))
     start = [read_layer(start_state, layer) for layer in me.layers]
-    me._average(plan, start, result)
+    received = me._receive(0, plan, start, until=time.monotonic() + 5.0)  # as beside training
+    assert received is not None and received.counts == [1, 2]
+    assert (received.premixed is None) == (mixing == "train-then-average")
+    me._mix_in(plan, start, received)
     runtime_state = me.model.state_dict()
 
     for layer, mixed in zip(me.layers, sim_layers, strict=True):

@@ -3,6 +3,7 @@ it with a deadline. It lives where the worker's snapshots live (its host's Redis
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -36,16 +37,19 @@ class Mailbox:
         pipe.pexpire(ready, int(ttl * 1000))
         pipe.execute()
 
-    def wait(self, worker: int, k: int, timeout: float) -> dict[str, bytes] | None:
+    def wait(
+        self, worker: int, k: int, timeout: float, stop: threading.Event | None = None
+    ) -> dict[str, bytes] | None:
         """Block on a Redis list (never on AsyncResult.get) until the result or the deadline. The
         wait goes in chunks shorter than the clients' socket timeout, which a longer BLPOP would
-        hit (and fail the slice) on any slow link."""
+        hit (and fail the slice) on any slow link; `stop` set ends it (None) before the next
+        chunk, so a wait its node gave up takes no result a redone iteration waits for."""
         mailbox = self._client_of(worker)
         ready = self._keys.pull_ready(worker, k)
         result = self._keys.pull(worker, k)
         deadline = time.monotonic() + timeout
         chunk = 0.4 * (mailbox.connection_pool.connection_kwargs.get("socket_timeout") or 5.0)
-        while True:
+        while stop is None or not stop.is_set():
             remaining = deadline - time.monotonic()
             pipe = mailbox.pipeline(transaction=False)
             pipe.blpop([ready], timeout=min(max(remaining, 0.01), chunk))
@@ -53,3 +57,4 @@ class Mailbox:
             flat = pipe.execute()[-1]
             if flat or remaining <= chunk:
                 return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)} or None
+        return None

@@ -1,7 +1,8 @@
 """One DFL worker's local iterations in the runtime (wall clock, Redis, Celery pull tasks).
 
-Iteration k: read peers' heads → plan → enqueue the pull → train meanwhile → wait for the pull
-(deadline) → Eq. 1 → publish version k+1 (layers, then head, compare-and-set) → telemetry."""
+Iteration k: read peers' heads → plan → enqueue the pull → train meanwhile (the receiver takes
+the pull's result and averages it over the start beside the training) → wait for it (deadline) →
+Eq. 1 → publish version k+1 (layers, then head, compare-and-set) → telemetry."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 import numpy as np
 import torch
@@ -24,13 +26,14 @@ from mpls_celery.core.strategies import Plan, WorkerView
 from mpls_celery.core.training import LocalTrainer, evaluate
 from mpls_celery.errors import InvalidState, StaleNode, TelemetryError
 from mpls_celery.runtime.state.decode import Head
-from mpls_celery.runtime.worker.codec import decode_tensors, encode_tensors, with_meta
+from mpls_celery.runtime.worker.codec import encode_tensors, with_meta
 from mpls_celery.runtime.worker.context import RunContext
 from mpls_celery.runtime.worker.emulation import network_for
 from mpls_celery.runtime.worker.messages import PullRequest, PullResult
 from mpls_celery.runtime.worker.model_io import load_head, load_version
 from mpls_celery.runtime.worker.probes import Probe, offer, probe_at_start, probe_peer, probe_stage
 from mpls_celery.runtime.worker.publisher import Publisher
+from mpls_celery.runtime.worker.receiver import Received, Receiver, decode_sums
 from mpls_celery.runtime.worker.self_eval import SelfEvaluation
 from mpls_celery.telemetry.records import (
     IterationRecord,
@@ -73,6 +76,7 @@ class NodeRuntime:
         self.probe_tried: dict[int, float] = {}  # peer → when this process last probed it
         self.finished = False
         self.publisher = Publisher()
+        self.receiver = Receiver()
         self.self_evaluation = SelfEvaluation(self._evaluate, self._report_accuracy)
         self._trained_blobs: tuple[int, list[bytes]] = (-1, [])  # the trained copy as published
         self._version_out: threading.Event | None = None  # the last version handed over
@@ -206,25 +210,26 @@ class NodeRuntime:
         by_peer = plan.layers_by_peer()
         deadline = max(ctx.options.pull_deadline, 3 * plan.delay)
         emulated = self.network.emulated_bps(self.step, view, plan)
+        start = [read_layer(self.published, layer) for layer in self.layers]
         if by_peer:
             wanted = {peer: tuple(layers) for peer, layers in by_peer.items()}
             enqueue_pull(PullRequest(store.run_id, worker, k, wanted, emulated), deadline)
         pull_started = time.monotonic()
+        incoming: Future[Received | None] | None = None
+        if by_peer:
+            until = pull_started + deadline
+            incoming = self.receiver.submit(lambda: self._receive(k, plan, start, until))
         publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k)
-        start = [read_layer(self.published, layer) for layer in self.layers]
         compute = self._train()
         check_finite(worker, k, ctx.config.training.lr, self.last_loss)  # before it is published
         trained = None
         if self.step.semantics.pull_sees is PullSees.TRAINED:
             trained = self._snapshot()  # a copy: mixing changes the model next
             publisher.submit(self._publish_trained, k, trained, deadline)
-        remaining = deadline - (time.monotonic() - pull_started)
-        result = None
-        if by_peer:
-            publisher.submit(store.nodes.update, worker, state=WorkerState.PULLING)
-            result = self._pull_result(store.mailbox.wait(worker, k, remaining))
+        received = None if incoming is None else self._await_pull(incoming)
         waited = time.monotonic() - pull_started
-        mixed_layers = self._average(plan, start, result)
+        result = received.result if received else None
+        mixed_layers = self._mix_in(plan, start, received)
         # a layer nothing was pulled for is the trained layer, bit for bit
         new_state = trained if trained is not None and not any(mixed_layers) else self._snapshot()
         old_state = self.published
@@ -305,6 +310,7 @@ class NodeRuntime:
         self.self_evaluation.flush()
 
     def close(self) -> None:
+        self.receiver.close()
         self.publisher.close()
         self.self_evaluation.close()
 
@@ -425,30 +431,44 @@ class NodeRuntime:
         self.network.stretch(self.worker, time.monotonic() - started)
         return time.monotonic() - started
 
-    def _average(
-        self, plan: Plan, start: list[dict[str, torch.Tensor]], result: PullResult | None
+    def _receive(
+        self, k: int, plan: Plan, start: list[dict[str, torch.Tensor]], until: float
+    ) -> Received | None:
+        """In the receiver's thread, while the node trains: the pull's result (None by the
+        deadline), its sums decoded and averaged over the start where the mixing allows."""
+        ctx = self.ctx
+        fields = ctx.store.mailbox.wait(
+            self.worker, k, until - time.monotonic(), self.receiver.stop
+        )
+        result = self._pull_result(fields)
+        if result is None:
+            return None
+        device = ctx.experiment.device
+        sums, counts = decode_sums(result, ctx.layout, ctx.store.run_id, device)
+        return Received(result, sums, counts, self.step.premix(start, sums, counts, plan.weighting))
+
+    def _await_pull(self, incoming: Future[Received | None]) -> Received | None:
+        """After training: the receiver's result; the state says PULLING while it is not in."""
+        if not incoming.done():
+            self.publisher.submit(
+                self.ctx.store.nodes.update, self.worker, state=WorkerState.PULLING
+            )
+        return incoming.result()
+
+    def _mix_in(
+        self, plan: Plan, start: list[dict[str, torch.Tensor]], received: Received | None
     ) -> list[bool]:
         """Mix the pulled sums into the model (the shared worker step); without a result the
         model keeps its local update. Which layers were mixed (the others are left as trained)."""
-        if result is None:
+        if received is None:
             return [False] * len(self.layers)
-        counts = list(result.counts)
-        sums: list[dict[str, torch.Tensor] | None] = []
-        for l_idx, (count, blob) in enumerate(zip(counts, result.sums, strict=True)):
-            if count and blob:
-                tensors, _ = decode_tensors(
-                    blob, self.ctx.layout[l_idx], {"run": self.ctx.store.run_id}
-                )
-                device = self.ctx.experiment.device
-                sums.append({k: v.to(device, non_blocking=True) for k, v in tensors.items()})
-            else:
-                sums.append(None)
-                counts[l_idx] = 0
         state = self.model.state_dict()
         trained = [read_layer(state, layer) for layer in self.layers]
-        mixed = self.step.mix(start, trained, sums, counts, plan.weighting)
+        mixed = self.step.mix(
+            start, trained, received.sums, received.counts, plan.weighting, received.premixed
+        )
         write_layers(self.model, self.layers, mixed)
-        return [count > 0 for count in counts]
+        return received.mixed_layers
 
     def _encode(
         self, state: dict[str, torch.Tensor], version: int, same: dict[int, bytes] | None = None

@@ -1,0 +1,68 @@
+"""A node's pull result, taken and prepared off its critical path: while the node trains, a thread
+waits on its mailbox, decodes the pulled sums and computes the part of Eq. 1 that needs no trained
+layers (WorkerStep.premix). The node takes it after training, where it used to wait on the mailbox
+itself: the result, and the model mixed from it, are the same; only the waiting and the CPU moved
+beside the training."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from mpls_celery.runtime.worker.codec import decode_tensors
+from mpls_celery.runtime.worker.layout import Layout
+from mpls_celery.runtime.worker.messages import PullResult
+
+Sums = list[dict[str, torch.Tensor] | None]
+
+
+@dataclass(frozen=True)
+class Received:
+    result: PullResult
+    sums: Sums  # per layer: the decoded sum of the pulled copies, on the model's device
+    counts: list[int]  # copies per layer; 0 where no sum came back
+    premixed: list[dict[str, torch.Tensor]] | None  # WorkerStep.premix of those sums
+
+    @property
+    def mixed_layers(self) -> list[bool]:
+        return [count > 0 for count in self.counts]
+
+
+def decode_sums(
+    result: PullResult, layout: Layout, run_id: str, device: torch.device
+) -> tuple[Sums, list[int]]:
+    """Each layer's sum, verified (SnapshotError on a corrupt one), and its count."""
+    sums: Sums = []
+    counts = list(result.counts)
+    for l_idx, (count, blob) in enumerate(zip(counts, result.sums, strict=True)):
+        if count and blob:
+            tensors, _ = decode_tensors(blob, layout[l_idx], {"run": run_id})
+            sums.append({k: v.to(device, non_blocking=True) for k, v in tensors.items()})
+        else:
+            sums.append(None)
+            counts[l_idx] = 0
+    return sums, counts
+
+
+class Receiver:
+    """Two threads: one for the iteration's pull, one so that the next iteration never queues
+    behind a wait that its node gave up on. `stop` (set on close) ends such waits."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, receive: Callable[[], Received | None]) -> Future[Received | None]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(2, thread_name_prefix="mpls-receiver")
+        return self._pool.submit(receive)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

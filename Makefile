@@ -22,8 +22,11 @@ test: $(STAMP)
 	$(BIN)/mypy mpls_celery tui scripts
 	$(BIN)/python -m pytest -n auto --dist loadgroup
 
+# Every benchmark, even after one fails; the failed ones are named at the end (non-zero exit).
 bench: $(STAMP)
-	for b in scripts/bench_*.py; do $(BIN)/python -m scripts.$$(basename $$b .py) || exit 1; done
+	@failed=""; for b in scripts/bench_*.py; do n=$$(basename $$b .py); echo "== $$n"; \
+	  $(BIN)/python -m scripts.$$n || failed="$$failed $$n"; done; \
+	  if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 # Needs root and a few minutes: builds the images and runs the compose stacks (docs/compose.md).
 compose-check: $(STAMP)

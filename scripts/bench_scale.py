@@ -4,7 +4,7 @@ simulated iteration, against the bare SGD step measured in the same run, and the
 the simulating process.
 
     .venv/bin/python -m scripts.bench_scale [--workers 30,100,300] [--until 10] [--device cpu]
-        [--engines sequential,batched]
+        [--engines sequential,batched] [--dataset mnist]
 """
 
 from __future__ import annotations
@@ -23,15 +23,18 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 
 
-def simulate(workers: int, until: float, device: str, engine: str) -> dict[str, float]:
+def simulate(
+    workers: int, until: float, device: str, engine: str, dataset: str
+) -> dict[str, float]:
     out = Path(tempfile.mkdtemp(prefix="mpls-scale-"))
     argv = [sys.executable, "-m", "mpls_celery", "sim", "--algo", "mpls", "--workers", str(workers),
-            "--profile", "paper30", "--topology", "random", "--model", "lenet5", "--dataset", "mnist",
+            "--profile", "paper30", "--topology", "random", "--model", "lenet5", "--dataset", dataset,
             "--until", f"{until}s", "--eval-every", str(until), "--eval-samples", "100",
             "--device", device, "--engine", engine, "--jobs", "1", "--out", str(out),
             "--json"]  # fmt: skip
     began = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    errors = (out / "stderr").open("w+")
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=errors,
                             env={**os.environ, "MPLS_TORCH_THREADS": "1"})  # fmt: skip
     peak = 0
     watched = psutil.Process(proc.pid)
@@ -42,6 +45,10 @@ def simulate(workers: int, until: float, device: str, engine: str) -> dict[str, 
             break
         time.sleep(0.2)
     wall = time.monotonic() - began
+    if proc.returncode:  # mpls said why in one line: say it here, not as a JSON error
+        errors.seek(0)
+        said = errors.read().strip().splitlines() or [f"exit {proc.returncode}"]
+        sys.exit(f"bench_scale: mpls sim failed: {said[-1]} (or: --dataset digits)")
     summary = orjson.loads(proc.stdout.read() if proc.stdout else b"{}")
     iterations = summary["algorithms"]["mpls"]["iterations"]
     return {"workers": workers, "iterations": iterations, "wall_s": wall,
@@ -54,6 +61,7 @@ def main() -> None:
     parser.add_argument("--until", type=float, default=10.0, help="virtual seconds")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--engines", default="sequential,batched")
+    parser.add_argument("--dataset", default="mnist", help="mnist (MPLS_DATA_DIR), or digits")
     args = parser.parse_args()
     from scripts.bench_node import bare_step_ms
 
@@ -66,7 +74,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for n in (int(x) for x in args.workers.split(",")):
         for engine in args.engines.split(","):
-            r = simulate(n, args.until, args.device, engine)
+            r = simulate(n, args.until, args.device, engine, args.dataset)
             print(f"| {n} | {engine} | {r['iterations']:.0f} | {r['wall_s']:.1f} | "
                   f"{r['ms_per_iteration']:.2f} | {r['ms_per_iteration'] / step:.2f} | "
                   f"{r['peak_rss_mb']:.0f} |", flush=True)  # fmt: skip

@@ -209,16 +209,11 @@ class NodeRuntime:
         plan = self.step.plan(view, rng)
         by_peer = plan.layers_by_peer()
         deadline = max(ctx.options.pull_deadline, 3 * plan.delay)
-        emulated = self.network.emulated_bps(self.step, view, plan)
         start = [read_layer(self.published, layer) for layer in self.layers]
+        incoming = None
         if by_peer:
-            wanted = {peer: tuple(layers) for peer, layers in by_peer.items()}
-            enqueue_pull(PullRequest(store.run_id, worker, k, wanted, emulated), deadline)
+            incoming = self._ask_pull(enqueue_pull, k, view, plan, by_peer, start, deadline)
         pull_started = time.monotonic()
-        incoming: Future[Received | None] | None = None
-        if by_peer:
-            until = pull_started + deadline
-            incoming = self.receiver.submit(lambda: self._receive(k, plan, start, until))
         publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k)
         compute = self._train()
         check_finite(worker, k, ctx.config.training.lr, self.last_loss)  # before it is published
@@ -430,6 +425,23 @@ class NodeRuntime:
         self.last_loss = self.trainer.train(self.version)  # local iteration k = the version
         self.network.stretch(self.worker, time.monotonic() - started)
         return time.monotonic() - started
+
+    def _ask_pull(
+        self,
+        enqueue_pull: EnqueuePull,
+        k: int,
+        view: WorkerView,
+        plan: Plan,
+        by_peer: dict[int, list[int]],
+        start: list[dict[str, torch.Tensor]],
+        deadline: float,
+    ) -> Future[Received | None]:
+        """Enqueue the planned pull; the receiver takes its result beside the training."""
+        wanted = {peer: tuple(layers) for peer, layers in by_peer.items()}
+        emulated = self.network.emulated_bps(self.step, view, plan)
+        enqueue_pull(PullRequest(self.ctx.store.run_id, self.worker, k, wanted, emulated), deadline)
+        until = time.monotonic() + deadline
+        return self.receiver.submit(lambda: self._receive(k, plan, start, until))
 
     def _receive(
         self, k: int, plan: Plan, start: list[dict[str, torch.Tensor]], until: float

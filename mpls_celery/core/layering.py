@@ -91,11 +91,18 @@ def write_layers(
 ) -> None:
     """Copy into the model's own storage (no new parameters are created); one state_dict walk for
     all layers, since walking it costs more than copying LeNet's tensors."""
-    target = model.state_dict(keep_vars=True)
-    with torch.no_grad():
-        for layer, values in zip(layers, tensors, strict=True):
-            for key in layer.keys:
-                target[key].copy_(values[key])
+    copy_layers(model.state_dict(keep_vars=True), layers, tensors)
+
+
+@torch.no_grad()
+def copy_layers(
+    target: State, layers: Sequence[Layer], tensors: Sequence[Mapping[str, torch.Tensor]]
+) -> None:
+    """write_layers into a model's own tensors as its state_dict(keep_vars=True) gave them
+    (a caller that keeps that dict walks the module tree once, not once per iteration)."""
+    for layer, values in zip(layers, tensors, strict=True):
+        for key in layer.keys:
+            target[key].copy_(values[key])
 
 
 def layer_bytes(

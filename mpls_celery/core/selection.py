@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -47,7 +49,7 @@ def peer_probabilities(
     dd = np.asarray(divergence, dtype=np.float64)
     if b.shape != dd.shape or b.ndim != 1:
         raise CoreValueError(f"bandwidth {b.shape} and divergence {dd.shape} must both be (S,)")
-    if tau1 < 0 or tau2 < 0 or not np.isclose(tau1 + tau2, 1.0):
+    if tau1 < 0 or tau2 < 0 or not math.isclose(tau1 + tau2, 1.0, rel_tol=1e-5, abs_tol=1e-8):
         raise CoreValueError(f"tau1 and tau2 must be >= 0 and sum to 1 (got {tau1} + {tau2})")
     if b.size == 0:
         return np.zeros(0)

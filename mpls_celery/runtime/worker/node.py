@@ -19,7 +19,7 @@ import torch
 
 from mpls_celery.core.aggregate import average_states
 from mpls_celery.core.divergence import check_finite
-from mpls_celery.core.layering import read_layer, snapshot_state, write_layers
+from mpls_celery.core.layering import copy_layers, read_layer, snapshot_state
 from mpls_celery.core.semantics import PullSees
 from mpls_celery.core.step import PeerReport, Progress, eval_slice
 from mpls_celery.core.strategies import Plan, WorkerView
@@ -81,7 +81,9 @@ class NodeRuntime:
         self._trained_blobs: tuple[int, list[bytes]] = (-1, [])  # the trained copy as published
         self._version_out: threading.Event | None = None  # the last version handed over
         self._scratch: torch.nn.Module | None = None  # for its own evaluations, in their thread
-        self._state_tensors: list[tuple[str, torch.Tensor]] | None = None
+        self._live: dict[str, torch.Tensor] = {  # the model's own tensors, walked once
+            key: tensor.detach() for key, tensor in self.model.state_dict(keep_vars=True).items()
+        }
         self._states: list[NodeState] | None = None  # peers' states as last read
         self._states_read = 0.0
 
@@ -474,12 +476,11 @@ class NodeRuntime:
         model keeps its local update. Which layers were mixed (the others are left as trained)."""
         if received is None:
             return [False] * len(self.layers)
-        state = self.model.state_dict()
-        trained = [read_layer(state, layer) for layer in self.layers]
+        trained = [read_layer(self._live, layer) for layer in self.layers]
         mixed = self.step.mix(
             start, trained, received.sums, received.counts, plan.weighting, received.premixed
         )
-        write_layers(self.model, self.layers, mixed)
+        copy_layers(self._live, self.layers, mixed)
         return received.mixed_layers
 
     def _encode(
@@ -561,9 +562,7 @@ class NodeRuntime:
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
         """A copy of the model's state (snapshot_state, without walking the module tree)."""
-        if self._state_tensors is None:
-            self._state_tensors = list(self.model.state_dict(keep_vars=True).items())
-        return {key: tensor.detach().clone() for key, tensor in self._state_tensors}
+        return {key: tensor.clone() for key, tensor in self._live.items()}
 
 
 def _heard_within(silence: float | None, seconds: float) -> bool:

@@ -6,9 +6,10 @@ beside the training."""
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ from mpls_celery.runtime.worker.layout import Layout
 from mpls_celery.runtime.worker.messages import PullResult
 
 Sums = list[dict[str, torch.Tensor] | None]
+Job = tuple[Callable[[], "Received | None"], Future["Received | None"]]
 
 
 @dataclass(frozen=True)
@@ -49,20 +51,39 @@ def decode_sums(
 
 
 class Receiver:
-    """Two threads: one for the iteration's pull, one so that the next iteration never queues
-    behind a wait that its node gave up on. `stop` (set on close) ends such waits."""
+    """Two daemon threads on one queue: one takes the iteration's pull, the other lets the next
+    iteration's go ahead of a wait its node gave up on; `stop` (set on close) ends such waits.
+    Daemons, as the publisher's: a wait in progress never holds up the process's exit."""
+
+    THREADS = 2
 
     def __init__(self) -> None:
         self.stop = threading.Event()
-        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
 
     def submit(self, receive: Callable[[], Received | None]) -> Future[Received | None]:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(2, thread_name_prefix="mpls-receiver")
-        return self._pool.submit(receive)
+        if not self._threads:
+            self._threads = [
+                threading.Thread(target=self._run, daemon=True, name=f"mpls-receiver-{i}")
+                for i in range(self.THREADS)
+            ]
+            for thread in self._threads:
+                thread.start()
+        future: Future[Received | None] = Future()
+        self._jobs.put((receive, future))
+        return future
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            receive, future = job
+            try:
+                future.set_result(receive())
+            except BaseException as exc:  # raised in the node's thread, by future.result()
+                future.set_exception(exc)
 
     def close(self) -> None:
         self.stop.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for _ in self._threads:
+            self._jobs.put(None)
+        self._threads = []

@@ -8,7 +8,8 @@ import orjson
 import typer
 from rich.console import Console
 
-console = Console(highlight=False)
+# soft wrap: a long line is left to the terminal, so a path in it stays whole and copyable
+console = Console(highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
@@ -20,8 +21,13 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def models_line(summary: dict[str, Any]) -> str:
-    """Where the run's averaged models are, if it left any (none: every algorithm diverged, or
-    no worker had a readable model)."""
+def print_where(summary: dict[str, Any]) -> None:
+    """The run's folder, the averaged models it left (none: every algorithm diverged, or no
+    worker had a readable model) and how to report on it, one per line."""
+    run_dir = summary["run_dir"]
+    console.print(f"run directory: {run_dir}")
     models = list((summary.get("models") or {}).values())
-    return f"  (model: {', '.join(models)})" if models else ""
+    if models:
+        label = "trained model" if len(models) == 1 else "trained models"
+        console.print(f"{label}: {', '.join(models)} (in the run directory)")
+    console.print(f"plots and report: mpls report {run_dir}")

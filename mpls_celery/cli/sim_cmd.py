@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mpls_celery.catalog import checked_algorithms
 from mpls_celery.cli import run_options as ro
-from mpls_celery.cli.output import console, models_line, percent, print_json
+from mpls_celery.cli.output import console, percent, print_json, print_where
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.errors import MplsError
 from mpls_celery.settings import Settings, load_settings
@@ -210,4 +210,4 @@ def print_summary(summary: dict) -> None:  # type: ignore[type-arg]
         parts = [f"{v:.2f}× vs {b}" for b, v in others.items() if v is not None]
         if parts:
             console.print(f"{a}: " + ", ".join(parts))
-    console.print(f"run directory: {summary['run_dir']}{models_line(summary)}")
+    print_where(summary)

@@ -12,7 +12,7 @@ from rich.table import Table
 from mpls_celery.cli import run_options as ro
 from mpls_celery.cli.detach import start_in_background
 from mpls_celery.cli.identifiers import check_run_id
-from mpls_celery.cli.output import console, models_line, percent, print_json
+from mpls_celery.cli.output import console, percent, print_json, print_where
 from mpls_celery.config.durations import parse_duration
 from mpls_celery.config.run_config import RunConfig
 from mpls_celery.errors import ConfigError, MplsError
@@ -244,5 +244,4 @@ def print_up_summary(summary: dict[str, Any]) -> None:
     console.print(
         f"mean accuracy {percent(mean)} · averaged model {percent(avg)} · {summary['wall_seconds']:.0f} s"
     )
-    run_dir = summary["run_dir"]
-    console.print(f"run directory: {run_dir}{models_line(summary)}  (mpls report {run_dir})")
+    print_where(summary)

@@ -64,3 +64,25 @@ def test_every_option_help_is_shown_whole(capsys, monkeypatch):
             assert text in shown, (path, param.name, text)
             checked += bool(text)
     assert checked > 50
+
+
+def test_a_runs_last_lines_keep_every_path_whole_in_a_narrow_terminal(
+    capsys, tmp_path, monkeypatch
+):
+    """Where the run, its model and its report are: one per line, never wrapped inside a path
+    (a user copies them)."""
+    from mpls_celery.cli import output
+
+    runs = tmp_path / "a-folder-name-longer-than-the-terminal-is-wide"
+    monkeypatch.setenv("MPLS_RUNS_DIR", str(runs))
+    monkeypatch.setattr(output.console, "width", 30)
+    argv = ["sim", "--workers", "2", "--model", "mlp", "--dataset", "digits", "--until", "1s",
+            "--algo", "mpls", "--jobs", "1"]  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    run_dir = next(runs.glob("sim-*"))
+    lines = out.splitlines()
+    assert f"run directory: {run_dir}" in lines
+    assert "trained model: models/mpls.safetensors (in the run directory)" in lines
+    assert f"plots and report: mpls report {run_dir}" in lines
+    assert (run_dir / "models" / "mpls.safetensors").exists()

@@ -43,13 +43,21 @@ def list_datasets(
         table.add_column(column, overflow="fold")
     for f in found:
         if f.present:
-            table.add_row(f.name, str(f.where or "(built in)"), f.holds)
+            table.add_row(f.name, _under(f.where, folder) if f.where else "(built in)", f.holds)
         else:
-            looked = ", ".join(str(p) for p in f.looked_in)
+            looked = ", ".join(_under(p, folder) for p in f.looked_in)
             table.add_row(f.name, f"[red]not found[/] (looked in {looked})", "—")
     console.print(table)
     if not all(f.present for f in found):
         console.print("a missing one: mpls data fetch NAME, or MPLS_DATA_DIR=where it is")
+
+
+def _under(path: Path, folder: Path) -> str:
+    """A path as ./… when it lies under the data folder the table is titled with."""
+    try:
+        return f"./{path.relative_to(folder)}".removesuffix("/.")
+    except ValueError:
+        return str(path)
 
 
 @app.command("fetch")

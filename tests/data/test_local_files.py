@@ -151,6 +151,12 @@ def test_data_list_and_fetch_from_the_command_line(tmp_path, mirror, capsys):
     rows = {row["name"]: row for row in orjson.loads(out)["datasets"]}
     assert code == 0 and rows["mnist"]["present"] and rows["mnist"]["complete"]
     assert not rows["cifar100"]["present"] and rows["digits"]["present"]
+    code, out, _ = run(["data", "list", "--data-dir", str(tmp_path)], capsys)
+    title, table = out.split("\n", 1)
+    assert code == 0 and title == f"datasets under {tmp_path}"
+    assert (
+        str(tmp_path) not in table and "./" in table
+    )  # found there: shown from the title's folder
 
 
 def test_fetching_an_unknown_dataset_fetches_nothing(tmp_path, capsys):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import redis as redis_lib
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from mpls_celery.cli.identifiers import check_run_id
 from mpls_celery.cli.output import console, print_json
@@ -118,11 +118,13 @@ def runs(redis: RedisOpt = None, as_json: JsonOpt = False) -> None:
     if not readers:
         console.print(f"no runs: {_nowhere()}")
         return
-    table = Table("run", "status", "launcher", "algorithm", "workers", "model/dataset", "age")
+    # the id is what `mpls status/down/tui` take: whole, never cut; long names fold, not cut
+    ids = Column("run", no_wrap=True, min_width=max((len(row["run"]) for row in rows), default=3))
+    table = Table(ids, "status", "launcher", "workers", Column("training", overflow="fold"), "age")
     for row in rows:
-        table.add_row(row["run"], row["status"], row["launcher"] or "—", row["algorithm"],
-                      str(row["workers"]), f"{row['model']}/{row['dataset']}",
-                      f"{row['age_seconds']:.0f}s")  # fmt: skip
+        training = f"{row['algorithm']} · {row['model']}/{row['dataset']}"  # as `mpls status`
+        table.add_row(row["run"], row["status"], row["launcher"] or "—", str(row["workers"]),
+                      training, f"{row['age_seconds']:.0f}s")  # fmt: skip
     dead = [row["run"] for row in rows if row["launcher"] == "dead" and row["status"] != "finished"]
     if dead:
         table.caption = (

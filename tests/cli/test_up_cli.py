@@ -33,6 +33,8 @@ def test_up_json_then_runs_status_down(redis_url, tmp_path):
 
     listed = orjson.loads(mpls("runs", "--json", env=env).stdout)
     assert listed[0]["run"] == run_id and listed[0]["status"] == "finished"
+    table = mpls("runs", env={**env, "COLUMNS": "60"}).stdout  # narrow: the id is still whole
+    assert f"│ {run_id} │" in table
     status = orjson.loads(mpls("status", run_id, "--json", env=env).stdout)
     assert [w["k"] for w in status["workers"]] == [8, 8, 8]
     purged = mpls("down", run_id, "--purge", env=env)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from mpls_celery.telemetry.states import LastPull, NodeState, WorkerState
@@ -101,7 +101,11 @@ def node_rows(nodes: Sequence[NodeState], now: float, dead_after: float) -> list
 
 
 def rich_worker_table(rows: Sequence[WorkerRow], title: str = "") -> Table:
-    table = Table(*COLUMNS, title=title or None)
+    """A narrow terminal squeezes the numbers, never a worker's state (cut, "train…" could be
+    training or trained)."""
+    widest = max((len(row.state) for row in rows), default=len("state"))
+    columns = [Column(c, no_wrap=True, min_width=widest) if c == "state" else c for c in COLUMNS]
+    table = Table(*columns, title=title or None)
     for row in rows:
         table.add_row(*worker_cells(row))
     return table

@@ -18,3 +18,15 @@ def test_silence_and_an_end_come_first():
     assert liveness(retrying, 31.0, 10, 30) == "dead"
     failed = NodeState(state=WorkerState.FAILED, k=5, failed_at=5, failures=3)
     assert liveness(failed, 31.0, 10, 30) == "failed"
+
+
+def test_a_narrow_terminal_squeezes_the_numbers_never_a_workers_state():
+    from rich.console import Console
+
+    from mpls_celery.telemetry.worker_table import node_rows, rich_worker_table
+
+    nodes = [NodeState(state=WorkerState.TRAINING, k=7), NodeState(state=WorkerState.FINISHED, k=9)]
+    console = Console(width=50, record=True)
+    console.print(rich_worker_table(node_rows(nodes, now=0.0, dead_after=30.0)))
+    shown = console.export_text()
+    assert "│ training │" in shown and "│ finished │" in shown, shown

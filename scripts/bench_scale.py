@@ -33,9 +33,9 @@ def simulate(
             "--device", device, "--engine", engine, "--jobs", "1", "--out", str(out),
             "--json"]  # fmt: skip
     began = time.monotonic()
-    errors = (out / "stderr").open("w+")
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=errors,
-                            env={**os.environ, "MPLS_TORCH_THREADS": "1"})  # fmt: skip
+    with (out / "stderr").open("w") as errors:  # the child keeps its own descriptor
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=errors,
+                                env={**os.environ, "MPLS_TORCH_THREADS": "1"})  # fmt: skip
     peak = 0
     watched = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -46,8 +46,7 @@ def simulate(
         time.sleep(0.2)
     wall = time.monotonic() - began
     if proc.returncode:  # mpls said why in one line: say it here, not as a JSON error
-        errors.seek(0)
-        said = errors.read().strip().splitlines() or [f"exit {proc.returncode}"]
+        said = (out / "stderr").read_text().strip().splitlines() or [f"exit {proc.returncode}"]
         sys.exit(f"bench_scale: mpls sim failed: {said[-1]} (or: --dataset digits)")
     summary = orjson.loads(proc.stdout.read() if proc.stdout else b"{}")
     iterations = summary["algorithms"]["mpls"]["iterations"]

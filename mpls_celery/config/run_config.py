@@ -25,9 +25,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-# `package.module:attribute` (the user's own model factory or data loader)
-
-
 def _one_of(value: str, choices: tuple[str, ...], what: str, other: str = "") -> str:
     if value not in choices:
         extra = f", or {other}" if other else ""

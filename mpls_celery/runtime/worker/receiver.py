@@ -19,7 +19,6 @@ from mpls_celery.runtime.worker.layout import Layout
 from mpls_celery.runtime.worker.messages import PullResult
 
 Sums = list[dict[str, torch.Tensor] | None]
-Job = tuple[Callable[[], "Received | None"], Future["Received | None"]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,9 @@ class Received:
     @property
     def mixed_layers(self) -> list[bool]:
         return [count > 0 for count in self.counts]
+
+
+Job = tuple[Callable[[], Received | None], Future[Received | None]]
 
 
 def decode_sums(

@@ -62,9 +62,9 @@ def _validated(
         raise CoreValueError(
             f"q has shape {qv.shape}, expected (S, L) = {(b.shape[0], m.shape[0])}"
         )
-    if m.ndim != 1 or np.any(m <= 0) or not np.all(np.isfinite(m)):
+    if m.ndim != 1 or (m <= 0).any() or not np.isfinite(m).all():
         raise CoreValueError("layer_bytes must be a 1-D array of finite sizes > 0")
-    if b.ndim != 1 or np.any(b <= 0) or not np.all(np.isfinite(b)):
+    if b.ndim != 1 or (b <= 0).any() or not np.isfinite(b).all():
         raise CoreValueError("bandwidth must be a 1-D array of finite speeds > 0")
     if pv.shape != b.shape:
         raise CoreValueError(f"p has shape {pv.shape}, expected {b.shape}")

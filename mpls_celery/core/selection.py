@@ -53,9 +53,9 @@ def peer_probabilities(
         raise CoreValueError(f"tau1 and tau2 must be >= 0 and sum to 1 (got {tau1} + {tau2})")
     if b.size == 0:
         return np.zeros(0)
-    if np.any(b <= 0) or not np.all(np.isfinite(b)):
+    if (b <= 0).any() or not np.isfinite(b).all():
         raise CoreValueError("bandwidth must be finite and > 0 for every reachable peer")
-    if np.any(dd < 0):
+    if (dd < 0).any():
         raise CoreValueError("divergence must be >= 0")
     mixed = tau1 * _share(b) + tau2 * _share(dd)
     return _share(mixed)
@@ -66,7 +66,7 @@ def layer_probabilities(g: ArrayLike) -> FloatArray:
     progress = np.asarray(g, dtype=np.float64)
     if progress.ndim != 2:
         raise CoreValueError(f"g must be (S, L), got shape {progress.shape}")
-    if np.any(progress < 0) or not np.all(np.isfinite(progress)):
+    if (progress < 0).any() or not np.isfinite(progress).all():
         raise CoreValueError("g must be finite and >= 0")
     s = progress.shape[0]
     if s == 0:

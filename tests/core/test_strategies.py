@@ -4,7 +4,7 @@ from numpy.testing import assert_array_equal
 
 from mpls_celery.core.aggregate import Weighting
 from mpls_celery.core.errors import CoreValueError
-from mpls_celery.core.strategies import STRATEGY_NAMES, WorkerView, make_strategy
+from mpls_celery.core.strategies import STRATEGY_NAMES, WorkerView, make_strategy, uses_rng
 
 
 def view(s: int = 3, n_layers: int = 4) -> WorkerView:
@@ -77,3 +77,20 @@ def test_ablations_ignore_their_switched_off_factor():
         make_strategy("mpls-peer").plan(base, rng).y,
         make_strategy("mpls").plan(flat_progress, rng).y,
     )
+
+
+class NoDraws(np.random.Generator):
+    """A generator that fails the test when drawn from."""
+
+    def __getattribute__(self, name: str):
+        raise AssertionError(f"the plan drew from rng ({name})")
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_a_strategy_that_says_it_never_draws_plans_without_rng(name):
+    strategy = make_strategy(name)
+    if uses_rng(strategy):
+        with pytest.raises(AssertionError, match="drew from rng"):
+            strategy.plan(view(), NoDraws(np.random.PCG64(0)))
+    else:
+        assert strategy.plan(view(), NoDraws(np.random.PCG64(0))).y.shape == (3, 4)

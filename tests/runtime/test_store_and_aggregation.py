@@ -240,6 +240,8 @@ def test_a_version_is_the_model_it_publishes_layer_for_layer(ctx):
                                ctx.config.compression)  # fmt: skip
         assert blob == fresh, l_idx
     assert me._trained_blobs[0] == 0, "layer 0 was taken from the trained copy"
+    for key, kept in me.published.items():  # the version kept is a copy: training goes on
+        assert torch.equal(kept, state[key]) and kept.data_ptr() != state[key].data_ptr(), key
 
 
 def test_failed_slices_are_counted_in_a_row_at_one_iteration(ctx):

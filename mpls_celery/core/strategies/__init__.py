@@ -8,7 +8,14 @@ from mpls_celery.catalog import STRATEGY_NAMES
 from mpls_celery.core.errors import CoreValueError
 from mpls_celery.core.strategies.adpsgd import AdPsgd
 from mpls_celery.core.strategies.appg import Appg
-from mpls_celery.core.strategies.base import Plan, Strategy, WorkerView, make_plan, no_pull
+from mpls_celery.core.strategies.base import (
+    Plan,
+    Strategy,
+    WorkerView,
+    make_plan,
+    no_pull,
+    uses_rng,
+)
 from mpls_celery.core.strategies.mpls import Mpls
 from mpls_celery.core.strategies.mpls_layer import mpls_layer
 from mpls_celery.core.strategies.mpls_peer import mpls_peer
@@ -39,4 +46,5 @@ def make_strategy(name: str, tau1: float = 0.5, tau2: float = 0.5, fill: bool = 
 
 __all__ = [
     "STRATEGY_NAMES", "Plan", "Strategy", "WorkerView", "make_plan", "make_strategy", "no_pull",
+    "uses_rng",
 ]  # fmt: skip

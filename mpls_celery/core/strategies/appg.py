@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from mpls_celery.core.strategies.base import Plan, WorkerView, make_plan
 
 @dataclass(frozen=True)
 class Appg:
+    uses_rng: ClassVar[bool] = False  # deterministic: no generator to seed
     name: str = "appg"
 
     def plan(self, view: WorkerView, rng: np.random.Generator) -> Plan:

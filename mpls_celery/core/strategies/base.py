@@ -73,7 +73,14 @@ def no_pull(view: WorkerView) -> Plan:
 
 
 class Strategy(Protocol):
+    """A strategy may also say `uses_rng = False` when its plan never draws from `rng` (then the
+    runtime does not seed a generator for every iteration; without it, one is seeded)."""
+
     @property
     def name(self) -> str: ...
 
     def plan(self, view: WorkerView, rng: np.random.Generator) -> Plan: ...
+
+
+def uses_rng(strategy: Strategy) -> bool:
+    return bool(getattr(strategy, "uses_rng", True))

@@ -4,6 +4,7 @@ per-layer progress), scheduled by Algorithm 1. The ablations switch one factor t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from mpls_celery.core.strategies.base import Plan, WorkerView, make_plan, no_pul
 
 @dataclass(frozen=True)
 class Mpls:
+    uses_rng: ClassVar[bool] = False  # deterministic: no generator to seed
     tau1: float = 0.5
     tau2: float = 0.5
     use_peer_selection: bool = True
@@ -26,13 +28,15 @@ class Mpls:
         s = len(view.peers)
         if s == 0:
             return no_pull(view)
-        uniform_p = np.full(s, 1.0 / s)
-        uniform_q = np.full((s, view.n_layers), 1.0 / s)
         p = (
             peer_probabilities(view.bandwidth, view.divergence, self.tau1, self.tau2)
             if self.use_peer_selection
-            else uniform_p
+            else np.full(s, 1.0 / s)
         )
-        q = layer_probabilities(view.progress) if self.use_layer_selection else uniform_q
+        q = (
+            layer_probabilities(view.progress)
+            if self.use_layer_selection
+            else np.full((s, view.n_layers), 1.0 / s)
+        )
         y = schedule_layers(view.layer_bytes, view.bandwidth, p, q, self.fill)
         return make_plan(view, y, Weighting.UNIFORM)

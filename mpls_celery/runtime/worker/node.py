@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from mpls_celery.core.divergence import check_finite
 from mpls_celery.core.layering import copy_layers, read_layer, snapshot_state
 from mpls_celery.core.semantics import PullSees
 from mpls_celery.core.step import PeerReport, Progress, eval_slice
-from mpls_celery.core.strategies import Plan, WorkerView
+from mpls_celery.core.strategies import Plan, WorkerView, uses_rng
 from mpls_celery.core.training import LocalTrainer, evaluate
 from mpls_celery.errors import InvalidState, StaleNode, TelemetryError
 from mpls_celery.runtime.state.decode import Head
@@ -53,6 +54,7 @@ from mpls_celery.telemetry.states import (
 log = logging.getLogger(__name__)
 EnqueuePull = Callable[[PullRequest, float], None]  # the request and its deadline (s)
 STATES_REFRESH = 1.0  # seconds between reads of the peers' states
+UNUSED_RNG = np.random.default_rng(0)  # handed to a strategy that says it never draws
 
 
 class NodeRuntime:
@@ -207,8 +209,7 @@ class NodeRuntime:
             self._probe_at_start()
         now = time.time() - ctx.started_at
         view = self._view(now)
-        rng = np.random.default_rng([ctx.config.seed, worker, k])
-        plan = self.step.plan(view, rng)
+        plan = self.step.plan(view, self._rng(k))
         by_peer = plan.layers_by_peer()
         deadline = max(ctx.options.pull_deadline, 3 * plan.delay)
         start = [read_layer(self.published, layer) for layer in self.layers]
@@ -226,9 +227,9 @@ class NodeRuntime:
         received = None if incoming is None else self._await_pull(incoming)
         waited = time.monotonic() - pull_started
         result = received.result if received else None
-        mixed_layers = self._mix_in(plan, start, received)
-        # a layer nothing was pulled for is the trained layer, bit for bit
-        new_state = trained if trained is not None and not any(mixed_layers) else self._snapshot()
+        mixed = self._mix_in(plan, start, received)
+        mixed_layers = received.mixed_layers if received else [False] * len(self.layers)
+        new_state = self._state_after(trained, mixed, mixed_layers)
         old_state = self.published
         self.published = new_state
         record = IterationRecord(
@@ -249,27 +250,14 @@ class NodeRuntime:
         self.version = k + 1
         self.finished = self._reached_iterations()
         evaluate = (k + 1) % ctx.options.eval_every == 0 or self.finished
-        measured = result.speeds() if result else {}
-        state: NodeFields = {
-            "state": WorkerState.FINISHED if self.finished else WorkerState.IDLE,
-            "k": k + 1,
-            "version": self.version,
-            "loss": self.last_loss,
-            "last_pull": LastPull(
-                peers=len(by_peer),
-                layers=int(plan.y.sum()),
-                bytes=result.nbytes if result else 0,
-                seconds=round(waited, 3),
-                timeout=bool(by_peer) and result is None,
-                errors=len(result.errors) if result else 0,
-            ),
-            "bandwidth": float(np.mean(view.bandwidth)) if len(view.peers) else None,
-        }
-        links = self.network.estimates(self.known_links, measured)
+        fields = partial(  # built in the publisher's thread, where they are written
+            _node_fields, self.version, self.finished, self.last_loss, view, by_peer, result, waited
+        )
+        links = self.network.estimates(self.known_links, result.speeds() if result else {})
         if links:
             self.known_links = self.known_links | links  # what it stores, it keeps
         self._version_out = publisher.submit(
-            self._publish_and_emit, record, new_state, old_state, state, links, mixed_layers
+            self._publish_and_emit, record, new_state, old_state, fields, links, mixed_layers
         )
         if evaluate:
             self.self_evaluation.submit(new_state, last=self.finished)
@@ -280,7 +268,7 @@ class NodeRuntime:
         record: IterationRecord,
         state: dict[str, torch.Tensor],
         previous: dict[str, torch.Tensor],
-        fields: NodeFields,
+        fields: Callable[[], NodeFields],
         links: dict[int, float] | None,
         mixed_layers: list[bool],
     ) -> None:
@@ -299,7 +287,7 @@ class NodeRuntime:
         if not self._write_version(version, state, progress, record=to_json(record), same=same):
             raise StaleNode(f"worker {self.worker}: version {version} was published elsewhere")
         self.progress = progress
-        self.ctx.store.events.emit(record, state=fields, links=links)
+        self.ctx.store.events.emit(record, state=fields(), links=links)
 
     def flush(self) -> None:
         """Every write asked for is done (the end of a slice); StaleNode if one failed."""
@@ -335,6 +323,13 @@ class NodeRuntime:
             (p, t.nbytes, t.seconds, t.started - began) for p, t in result.transfers.items()
         )
         return links | transfer_links((p, 0.0, 0.0, asked) for p in by_peer if p not in links)
+
+    def _rng(self, k: int) -> np.random.Generator:
+        """Iteration k's own generator (a slice that redoes k draws the same), seeded only for
+        a strategy that draws from it."""
+        if not uses_rng(self.step.strategy):
+            return UNUSED_RNG
+        return np.random.default_rng([self.ctx.config.seed, self.worker, k])
 
     def _view(self, now: float) -> WorkerView:
         """Peers with a valid head, a recent heartbeat and a link that is up; speeds from the
@@ -471,17 +466,38 @@ class NodeRuntime:
 
     def _mix_in(
         self, plan: Plan, start: list[dict[str, torch.Tensor]], received: Received | None
-    ) -> list[bool]:
+    ) -> list[dict[str, torch.Tensor]] | None:
         """Mix the pulled sums into the model (the shared worker step); without a result the
-        model keeps its local update. Which layers were mixed (the others are left as trained)."""
+        model keeps its local update. The layers as mixed: tensors of their own, which the
+        model now holds copies of (None without a result)."""
         if received is None:
-            return [False] * len(self.layers)
+            return None
         trained = [read_layer(self._live, layer) for layer in self.layers]
         mixed = self.step.mix(
             start, trained, received.sums, received.counts, plan.weighting, received.premixed
         )
         copy_layers(self._live, self.layers, mixed)
-        return received.mixed_layers
+        return mixed
+
+    def _state_after(
+        self,
+        trained: dict[str, torch.Tensor] | None,
+        mixed: list[dict[str, torch.Tensor]] | None,
+        mixed_layers: list[bool],
+    ) -> dict[str, torch.Tensor]:
+        """A copy of the model's state, for the new version: the trained copy when nothing was
+        mixed in (a layer nothing was pulled for is the trained layer, bit for bit), else the
+        mixed layers themselves where the model holds them unchanged (same dtype), without
+        copying the model once more."""
+        if trained is not None and not any(mixed_layers):
+            return trained
+        if mixed is None:
+            return self._snapshot()
+        own = {key: tensor for layer in mixed for key, tensor in layer.items()}
+        return {
+            key: own[key] if key in own and own[key].dtype == live.dtype else live.clone()
+            for key, live in self._live.items()
+        }
 
     def _encode(
         self, state: dict[str, torch.Tensor], version: int, same: dict[int, bytes] | None = None
@@ -563,6 +579,33 @@ class NodeRuntime:
     def _snapshot(self) -> dict[str, torch.Tensor]:
         """A copy of the model's state (snapshot_state, without walking the module tree)."""
         return {key: tensor.clone() for key, tensor in self._live.items()}
+
+
+def _node_fields(
+    version: int,
+    finished: bool,
+    loss: float,
+    view: WorkerView,
+    asked: dict[int, list[int]],
+    result: PullResult | None,
+    waited: float,
+) -> NodeFields:
+    """The state a node writes with version `version` (telemetry: the TUI's worker table)."""
+    return {
+        "state": WorkerState.FINISHED if finished else WorkerState.IDLE,
+        "k": version,
+        "version": version,
+        "loss": loss,
+        "last_pull": LastPull(
+            peers=len(asked),
+            layers=sum(len(layers) for layers in asked.values()),
+            bytes=result.nbytes if result else 0,
+            seconds=round(waited, 3),
+            timeout=bool(asked) and result is None,
+            errors=len(result.errors) if result else 0,
+        ),
+        "bandwidth": float(np.mean(view.bandwidth)) if len(view.peers) else None,
+    }
 
 
 def _heard_within(silence: float | None, seconds: float) -> bool:

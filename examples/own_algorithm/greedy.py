@@ -15,6 +15,7 @@ from mpls_celery.core.strategies import Plan, WorkerView, make_plan, no_pull
 
 class FastestPeer:
     name = "fastest-peer"
+    uses_rng = False  # it never draws from rng: the runtime need not seed one each iteration
 
     def plan(self, view: WorkerView, rng: np.random.Generator) -> Plan:
         if not view.peers:

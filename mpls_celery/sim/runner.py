@@ -163,7 +163,8 @@ def _run_one(
         records, diverged = sim.records, f"{algorithm}: {exc}"
     append_metrics(_part(run_dir, algorithm), records)  # a fresh file per algorithm
     if diverged is None:
-        config = request.config.model_dump(mode="json")
+        # the config this model was trained under: the comparison's, with its own algorithm
+        config = request.config.model_dump(mode="json") | {"algorithm": algorithm}
         states, workers = sim.final_states(), request.options.save_workers
         save_run_models(run_dir, algorithm, states, config, workers)
     horizon = request.options.until if diverged is None else None  # a diverged run ends early

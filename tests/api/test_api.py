@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import orjson
 import pytest
 import torch
 import yaml
+from safetensors import safe_open
 from torch import nn
 
 from mpls_celery import api
@@ -76,6 +78,10 @@ def test_simulate_takes_objects_and_matches_the_cli_path(tmp_path):
     with pytest.raises(ConfigError, match="name the algorithm whose model you want: mpls, netmax"):
         result.model_state()
     assert not (result.run_dir / "models" / "mpls").exists()  # each worker's: on request
+    for algorithm in ("mpls", "netmax"):  # each model file names the algorithm that trained it
+        with safe_open(str(result.run_dir / "models" / f"{algorithm}.safetensors"), "pt") as f:
+            about = f.metadata()
+        assert about["algorithm"] == orjson.loads(about["run_config"])["algorithm"] == algorithm
 
 
 def test_each_workers_model_is_saved_on_request(tmp_path):

@@ -111,15 +111,7 @@ def markdown_table(table: dict[str, Any]) -> str:
             f"{'—' if avg is None else f'{100 * avg:.2f} %'} | {row['bytes_pulled'] / 1e6:.1f} |"
         )
     lines += ["", "## Speedup (row reached the target this many times sooner than column)", ""]
-    names = list(table["algorithms"])
-    lines.append("| | " + " | ".join(names) + " |")
-    lines.append("|---" * (len(names) + 1) + "|")
-    for a in names:
-        cells = []
-        for b in names:
-            value = table["speedup"].get(a, {}).get(b)
-            cells.append("—" if a == b or value is None else f"{value:.2f}×")
-        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    lines += _speedup_lines(table)
     if table["ended_early"]:
         lines += ["", "## Did not end as asked", ""]
         lines += [f"- {label}: {why}" for label, why in table["ended_early"].items()]
@@ -133,3 +125,21 @@ def markdown_table(table: dict[str, Any]) -> str:
                 lines.append(f"| {link['puller']} | {link['peer']} | {link['bytes'] / 1e6:.2f} | "
                              f"{link['pulls']} | {speed} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _speedup_lines(table: dict[str, Any]) -> list[str]:
+    """The row-by-column table, or one line saying why there is none (a table of dashes says
+    nothing)."""
+    names, speedup = list(table["algorithms"]), table["speedup"]
+    if not any(v is not None for row in speedup.values() for v in row.values()):
+        if table["target_acc"] is None:
+            return ["None without a target accuracy (`mpls report DIR --target-acc 0.9` sets one)."]
+        return ["None: fewer than two runs reached the target."]
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for a in names:
+        cells = []
+        for b in names:
+            value = speedup.get(a, {}).get(b)
+            cells.append("—" if a == b or value is None else f"{value:.2f}×")
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    return lines

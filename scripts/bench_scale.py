@@ -26,7 +26,14 @@ REPO = Path(__file__).resolve().parents[1]
 def simulate(
     workers: int, until: float, device: str, engine: str, dataset: str
 ) -> dict[str, float]:
-    out = Path(tempfile.mkdtemp(prefix="mpls-scale-"))
+    """One `mpls sim` in a child process, its run directory removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="mpls-scale-") as out:
+        return _simulate_in(Path(out), workers, until, device, engine, dataset)
+
+
+def _simulate_in(
+    out: Path, workers: int, until: float, device: str, engine: str, dataset: str
+) -> dict[str, float]:
     argv = [sys.executable, "-m", "mpls_celery", "sim", "--algo", "mpls", "--workers", str(workers),
             "--profile", "paper30", "--topology", "random", "--model", "lenet5", "--dataset", dataset,
             "--until", f"{until}s", "--eval-every", str(until), "--eval-samples", "100",

@@ -154,9 +154,8 @@ def test_data_list_and_fetch_from_the_command_line(tmp_path, mirror, capsys):
     code, out, _ = run(["data", "list", "--data-dir", str(tmp_path)], capsys)
     title, table = out.split("\n", 1)
     assert code == 0 and title == f"datasets under {tmp_path}"
-    assert (
-        str(tmp_path) not in table and "./" in table
-    )  # found there: shown from the title's folder
+    # what was found there is shown from the title's folder
+    assert str(tmp_path) not in table and "./" in table
 
 
 def test_fetching_an_unknown_dataset_fetches_nothing(tmp_path, capsys):

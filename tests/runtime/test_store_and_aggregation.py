@@ -114,7 +114,7 @@ def test_a_wait_its_node_gave_up_leaves_the_result_to_the_redone_iteration(redis
     abandoned = threading.Thread(target=store.mailbox.wait, args=(4, 9, 30.0, stop))
     abandoned.start()
     stop.set()
-    abandoned.join(timeout=2.0)
+    abandoned.join(timeout=10.0)  # a wait not stopped would run its 30 s
     assert not abandoned.is_alive(), "a stopped wait ran on"
     store.mailbox.put(4, 9, {"meta": b"{}"}, 30.0)
     assert store.mailbox.wait(4, 9, timeout=5.0) == {"meta": b"{}"}

@@ -4,7 +4,8 @@ SET/MGET of the same raw bytes, in the same run, against the same embedded Redis
 codec alone and each pass it makes over the bytes, so the ratio's floor — raw I/O plus the codec's
 own passes, with nothing else — is measured beside it; and decoding a LeNet-5 snapshot (5 small
 layers, what a runtime node decodes every iteration) against those passes over its bytes, where
-the codec's per-layer cost, not the bytes, is what shows.
+the codec's per-layer cost, not the bytes, is what shows. Last, the peers' heads a node reads
+every iteration: the store's one MGET against a pipeline of GETs, in client CPU per read.
 Run: .venv/bin/python scripts/bench_dataplane.py [--json]"""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from mpls_celery.core.layering import model_layers, read_layer
 from mpls_celery.core.models import BUILTIN_MODELS, build_model
 from mpls_celery.runtime.backend.embedded_redis import EmbeddedRedis
+from mpls_celery.runtime.state.decode import Head
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.runtime.worker.codec import (
     compress_plane,
@@ -115,6 +117,39 @@ def small_model_decode() -> dict[str, float]:
     return out
 
 
+HEAD = orjson.dumps({"version": 12, "g": [0.5] * 5, "t": 3.0})
+
+
+def heads_read(
+    client: redis.Redis, store: RunStore, peers: int, reads: int = 2000
+) -> tuple[float, float]:
+    """Client CPU (µs, the calling thread) per read of `peers` heads, parsed: the store's read,
+    then the same with a pipeline of GETs (how it read them before), taking turns."""
+    workers = list(range(peers))
+    for w in workers:
+        client.set(store.keys.head(w), HEAD)
+
+    def pipelined() -> None:
+        store.snapshots.store_urls(workers)
+        pipe = client.pipeline(transaction=False)
+        for w in workers:
+            pipe.get(store.keys.head(w))
+        for w, raw in zip(workers, pipe.execute(raise_on_error=False), strict=True):
+            Head.parse(w, raw)
+
+    best = {"store": float("inf"), "pipeline": float("inf")}
+    for _ in range(3):
+        for name, fn in (
+            ("store", lambda: store.snapshots.heads(workers)),
+            ("pipeline", pipelined),
+        ):
+            began = time.thread_time()
+            for _ in range(reads):
+                fn()
+            best[name] = min(best[name], (time.thread_time() - began) / reads * 1e6)
+    return best["store"], best["pipeline"]
+
+
 def main() -> None:
     torch.set_num_threads(1)
     model = build_model(BUILTIN_MODELS["resnet18"], (3, 32, 32), 100)
@@ -191,6 +226,12 @@ def main() -> None:
             redis_used_mb=client.info("memory")["used_memory"] / 1e6,
             **small_model_decode(),
         )
+        for peers in (1, 5, 15, 29):
+            store_us, pipeline_us = heads_read(client, store, peers)
+            results[f"heads_us {peers}"], results[f"heads_pipeline_us {peers}"] = (
+                store_us,
+                pipeline_us,
+            )
     if "--json" in sys.argv:
         print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
         return
@@ -213,6 +254,10 @@ def main() -> None:
     print(f"LeNet-5 snapshot decoded (5 layers): {results['lenet5 decode lz4']:.3f} ms with LZ4, "
           f"{results['lenet5 decode none']:.3f} ms without; its bytes' passes alone {floor:.3f} ms "
           f"({results['lenet5 decode none'] / floor:.1f}× that, without LZ4)")  # fmt: skip
+    for peers in (1, 5, 15, 29):
+        store_us, pipeline_us = results[f"heads_us {peers}"], results[f"heads_pipeline_us {peers}"]
+        print(f"{peers} peers' heads read: {store_us:.0f} µs client CPU (MGET), a pipeline of GETs "
+              f"{pipeline_us:.0f} µs ({store_us / pipeline_us:.2f}×)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pytest
 
 from mpls_celery.errors import InvalidState
 from mpls_celery.runtime.state.decode import Head, RecordBounds, decode_stream_record
+from mpls_celery.runtime.store import RunStore
 from mpls_celery.telemetry.completeness import account_iterations
 from mpls_celery.telemetry.records import IterationRecord, ProbeRecord, to_json
 from mpls_celery.telemetry.states import NodeState, WorkerState
@@ -67,6 +68,19 @@ def test_garbage_in_a_state_hash_is_dropped_field_by_field():
     assert state.state is WorkerState.TRAINING and state.version == 12 and state.loss is None
     assert state.k == 0 and state.heartbeat is None and state.acc is None and state.store == ""
     assert sorted(refused) == ["acc", "heartbeat", "k", "store", "surprise"]
+
+
+@pytest.mark.integration
+def test_heads_read_together_tell_a_missing_head_from_one_that_is_no_head(raw):
+    store = RunStore(raw, "heads")
+    raw.set(store.keys.head(0), b'{"version": 3, "g": [0.5], "t": 1.0}')
+    raw.hset(store.keys.head(2), "version", 4)  # a head of the wrong Redis type
+    raw.set(store.keys.head(3), b"not json")
+    read = store.snapshots.heads([0, 1, 2, 3])
+    assert isinstance(read[0], Head) and read[0].version == 3
+    assert read[1] is None, "nothing published yet is no problem"
+    assert isinstance(read[2], InvalidState) and "worker 2's head" in str(read[2])
+    assert isinstance(read[3], InvalidState) and "worker 3's head" in str(read[3])
 
 
 @pytest.mark.integration

@@ -186,18 +186,27 @@ class SnapshotStore:
         return None if raw is None else Head.parse(worker, raw)
 
     def heads(self, workers: Sequence[int]) -> list[Head | InvalidState | None]:
-        """One pipelined read per snapshot store involved; an unreadable head is returned as
-        its InvalidState (for the caller to count), never raised."""
+        """One MGET per snapshot store involved (a node reads its peers' heads every iteration;
+        one command costs its client less than a pipeline of GETs); an unreadable head is
+        returned as its InvalidState (for the caller to count), never raised."""
         by_store: dict[str, list[int]] = {}
         for w, url in zip(workers, self.store_urls(workers), strict=True):
             by_store.setdefault(url, []).append(w)
         raws: dict[int, object] = {}
         for url, group in by_store.items():
-            pipe = self._client(url).pipeline(transaction=False)
-            for w in group:
-                pipe.get(self.keys.head(w))
-            raws.update(zip(group, pipe.execute(raise_on_error=False), strict=True))
+            client = self._client(url)
+            raws.update(zip(group, client.mget([self.keys.head(w) for w in group]), strict=True))
+            if missing := [w for w in group if raws[w] is None]:
+                raws.update(self._read_missing(client, missing))
         return [_head_or_problem(w, raws[w]) for w in workers]
+
+    def _read_missing(self, client: redis.Redis, workers: list[int]) -> dict[int, object]:
+        """MGET reads a key of another Redis type as nil: GET again what it did not find, so a
+        head that is no string is told (its error) from one not yet published (None)."""
+        pipe = client.pipeline(transaction=False)
+        for w in workers:
+            pipe.get(self.keys.head(w))
+        return dict(zip(workers, pipe.execute(raise_on_error=False), strict=True))
 
     def latest_layers(
         self, worker: int, layers: Sequence[int], trained: bool = True

@@ -20,9 +20,9 @@ HELP = """\
   l            links (puller ← peer: speed, bytes, last pull)
   p            pause / resume         r       switch run
   ?            this help              q       quit
-States: training, pulling (waiting for its aggregation), idle, finished; [black on yellow]stale[/] after the stale
-timeout without a heartbeat, [white on red]dead[/] after the dead timeout; [bold yellow]retrying[/] when its last slice
-failed at this iteration (three in a row fail the worker)."""
+States: training, pulling (waiting for its aggregation), idle (between slices), finished;
+[black on yellow]stale[/] after the stale timeout without a heartbeat, [white on red]dead[/] after the dead timeout;
+[bold yellow]retrying[/] when its last slice failed at this iteration (three in a row fail the worker)."""
 
 
 class HelpScreen(ModalScreen[None]):

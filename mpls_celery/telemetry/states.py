@@ -27,7 +27,7 @@ class WorkerState(StrEnum):
     STARTING = "starting"  # a slice loads its data and model, or probes its links
     TRAINING = "training"
     PULLING = "pulling"  # waiting for its aggregation task's result
-    IDLE = "idle"  # between iterations
+    IDLE = "idle"  # between slices: its next one waits for a Celery process
     FINISHED = "finished"  # reached its iteration limit
     STOPPED = "stopped"  # the run stopped before it finished
     DEAD = "dead"  # declared by the launcher: silent, nobody holds its lease

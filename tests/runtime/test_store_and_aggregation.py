@@ -10,12 +10,14 @@ import torch
 
 from mpls_celery.core.layering import read_layer, snapshot_state
 from mpls_celery.runtime.backend.connection import redis_client
+from mpls_celery.runtime.options import RuntimeOptions
 from mpls_celery.runtime.store import RunStore
 from mpls_celery.runtime.worker.codec import decode_tensors, encode_tensors
 from mpls_celery.runtime.worker.messages import PullRequest, PullResult, Transfer
 from mpls_celery.runtime.worker.node import STATES_REFRESH, NodeRuntime
 from mpls_celery.runtime.worker.pull import run_aggregation
-from tests.runtime.helpers import publish_all
+from mpls_celery.telemetry.states import WorkerState
+from tests.runtime.helpers import make_context, publish_all
 
 pytestmark = pytest.mark.integration
 
@@ -253,3 +255,24 @@ def test_failed_slices_are_counted_in_a_row_at_one_iteration(ctx):
     assert nodes.count_failure(1) == (0, 1)  # per worker
     state = nodes.state(0)
     assert (state.failed_at, state.failures) == (4, 2) and nodes.refused == 0
+
+
+def test_a_node_says_training_through_its_slice_idle_after_it_and_finished_at_the_end(redis_url):
+    options = RuntimeOptions(link_speeds="achieved", iterations=3)
+    ctx = make_context(redis.Redis.from_url(redis_url), "states", options)
+    node, nodes = NodeRuntime(ctx, 0).resume(), ctx.store.nodes
+
+    def said() -> tuple[WorkerState | None, int]:
+        node.publisher.flush()
+        state = nodes.state(0)
+        return state.state, state.k
+
+    node.iteration(lambda request, deadline: None)
+    assert said() == (WorkerState.TRAINING, 1), "version 1 is out; version 2 trains at once"
+    node.flush()  # the slice ends: the next may wait in the queue
+    assert said() == (WorkerState.IDLE, 1)
+    node.iteration(lambda request, deadline: None)
+    assert said() == (WorkerState.TRAINING, 2)
+    node.iteration(lambda request, deadline: None)
+    node.flush()
+    assert node.finished and said() == (WorkerState.FINISHED, 3)

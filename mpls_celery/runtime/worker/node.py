@@ -82,6 +82,7 @@ class NodeRuntime:
         self.self_evaluation = SelfEvaluation(self._evaluate, self._report_accuracy)
         self._trained_blobs: tuple[int, list[bytes]] = (-1, [])  # the trained copy as published
         self._version_out: threading.Event | None = None  # the last version handed over
+        self._said_training = False  # in this slice: the state written with a version says so
         self._scratch: torch.nn.Module | None = None  # for its own evaluations, in their thread
         self._live: dict[str, torch.Tensor] = {  # the model's own tensors, walked once
             key: tensor.detach() for key, tensor in self.model.state_dict(keep_vars=True).items()
@@ -217,7 +218,9 @@ class NodeRuntime:
         if by_peer:
             incoming = self._ask_pull(enqueue_pull, k, view, plan, by_peer, start, deadline)
         pull_started = time.monotonic()
-        publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k)
+        if not self._said_training:  # after that, each version's state says it
+            publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k)
+            self._said_training = True
         compute = self._train()
         check_finite(worker, k, ctx.config.training.lr, self.last_loss)  # before it is published
         trained = None
@@ -290,7 +293,11 @@ class NodeRuntime:
         self.ctx.store.events.emit(record, state=fields(), links=links)
 
     def flush(self) -> None:
-        """Every write asked for is done (the end of a slice); StaleNode if one failed."""
+        """Every write asked for is done (the end of a slice: the state says IDLE until the
+        next slice trains); StaleNode if one failed."""
+        if self._said_training and not self.finished:
+            self.publisher.submit(self.ctx.store.nodes.update, self.worker, state=WorkerState.IDLE)
+        self._said_training = False
         self.publisher.flush()
         self.self_evaluation.flush()
 
@@ -592,7 +599,7 @@ def _node_fields(
 ) -> NodeFields:
     """The state a node writes with version `version` (telemetry: the TUI's worker table)."""
     return {
-        "state": WorkerState.FINISHED if finished else WorkerState.IDLE,
+        "state": WorkerState.FINISHED if finished else WorkerState.TRAINING,  # the next, at once
         "k": version,
         "version": version,
         "loss": loss,

@@ -4,14 +4,15 @@ run. Each node runs in a process of its own, as under Celery's prefork pool, on 
 Redis; the pulls run the real aggregation in a process of their own (four threads), as `mpls
 up`'s pull worker does (no broker: bench_orchestration measures Celery's own share). Each
 iteration begins, as in a slice, with the check that the run still runs and the lease is still
-the node's ("check"). "Own" is an iteration's wall time less its training and its pull wait; what
-the node's other threads do meanwhile, off that path, is listed after it: the receiver's (the
-pull's result taken, decoded and averaged over the start), the self-evaluation's and the
-publisher's writes. "Own,
-node thread's CPU" is the CPU the node's own thread spent on that path: at 2 workers on 2 cores
-the wall time also holds waits for a core and for the GIL (the publisher, the pulls and Redis
-run beside the training), which this leaves out. "Process CPU" is all the node process spent per
-iteration: training, that path, the publisher's and the self-evaluation's threads.
+the node's ("check"). "Own" is an iteration's wall time less its training and its pull wait (a
+wait for the planner after the step, "planned", counts as own); what the node's other threads do
+meanwhile, off that path, is listed after it: the planner's (the view, the plan, the pull asked
+for), the receiver's (the pull's result taken, decoded and averaged over the start), the
+self-evaluation's and the publisher's writes. "Own, node thread's CPU" is the CPU the node's own
+thread spent on that path: at 2 workers on 2 cores the wall time also holds waits for a core and
+for the GIL (the planner, the publisher, the pulls and Redis run beside the training), which
+this leaves out. "Process CPU" is all the node process spent per iteration: training, that path
+and every other thread of the node's.
 
     .venv/bin/python -m scripts.bench_node [--iterations 200] [--device cuda] [--json]
 """
@@ -46,10 +47,12 @@ from mpls_celery.runtime.worker.pull import run_aggregation
 from mpls_celery.settings import load_settings
 from mpls_celery.telemetry.states import WorkerState
 
-# parts on the node's own path, then what its other threads do meanwhile: the receiver (the pull's
-# result decoded and averaged over the start), the self-evaluation and the publisher's writes
-PARTS = ("check", "view", "plan", "train", "wait", "mix", "settle", "receive", "evaluate",
-         "state", "publish_trained", "publish", "emit")  # fmt: skip
+# parts on the node's own path ("planned": waiting after the step for the planner), then what its
+# other threads do meanwhile: the planner (the view, the plan and the pull asked for), the
+# receiver (the pull's result decoded and averaged over the start), the self-evaluation and the
+# publisher's writes
+PARTS = ("check", "train", "planned", "wait", "mix", "settle", "view", "plan", "receive",
+         "evaluate", "state", "publish_trained", "publish", "emit")  # fmt: skip
 
 
 def context(url: str, run_id: str, workers: int, device: str) -> RunContext:
@@ -96,6 +99,7 @@ def node_loop(url: str, run_id: str, workers: int, worker: int, iterations: int)
     assert store.leases.acquire(worker, token, ctx.options.lease_seconds)
     for name, owner, attr in (
         ("view", node, "_view"), ("plan", node.step, "plan"), ("train", node, "_train"),
+        ("planned", node, "_planned"),
         ("publish_trained", node, "_publish_trained"), ("mix", node, "_mix_in"),
         ("publish", node, "_write_version"), ("evaluate", node.self_evaluation, "_evaluate"),
         ("settle", node.publisher, "wait"), ("state", store.nodes, "update"),

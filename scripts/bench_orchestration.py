@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,15 +102,12 @@ def main() -> None:
         )  # fmt: skip
         try:
             from mpls_celery.runtime.backend.celery_app import app
-            from mpls_celery.runtime.worker.tasks import aggregate
+            from mpls_celery.runtime.worker.tasks import send_pull
 
             app.conf.broker_url = server.url
             via_celery = context(server.url, "celery")
             time.sleep(3.0)  # the worker connects
-
-            def celery(request: PullRequest, deadline: float) -> None:
-                aggregate.apply_async(args=[request.to_json()], queue=PULL_QUEUE, expires=deadline)
-
+            celery = partial(send_pull, queue=PULL_QUEUE)
             results["celery_ms"] = 1e3 * run_iterations(via_celery, args.iterations, celery, True)
         finally:
             worker.terminate()

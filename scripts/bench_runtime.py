@@ -1,7 +1,8 @@
 """Runtime benchmark on this machine (embedded Redis, local Celery workers):
 
-- orchestration share: the part of a LeNet-5 iteration spent outside training and waiting for the
-  pull (view, plan, enqueue, averaging, publish, telemetry) — goal <= 10 % at 6 workers;
+- orchestration share: the part of a LeNet-5 iteration outside the window from its pull's request
+  to its result, which holds the training and (run by the node's planner beside it) the view, the
+  plan and the enqueue: mixing, the publish hand-off, telemetry — goal <= 10 % at 6 workers;
 - Redis memory: snapshot keys versus the bound (K + 1) × model bytes × N, and used_memory;
 - memory of the local worker processes (PSS/RSS) — e.g. for `--workers 30`.
 

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -35,3 +36,15 @@ def test_worker_subprocess_runs_a_task_and_answers_inspect_ping(redis_url, tmp_p
             timeout=60,
         )
         assert "pong" in inspect.stdout, inspect.stdout + inspect.stderr
+
+
+def test_each_thread_asks_for_pulls_with_a_producer_of_its_own():
+    from mpls_celery.runtime.worker.tasks import _own_producer
+
+    mine = _own_producer()
+    assert _own_producer() is mine
+    theirs: list[object] = []
+    thread = threading.Thread(target=lambda: theirs.append(_own_producer()))
+    thread.start()
+    thread.join()
+    assert theirs[0] is not mine and theirs[0].connection is not mine.connection

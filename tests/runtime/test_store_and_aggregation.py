@@ -276,3 +276,34 @@ def test_a_node_says_training_through_its_slice_idle_after_it_and_finished_at_th
     node.iteration(lambda request, deadline: None)
     node.flush()
     assert node.finished and said() == (WorkerState.FINISHED, 3)
+
+
+def test_the_pull_is_asked_for_beside_the_step_and_a_planner_failure_is_raised_after_it(ctx):
+    nodes = publish_all(ctx)
+    me = nodes[0]
+    asked_from: list[str] = []
+
+    def enqueue(request: PullRequest, deadline: float) -> None:
+        asked_from.append(threading.current_thread().name)
+        run_aggregation(ctx.store, ctx.layout, request)
+
+    me.iteration(enqueue)
+    me.flush()
+    assert asked_from and asked_from[0].startswith("mpls-planner"), asked_from
+    real_step = me.step
+
+    class PlanBreaks:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real_step, name)
+
+        def plan(self, view: object, rng: object) -> None:
+            raise RuntimeError("the plan broke")
+
+    me.step = PlanBreaks()
+    with pytest.raises(RuntimeError, match="the plan broke"):  # in the node's thread
+        me.iteration(enqueue)
+    me.flush()
+    assert me.version == 1 and ctx.store.snapshots.head(0).version == 1, "nothing published"
+    planners = list(me.planner._running)
+    me.close()
+    assert planners and not any(thread.is_alive() for thread in planners)

@@ -2,7 +2,9 @@
 
 Iteration k: read peers' heads → plan → enqueue the pull → train meanwhile (the receiver takes
 the pull's result and averages it over the start beside the training) → wait for it (deadline) →
-Eq. 1 → publish version k+1 (layers, then head, compare-and-set) → telemetry."""
+Eq. 1 → publish version k+1 (layers, then head, compare-and-set) → telemetry. The first three run
+in the planner's thread as the step begins (the step depends on none of them): the view is read
+when it was, at the iteration's start, and the pull is asked for while the node trains."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from mpls_celery.core.strategies import Plan, WorkerView, uses_rng
 from mpls_celery.core.training import LocalTrainer, evaluate
 from mpls_celery.errors import InvalidState, StaleNode, TelemetryError
 from mpls_celery.runtime.state.decode import Head
+from mpls_celery.runtime.worker.beside import Beside
 from mpls_celery.runtime.worker.codec import encode_tensors, with_meta
 from mpls_celery.runtime.worker.context import RunContext
 from mpls_celery.runtime.worker.emulation import network_for
@@ -53,6 +56,8 @@ from mpls_celery.telemetry.states import (
 
 log = logging.getLogger(__name__)
 EnqueuePull = Callable[[PullRequest, float], None]  # the request and its deadline (s)
+# the view, the plan, peer → its layers, the pull's deadline (s), the pull's result to come
+Planned = tuple[WorkerView, Plan, dict[int, list[int]], float, Future[Received | None] | None]
 STATES_REFRESH = 1.0  # seconds between reads of the peers' states
 UNUSED_RNG = np.random.default_rng(0)  # handed to a strategy that says it never draws
 
@@ -78,6 +83,7 @@ class NodeRuntime:
         self.probe_tried: dict[int, float] = {}  # peer → when this process last probed it
         self.finished = False
         self.publisher = Publisher()
+        self.planner = Beside("mpls-planner")  # views, plans and pull requests, one at a time
         self.receiver = Receiver()
         self.self_evaluation = SelfEvaluation(self._evaluate, self._report_accuracy)
         self._trained_blobs: tuple[int, list[bytes]] = (-1, [])  # the trained copy as published
@@ -209,20 +215,15 @@ class NodeRuntime:
         if self.network.probes and not self.probed_at_start:
             self._probe_at_start()
         now = time.time() - ctx.started_at
-        view = self._view(now)
-        plan = self.step.plan(view, self._rng(k))
-        by_peer = plan.layers_by_peer()
-        deadline = max(ctx.options.pull_deadline, 3 * plan.delay)
         start = [read_layer(self.published, layer) for layer in self.layers]
-        incoming = None
-        if by_peer:
-            incoming = self._ask_pull(enqueue_pull, k, view, plan, by_peer, start, deadline)
+        planning = self.planner.submit(partial(self._plan_and_ask, enqueue_pull, k, now, start))
         pull_started = time.monotonic()
         if not self._said_training:  # after that, each version's state says it
             publisher.submit(store.nodes.update, worker, state=WorkerState.TRAINING, k=k)
             self._said_training = True
         compute = self._train()
         check_finite(worker, k, ctx.config.training.lr, self.last_loss)  # before it is published
+        view, plan, by_peer, deadline, incoming = self._planned(planning)
         trained = None
         if self.step.semantics.pull_sees is PullSees.TRAINED:
             trained = self._snapshot()  # a copy: mixing changes the model next
@@ -302,6 +303,7 @@ class NodeRuntime:
         self.self_evaluation.flush()
 
     def close(self) -> None:
+        self.planner.close(wait=30.0)  # a pull it asks for has its receiver, before that closes
         self.receiver.close()
         self.publisher.close()
         self.self_evaluation.close()
@@ -429,6 +431,24 @@ class NodeRuntime:
         self.last_loss = self.trainer.train(self.version)  # local iteration k = the version
         self.network.stretch(self.worker, time.monotonic() - started)
         return time.monotonic() - started
+
+    def _plan_and_ask(
+        self, enqueue_pull: EnqueuePull, k: int, now: float, start: list[dict[str, torch.Tensor]]
+    ) -> Planned:
+        """In the planner's thread, as the step begins: the view at the iteration's start, the
+        plan, and the pull asked for."""
+        view = self._view(now)
+        plan = self.step.plan(view, self._rng(k))
+        by_peer = plan.layers_by_peer()
+        deadline = max(self.ctx.options.pull_deadline, 3 * plan.delay)
+        incoming = None
+        if by_peer:
+            incoming = self._ask_pull(enqueue_pull, k, view, plan, by_peer, start, deadline)
+        return view, plan, by_peer, deadline, incoming
+
+    def _planned(self, planning: Future[Planned]) -> Planned:
+        """After the step: the planner's answer (what it raised, raised here)."""
+        return planning.result()
 
     def _ask_pull(
         self,

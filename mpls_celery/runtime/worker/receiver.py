@@ -6,14 +6,12 @@ beside the training."""
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import torch
 
+from mpls_celery.runtime.worker.beside import Beside
 from mpls_celery.runtime.worker.codec import decode_tensors
 from mpls_celery.runtime.worker.layout import Layout
 from mpls_celery.runtime.worker.messages import PullResult
@@ -33,9 +31,6 @@ class Received:
         return [count > 0 for count in self.counts]
 
 
-Job = tuple[Callable[[], Received | None], Future[Received | None]]
-
-
 def decode_sums(
     result: PullResult, layout: Layout, run_id: str, device: torch.device
 ) -> tuple[Sums, list[int]]:
@@ -52,40 +47,14 @@ def decode_sums(
     return sums, counts
 
 
-class Receiver:
-    """Two daemon threads on one queue: one takes the iteration's pull, the other lets the next
-    iteration's go ahead of a wait its node gave up on; `stop` (set on close) ends such waits.
-    Daemons, as the publisher's: a wait in progress never holds up the process's exit."""
-
-    THREADS = 2
+class Receiver(Beside):
+    """Two threads: one takes the iteration's pull, the other lets the next iteration's go
+    ahead of a wait its node gave up on; `stop` (set on close) ends such waits."""
 
     def __init__(self) -> None:
+        super().__init__("mpls-receiver", threads=2)
         self.stop = threading.Event()
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
 
-    def submit(self, receive: Callable[[], Received | None]) -> Future[Received | None]:
-        if not self._threads:
-            self._threads = [
-                threading.Thread(target=self._run, daemon=True, name=f"mpls-receiver-{i}")
-                for i in range(self.THREADS)
-            ]
-            for thread in self._threads:
-                thread.start()
-        future: Future[Received | None] = Future()
-        self._jobs.put((receive, future))
-        return future
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            receive, future = job
-            try:
-                future.set_result(receive())
-            except BaseException as exc:  # raised in the node's thread, by future.result()
-                future.set_exception(exc)
-
-    def close(self) -> None:
+    def close(self, wait: float = 0.0) -> None:
         self.stop.set()
-        for _ in self._threads:
-            self._jobs.put(None)
-        self._threads = []
+        super().close(wait)

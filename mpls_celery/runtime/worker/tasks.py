@@ -18,8 +18,10 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ _CONTEXTS: dict[tuple[str, int | None], RunContext] = {}
 _CREDENTIALS: dict[str, Credentials] = {}
 _NODES: OrderedDict[tuple[str, int], NodeRuntime] = OrderedDict()
 MAX_CACHED_NODES = 16
+_THREAD = threading.local()  # a planner thread's own broker producer
 # Errors that will not pass by themselves: the worker fails (and the launcher ends the run).
 PERMANENT = (MemoryError, torch.OutOfMemoryError, ConfigError, Diverged)
 MAX_FAILED_SLICES = 3
@@ -141,13 +144,7 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
             node = _node(ctx, worker)  # loads data on a process's first slice: under the lease
             budget_end = time.monotonic() + opts.slice_seconds
 
-            def enqueue_pull(request: PullRequest, deadline: float) -> None:
-                aggregate.apply_async(
-                    args=[request.to_json()],
-                    queue=pull_queue(worker, ctx.options.per_worker_queues),
-                    expires=deadline,
-                )
-
+            enqueue_pull = partial(send_pull, queue=pull_queue(worker, opts.per_worker_queues))
             while time.monotonic() < budget_end:
                 if node.finished:
                     break
@@ -182,6 +179,23 @@ def node_slice(self: Any, run_id: str, worker: int, gen: int) -> dict[str, objec
     if store.nodes.advance_generation(worker, gen):
         enqueue_slice(ctx, worker, gen + 1)
     return {"iterations": iterations, "next_gen": gen + 1}
+
+
+def send_pull(request: PullRequest, deadline: float, queue: str) -> None:
+    """Ask for a node's pull (from its planner's thread, with that thread's own producer)."""
+    aggregate.apply_async(
+        args=[request.to_json()], queue=queue, expires=deadline, producer=_own_producer()
+    )
+
+
+def _own_producer() -> Any:
+    """The calling thread's own broker producer: a node asks for its pulls from its planner's
+    thread, and Celery's shared producer pool is not safe across threads (celery#4480). It
+    lives as long as the thread."""
+    producer = getattr(_THREAD, "producer", None)
+    if producer is None:
+        producer = _THREAD.producer = app.amqp.Producer(app.connection_for_write())
+    return producer
 
 
 def _fail(store: RunStore, worker: int, error: str) -> dict[str, object]:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -56,10 +57,18 @@ from mpls_celery.telemetry.states import (
 
 log = logging.getLogger(__name__)
 EnqueuePull = Callable[[PullRequest, float], None]  # the request and its deadline (s)
-# the view, the plan, peer → its layers, the pull's deadline (s), the pull's result to come
-Planned = tuple[WorkerView, Plan, dict[int, list[int]], float, Future[Received | None] | None]
 STATES_REFRESH = 1.0  # seconds between reads of the peers' states
 UNUSED_RNG = np.random.default_rng(0)  # handed to a strategy that says it never draws
+
+
+class Planned(NamedTuple):
+    """What the planner hands back after the step."""
+
+    view: WorkerView
+    plan: Plan
+    by_peer: dict[int, list[int]]  # peer → the layers asked of it
+    deadline: float  # seconds the pull may take
+    incoming: Future[Received | None] | None  # the receiver's result to come; None: no pull
 
 
 class NodeRuntime:
@@ -444,7 +453,7 @@ class NodeRuntime:
         incoming = None
         if by_peer:
             incoming = self._ask_pull(enqueue_pull, k, view, plan, by_peer, start, deadline)
-        return view, plan, by_peer, deadline, incoming
+        return Planned(view, plan, by_peer, deadline, incoming)
 
     def _planned(self, planning: Future[Planned]) -> Planned:
         """After the step: the planner's answer (what it raised, raised here)."""

@@ -218,16 +218,14 @@ def test_a_version_is_the_model_it_publishes_layer_for_layer(ctx):
 
     nodes = publish_all(ctx)
     me = nodes[0]
-    real_step = me.step
 
-    class PullsLayerOneFromPeerOne:  # the worker's own step, with a plan that pulls one layer
-        def __getattr__(self, name: str) -> object:
-            return getattr(real_step, name)
+    class PullsLayerOneFromPeerOne:  # the worker's own step, with this strategy
+        name = "one-layer"
 
         def plan(self, view: object, rng: object) -> Plan:
             return Plan((1,), np.array([[0, 1]]), Weighting.UNIFORM)
 
-    me.step = PullsLayerOneFromPeerOne()
+    me.step.strategy = PullsLayerOneFromPeerOne()
     for peer in (1, 2):  # a peer model that differs from worker 0's
         nodes[peer].published = {k: v + 1 for k, v in nodes[peer].published.items()}
         nodes[peer]._publish(1, nodes[peer].progress)
@@ -290,16 +288,14 @@ def test_the_pull_is_asked_for_beside_the_step_and_a_planner_failure_is_raised_a
     me.iteration(enqueue)
     me.flush()
     assert asked_from and asked_from[0].startswith("mpls-planner"), asked_from
-    real_step = me.step
 
     class PlanBreaks:
-        def __getattr__(self, name: str) -> object:
-            return getattr(real_step, name)
+        name = "breaks"
 
         def plan(self, view: object, rng: object) -> None:
             raise RuntimeError("the plan broke")
 
-    me.step = PlanBreaks()
+    me.step.strategy = PlanBreaks()
     with pytest.raises(RuntimeError, match="the plan broke"):  # in the node's thread
         me.iteration(enqueue)
     me.flush()
